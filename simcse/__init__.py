@@ -1,0 +1,8 @@
+"""simcse: contrastive sentence embeddings (SimCSE) - train, evaluate, encode and search."""
+from .encoder import EncoderConfig, SentenceEncoder, default_model_path
+from .pooling import POOLERS
+from .tool import SimCSE
+
+__version__ = "0.5.0"
+
+__all__ = ["SimCSE", "SentenceEncoder", "EncoderConfig", "POOLERS", "default_model_path", "__version__"]

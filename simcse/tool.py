@@ -1,0 +1,299 @@
+"""The user-facing API: ``SimCSE(model).encode / similarity / build_index / search``.
+
+Compatible with the original ``simcse`` 0.4 package (same names, arguments and return shapes),
+on a faster engine: tokenization once, length-grouped batches, half precision on GPU, and batched
+search over a FAISS or exact torch index.
+"""
+from __future__ import annotations
+
+import logging
+import os
+from pathlib import Path
+from typing import Any, Iterable, Sequence
+
+import numpy as np
+import torch
+
+from .encoder import SentenceEncoder, resolve_model_path
+from .index import (
+    FaissIndex,
+    TorchIndex,
+    load_index_files,
+    make_index,
+    read_index_meta,
+    save_index_files,
+)
+
+logger = logging.getLogger(__name__)
+
+_FINGERPRINT_TEXT = "simcse index fingerprint: a fixed sentence encoded with the model"
+
+
+def check_sentences(sentences: Any, what: str = "sentences") -> list[str]:
+    """Return ``sentences`` as a list of str; ``TypeError`` naming the first item that is not a str."""
+    if isinstance(sentences, str):
+        return [sentences]
+    if sentences is None:
+        raise TypeError(f"{what} must be a string or a list of strings, got None")
+    if isinstance(sentences, (np.ndarray, torch.Tensor)):
+        raise TypeError(f"{what} must be a string or a list of strings, got {type(sentences).__name__}")
+    try:
+        items = list(sentences)
+    except TypeError:
+        raise TypeError(f"{what} must be a string or a list of strings, got {type(sentences).__name__}") from None
+    for i, s in enumerate(items):
+        if not isinstance(s, str):
+            raise TypeError(f"{what}[{i}] is {type(s).__name__}, not str: {s!r:.80}")
+    return items
+
+
+def read_sentence_file(path: str | os.PathLike) -> list[str]:
+    """Sentences of a UTF-8 text file, one per line (blank lines skipped)."""
+    p = Path(path)
+    if not p.exists():
+        raise FileNotFoundError(f"sentence file {str(p)!r} does not exist")
+    if not p.is_file():
+        raise IsADirectoryError(f"sentence file {str(p)!r} is not a file")
+    try:
+        text = p.read_text(encoding="utf-8")
+    except UnicodeDecodeError as exc:
+        raise ValueError(f"sentence file {str(p)!r} is not UTF-8 text (byte {exc.start}: {exc.reason})") from None
+    return [line.strip() for line in text.splitlines() if line.strip()]
+
+
+def pick_device(device: str | torch.device | None = None) -> torch.device:
+    if device is None:
+        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+    return torch.device(device)
+
+
+class SimCSE:
+    """A sentence encoder with similarity and search.
+
+    Args:
+        model_name_or_path: a model folder (ours, sentence-transformers or Hugging Face) or a hub
+            name; ``None`` loads the default model, all-MiniLM-L6-v2.
+        device: ``"cpu"``, ``"cuda"``, ``"cuda:1"``...; default: CUDA when available.
+        num_cells: IVF cells when ``build_index(..., faiss_fast=True)``.
+        num_cells_in_search: IVF cells probed per query.
+        pooler: override the pooling head (see :data:`simcse.pooling.POOLERS`).
+    """
+
+    def __init__(
+        self,
+        model_name_or_path: str | os.PathLike | None = None,
+        device: str | torch.device | None = None,
+        num_cells: int = 100,
+        num_cells_in_search: int = 10,
+        pooler: str | None = None,
+        max_length: int | None = None,
+    ):
+        self.model_name_or_path = str(model_name_or_path) if model_name_or_path is not None else str(
+            resolve_model_path(None)
+        )
+        self.device = pick_device(device)
+        self.encoder = SentenceEncoder.from_pretrained(self.model_name_or_path, pooler_type=pooler, max_length=max_length)
+        self.encoder.to(self.device).eval()
+        self.model = self.encoder.backbone
+        self.tokenizer = self.encoder.tokenizer
+        self.pooler = self.encoder.pooler_type
+        self.num_cells = num_cells
+        self.num_cells_in_search = num_cells_in_search
+        self.index: dict[str, Any] | None = None
+        # Half precision on GPU for speed; float32 on CPU.
+        self.gpu_dtype: torch.dtype = torch.float16
+
+    # ------------------------------------------------------------------ encode
+    def encode(
+        self,
+        sentence: str | Sequence[str],
+        device: str | torch.device | None = None,
+        return_numpy: bool = False,
+        normalize_to_unit: bool = True,
+        keepdim: bool = False,
+        batch_size: int = 64,
+        max_length: int = 128,
+        show_progress_bar: bool = False,
+        dtype: torch.dtype | None = None,
+    ) -> np.ndarray | torch.Tensor:
+        """Embed one sentence (a 1-d vector unless ``keepdim``) or a list (an [N, dim] matrix).
+
+        On a GPU the backbone runs in ``dtype`` (float16 unless given); results are float32.
+        """
+        single = isinstance(sentence, str)
+        sentences = check_sentences(sentence, "sentence")
+        dev = pick_device(device) if device is not None else self.device
+        if dtype is None:
+            dtype = self.gpu_dtype if dev.type == "cuda" else None
+        emb = self.encoder.encode(
+            sentences,
+            batch_size=batch_size,
+            max_length=max_length,
+            normalize=normalize_to_unit,
+            device=dev,
+            dtype=dtype,
+            show_progress_bar=show_progress_bar,
+        )
+        if single and not keepdim:
+            emb = emb[0]
+        if return_numpy:
+            return emb.cpu().numpy()
+        return emb
+
+    # ------------------------------------------------------------------ similarity
+    def similarity(
+        self,
+        queries: str | Sequence[str],
+        keys: str | Sequence[str] | np.ndarray | torch.Tensor,
+        device: str | torch.device | None = None,
+    ) -> float | np.ndarray:
+        """Cosine similarity between queries and keys (sentences or precomputed vectors).
+
+        A single query and a single key give a float; otherwise an array [n_queries, n_keys]
+        (1-d when exactly one side is a single sentence, as in the original package).
+        """
+        q = self.encode(queries, device=device, return_numpy=True)
+        if isinstance(keys, (np.ndarray, torch.Tensor)):
+            k = keys.detach().float().cpu().numpy() if isinstance(keys, torch.Tensor) else np.asarray(keys, np.float32)
+            if k.shape[-1] != q.shape[-1]:
+                raise ValueError(f"key vectors have dimension {k.shape[-1]}, the model gives {q.shape[-1]}")
+            k = k / np.clip(np.linalg.norm(k, axis=-1, keepdims=True), 1e-12, None)
+        else:
+            k = self.encode(keys, device=device, return_numpy=True)
+        single_q, single_k = q.ndim == 1, k.ndim == 1
+        sims = np.atleast_2d(q) @ np.atleast_2d(k).T
+        if single_q and single_k:
+            return float(sims[0, 0])
+        if single_q:
+            return sims[0]
+        if single_k:
+            return sims[:, 0]
+        return sims
+
+    # ------------------------------------------------------------------ index
+    def build_index(
+        self,
+        sentences_or_file_path: str | Sequence[str],
+        use_faiss: bool | None = None,
+        faiss_fast: bool = False,
+        device: str | torch.device | None = None,
+        batch_size: int = 64,
+        show_progress_bar: bool = False,
+    ) -> None:
+        """Encode a corpus (a list of sentences, or a text file with one per line) and index it.
+
+        FAISS is used when installed (or when ``use_faiss``); ``faiss_fast`` builds an IVF index with
+        ``num_cells`` cells. Without FAISS the exact torch index serves (fast on GPU).
+        """
+        sentences = self._corpus(sentences_or_file_path)
+        dev = pick_device(device) if device is not None else self.device
+        index = make_index(self.encoder.dim, use_faiss, faiss_fast, self.num_cells, self.num_cells_in_search, dev)
+        vectors = self.encode(
+            sentences, device=dev, batch_size=batch_size, normalize_to_unit=True, return_numpy=True,
+            show_progress_bar=show_progress_bar,
+        ).reshape(-1, self.encoder.dim)
+        if isinstance(index, FaissIndex) and index.kind == "ivf" and len(sentences):
+            index.train(vectors)
+        if len(sentences):
+            index.add(vectors)
+        self.index = {"index": index, "sentences": sentences, "vectors": vectors, "device": dev}
+
+    def add_to_index(
+        self,
+        sentences_or_file_path: str | Sequence[str],
+        device: str | torch.device | None = None,
+        batch_size: int = 64,
+    ) -> None:
+        """Encode more sentences and add them to the current index (building one if none exists)."""
+        if self.index is None:
+            self.build_index(sentences_or_file_path, device=device, batch_size=batch_size)
+            return
+        sentences = self._corpus(sentences_or_file_path)
+        if not sentences:
+            return
+        vectors = self.encode(sentences, device=device, batch_size=batch_size, return_numpy=True).reshape(
+            -1, self.encoder.dim
+        )
+        self.index["index"].add(vectors)
+        self.index["sentences"] = self.index["sentences"] + sentences
+        self.index["vectors"] = np.concatenate([self.index["vectors"], vectors], axis=0)
+
+    def search(
+        self,
+        queries: str | Sequence[str],
+        device: str | torch.device | None = None,
+        threshold: float = 0.6,
+        top_k: int = 5,
+    ) -> list[tuple[str, float]] | list[list[tuple[str, float]]]:
+        """The ``top_k`` most similar indexed sentences with cosine >= ``threshold``.
+
+        One query gives a list of (sentence, score); a list of queries gives one such list per
+        query. All queries are encoded and searched in batches.
+        """
+        if self.index is None:
+            raise RuntimeError("no index: call build_index(...) or load_index(...) before search(...)")
+        if not isinstance(top_k, int) or isinstance(top_k, bool) or top_k < 1:
+            raise ValueError(f"top_k must be a positive integer, got {top_k!r}")
+        try:
+            threshold = float(threshold)
+        except (TypeError, ValueError):
+            raise ValueError(f"threshold must be a number, got {threshold!r}") from None
+        single = isinstance(queries, str)
+        q = self.encode(queries, device=device, return_numpy=True, keepdim=True)
+        scores, ids = self.index["index"].search(q, top_k)
+        sentences = self.index["sentences"]
+        results: list[list[tuple[str, float]]] = []
+        for row_scores, row_ids in zip(scores, ids):
+            results.append(
+                [(sentences[i], float(s)) for s, i in zip(row_scores, row_ids) if i >= 0 and s >= threshold]
+            )
+        return results[0] if single else results
+
+    # ------------------------------------------------------------------ persistence
+    def _fingerprint(self) -> list[float]:
+        return self.encode(_FINGERPRINT_TEXT, return_numpy=True, device="cpu" if self.device.type == "cpu" else None).tolist()
+
+    def save_index(self, path: str | os.PathLike) -> None:
+        """Save the current index (sentences, vectors, FAISS cells, model identity) to a folder."""
+        if self.index is None:
+            raise RuntimeError("no index to save: call build_index(...) first")
+        meta = {
+            "model": self.model_name_or_path,
+            "pooler": self.pooler,
+            "fingerprint": self._fingerprint(),
+        }
+        save_index_files(Path(path), self.index["index"], self.index["vectors"], self.index["sentences"], meta)
+
+    def load_index(
+        self, path: str | os.PathLike, use_faiss: bool | None = None, device: str | torch.device | None = None
+    ) -> None:
+        """Load an index saved by :meth:`save_index`; it must come from the same model."""
+        p = Path(path)
+        meta = read_index_meta(p)
+        if int(meta["dim"]) != self.encoder.dim:
+            raise ValueError(
+                f"index {str(p)!r} holds {meta['dim']}-d vectors from model {meta.get('model')!r}; "
+                f"this model ({self.model_name_or_path!r}) gives {self.encoder.dim}-d vectors"
+            )
+        fp = np.asarray(meta.get("fingerprint") or [], dtype=np.float32)
+        if fp.size:
+            mine = np.asarray(self._fingerprint(), dtype=np.float32)
+            if float(mine @ fp) < 0.99:
+                raise ValueError(
+                    f"index {str(p)!r} was built with model {meta.get('model')!r} (pooler {meta.get('pooler')!r}); "
+                    f"this model ({self.model_name_or_path!r}, pooler {self.pooler!r}) embeds differently. "
+                    "Rebuild the index with this model."
+                )
+        dev = pick_device(device) if device is not None else self.device
+        index, vectors, sentences = load_index_files(p, meta, use_faiss, dev)
+        self.index = {"index": index, "sentences": sentences, "vectors": vectors, "device": dev}
+
+    # ------------------------------------------------------------------ helpers
+    @staticmethod
+    def _corpus(sentences_or_file_path: str | Sequence[str]) -> list[str]:
+        if isinstance(sentences_or_file_path, (str, os.PathLike)):
+            return read_sentence_file(sentences_or_file_path)
+        return check_sentences(sentences_or_file_path, "sentences")
+
+    def __repr__(self) -> str:
+        return f"SimCSE({self.model_name_or_path!r}, pooler={self.pooler!r}, device={str(self.device)!r})"

@@ -1,0 +1,66 @@
+"""Shared fixtures: the real model, the real data directory, and tiny random models."""
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import pytest
+import torch
+
+ROOT = Path(__file__).resolve().parents[1]
+
+
+def shared_data_dir() -> Path | None:
+    env = os.environ.get("SIMCSE_DATA_DIR")
+    for cand in ([Path(env)] if env else []) + [ROOT.parent / "shared" / "data"]:
+        if (cand / "SentEval-downstream").is_dir():
+            return cand
+    return None
+
+
+@pytest.fixture(scope="session")
+def data_dir() -> Path:
+    """``../shared/data`` (or $SIMCSE_DATA_DIR); tests that need it skip only when it is absent."""
+    d = shared_data_dir()
+    if d is None:
+        pytest.skip("real data not found: set SIMCSE_DATA_DIR or place shared/data beside the repo")
+    return d
+
+
+@pytest.fixture(scope="session")
+def senteval_dir(data_dir: Path) -> Path:
+    return data_dir / "SentEval-downstream"
+
+
+@pytest.fixture(scope="session")
+def minilm_path() -> Path:
+    from simcse import default_model_path
+
+    return default_model_path()
+
+
+@pytest.fixture(scope="session")
+def minilm(minilm_path):
+    from simcse import SimCSE
+
+    return SimCSE(str(minilm_path), device="cpu")
+
+
+def make_tiny_bert(path: Path, minilm_path: Path, hidden: int = 32, layers: int = 2, seed: int = 0) -> Path:
+    """A randomly initialised small BERT with the real bert-base-uncased vocabulary, saved to ``path``."""
+    from transformers import AutoTokenizer, BertConfig, BertModel
+
+    torch.manual_seed(seed)
+    config = BertConfig(
+        vocab_size=30522, hidden_size=hidden, num_hidden_layers=layers, num_attention_heads=4,
+        intermediate_size=hidden * 2, max_position_embeddings=128,
+    )
+    model = BertModel(config)
+    model.save_pretrained(str(path))
+    AutoTokenizer.from_pretrained(str(minilm_path)).save_pretrained(str(path))
+    return path
+
+
+@pytest.fixture(scope="session")
+def tiny_bert_path(tmp_path_factory, minilm_path) -> Path:
+    return make_tiny_bert(tmp_path_factory.mktemp("tiny_bert"), minilm_path)
