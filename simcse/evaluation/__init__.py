@@ -1,0 +1,1 @@
+"""SentEval-compatible evaluation (STS and transfer tasks) of sentence encoders."""
