@@ -154,6 +154,7 @@ class SentenceEncoder(nn.Module):
             hidden = backbone.config.hidden_size
             mlp = MLPHead(hidden, hidden, "tanh")
         self.mlp = mlp
+        self._decoder_only = _is_decoder_only(backbone.config)
         _prepare_tokenizer(tokenizer)
 
     # ------------------------------------------------------------------ properties
@@ -208,6 +209,9 @@ class SentenceEncoder(nn.Module):
         kwargs = dict(backbone_kwargs)
         if token_type_ids is not None:
             kwargs["token_type_ids"] = token_type_ids
+        if self._decoder_only and "position_ids" not in kwargs and not bool(attention_mask[:, 0].all()):
+            # Left-padded decoder batch: positions count real tokens only, as in unpadded input.
+            kwargs["position_ids"] = (attention_mask.long().cumsum(dim=1) - 1).clamp(min=0)
         out = self.backbone(
             input_ids=input_ids,
             attention_mask=attention_mask,

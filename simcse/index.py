@@ -147,7 +147,7 @@ class FaissIndex:
         quantizer = faiss.IndexFlatIP(self.dim)
         index = faiss.IndexIVFFlat(quantizer, self.dim, nlist, faiss.METRIC_INNER_PRODUCT)
         index.train(x)
-        index.quantizer_keep = quantizer  # keep the quantizer alive with the index
+        self._quantizer = quantizer  # keep the quantizer alive as long as the index
         self._set_index(index)
 
     def add(self, vectors: Any) -> None:

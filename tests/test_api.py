@@ -1,0 +1,219 @@
+"""The SimCSE API on the real model (all-MiniLM-L6-v2) and real data."""
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+
+import numpy as np
+import pytest
+import torch
+from scipy.stats import spearmanr
+
+from simcse import SimCSE
+from simcse.evaluation.datadir import read_stsb
+
+SENTS = [
+    "A man is playing a guitar.",
+    "A woman is slicing an onion.",
+    "",
+    "The quick brown fox jumps over the lazy dog while the farmer watches from the gate of the field.",
+    "Two dogs run on the beach.",
+]
+
+
+def test_embeddings_equal_sentence_transformers(minilm, minilm_path):
+    from sentence_transformers import SentenceTransformer
+
+    st = SentenceTransformer(str(minilm_path), device="cpu")
+    ours = minilm.encode(SENTS, return_numpy=True, normalize_to_unit=False)
+    theirs = st.encode(SENTS, convert_to_numpy=True)
+    assert ours.shape == theirs.shape == (len(SENTS), 384)
+    np.testing.assert_allclose(ours, theirs, atol=1e-5)
+
+
+def test_encode_shapes_and_types(minilm):
+    one = minilm.encode("hello")
+    assert isinstance(one, torch.Tensor) and one.shape == (384,)
+    assert minilm.encode("hello", keepdim=True).shape == (1, 384)
+    arr = minilm.encode(["a", "b"], return_numpy=True)
+    assert isinstance(arr, np.ndarray) and arr.shape == (2, 384)
+    np.testing.assert_allclose(np.linalg.norm(arr, axis=1), 1.0, atol=1e-5)
+    empty = minilm.encode([], return_numpy=True)
+    assert empty.shape == (0, 384)
+    blank = minilm.encode("", return_numpy=True)
+    assert np.isfinite(blank).all() and blank.shape == (384,)
+
+
+def test_encode_order_independent_of_batching(minilm):
+    full = minilm.encode(SENTS, return_numpy=True, batch_size=64)
+    small = minilm.encode(SENTS, return_numpy=True, batch_size=2)
+    one_by_one = np.stack([minilm.encode(s, return_numpy=True) for s in SENTS])
+    np.testing.assert_allclose(full, small, atol=1e-5)
+    np.testing.assert_allclose(full, one_by_one, atol=1e-5)
+
+
+@pytest.mark.parametrize("bad,idx", [(["ok", None], 1), (["ok", "fine", 3], 2)])
+def test_non_string_items_name_the_index(minilm, bad, idx):
+    with pytest.raises(TypeError, match=rf"\[{idx}\]"):
+        minilm.encode(bad)
+
+
+def test_none_input_is_a_type_error(minilm):
+    with pytest.raises(TypeError, match="None"):
+        minilm.encode(None)
+
+
+def test_similarity_shapes_and_precomputed_keys(minilm):
+    s = minilm.similarity("A man is playing a guitar.", "A man plays the guitar.")
+    assert isinstance(s, float) and s > 0.8
+    row = minilm.similarity("A man is playing a guitar.", ["A man plays the guitar.", "Stocks fell."])
+    assert row.shape == (2,) and row[0] > row[1]
+    keys = minilm.encode(["A man plays the guitar.", "Stocks fell."], return_numpy=True, normalize_to_unit=False)
+    mat = minilm.similarity(["A man is playing a guitar.", "Markets dropped."], keys)
+    assert mat.shape == (2, 2)
+    np.testing.assert_allclose(mat[0], row, atol=1e-5)
+    assert mat[1, 1] > mat[1, 0]
+
+
+def test_similarity_on_stsb_matches_scipy(minilm, data_dir):
+    s1, s2, gold = read_stsb(data_dir, "test")
+    s1, s2, gold = s1[:400], s2[:400], gold[:400]
+    sims = np.diag(minilm.similarity(s1, s2))
+    a = minilm.encode(s1, return_numpy=True, normalize_to_unit=False)
+    b = minilm.encode(s2, return_numpy=True, normalize_to_unit=False)
+    cos = (a * b).sum(1) / np.linalg.norm(a, axis=1) / np.linalg.norm(b, axis=1)
+    np.testing.assert_allclose(sims, cos, atol=1e-5)
+    rho = spearmanr(sims, gold).correlation
+    assert abs(rho - spearmanr(cos, gold).correlation) < 1e-6
+    assert rho > 0.75  # all-MiniLM-L6-v2 scores about 0.82 on STS-B test
+
+
+@pytest.fixture(scope="module")
+def corpus(data_dir):
+    s1, s2, _ = read_stsb(data_dir, "train")
+    seen, out = set(), []
+    for s in s1 + s2:
+        if s not in seen:
+            seen.add(s)
+            out.append(s)
+    return out[:3000]
+
+
+def test_backends_agree_on_top1(minilm, corpus):
+    pytest.importorskip("faiss")
+    queries = corpus[::10][:300]
+    queries = [q.replace("a ", "the ", 1) for q in queries]
+    tops = {}
+    for name, kwargs in {
+        "faiss_flat": dict(use_faiss=True),
+        "faiss_ivf": dict(use_faiss=True, faiss_fast=True),
+        "torch": dict(use_faiss=False),
+    }.items():
+        minilm.num_cells, minilm.num_cells_in_search = 20, 20  # IVF probing every cell is exact
+        minilm.build_index(corpus, **kwargs)
+        res = minilm.search(queries, threshold=-1.0, top_k=1)
+        tops[name] = [r[0] for r in res]
+    assert type(minilm.index["index"]).__name__ == "TorchIndex"
+    for name in ("faiss_ivf", "torch"):
+        agree = sum(a[0] == b[0] or abs(a[1] - b[1]) < 1e-5 for a, b in zip(tops["faiss_flat"], tops[name]))
+        assert agree == len(queries), name
+    minilm.num_cells, minilm.num_cells_in_search = 100, 10
+
+
+def test_search_threshold_topk_and_batching(minilm):
+    minilm.build_index(["A man is playing a guitar.", "A woman is reading a book.", "The market crashed."],
+                       use_faiss=False)
+    one = minilm.search("Someone plays guitar", threshold=0.3, top_k=3)
+    assert one[0][0] == "A man is playing a guitar."
+    assert all(score >= 0.3 for _, score in one)
+    many = minilm.search(["Someone plays guitar", "stocks tumbled"], threshold=0.0, top_k=2)
+    assert len(many) == 2 and len(many[1]) == 2 and many[1][0][0] == "The market crashed."
+    assert minilm.search("xyz", threshold=0.99) == []
+    with pytest.raises(ValueError, match="top_k"):
+        minilm.search("a", top_k=0)
+    minilm.add_to_index(["A girl plays the violin."])
+    assert minilm.search("violin music", top_k=1, threshold=0)[0][0] == "A girl plays the violin."
+
+
+def test_search_before_index_is_clear(minilm_path):
+    model = SimCSE(str(minilm_path), device="cpu")
+    with pytest.raises(RuntimeError, match="build_index"):
+        model.search("hello")
+
+
+def test_save_and_load_index(minilm, tmp_path):
+    corpus = ["A man is playing a guitar.", "A woman is reading a book.", "The market crashed."]
+    for use_faiss in (True, False):
+        minilm.build_index(corpus, use_faiss=use_faiss)
+        before = minilm.search(["guitar", "book"], threshold=0, top_k=3)
+        minilm.save_index(tmp_path / f"idx{use_faiss}")
+        minilm.index = None
+        minilm.load_index(tmp_path / f"idx{use_faiss}")
+        after = minilm.search(["guitar", "book"], threshold=0, top_k=3)
+        assert [[s for s, _ in r] for r in before] == [[s for s, _ in r] for r in after]
+
+
+def test_load_index_from_another_model_fails(minilm, tmp_path, tiny_bert_path):
+    minilm.build_index(["one sentence", "another one"], use_faiss=False)
+    minilm.save_index(tmp_path / "idx")
+    other = SimCSE(str(tiny_bert_path), device="cpu", pooler="avg")
+    with pytest.raises(ValueError, match="384-d vectors"):
+        other.load_index(tmp_path / "idx")
+    same_dim_other = SimCSE(str(minilm.model_name_or_path), device="cpu", pooler="cls_before_pooler")
+    with pytest.raises(ValueError, match="embeds differently"):
+        same_dim_other.load_index(tmp_path / "idx")
+    with pytest.raises(FileNotFoundError, match="index_meta.json"):
+        minilm.load_index(tmp_path / "nothing-here")
+
+
+def test_sentence_file_errors(minilm, tmp_path):
+    with pytest.raises(FileNotFoundError, match="missing.txt"):
+        minilm.build_index(str(tmp_path / "missing.txt"))
+    bad = tmp_path / "latin1.txt"
+    bad.write_bytes("caf\xe9 au lait\n".encode("latin-1"))
+    with pytest.raises(ValueError, match="latin1.txt.*not UTF-8"):
+        minilm.build_index(str(bad))
+    good = tmp_path / "ok.txt"
+    good.write_text("first line\n\nsecond line\n", encoding="utf-8")
+    minilm.build_index(str(good), use_faiss=False)
+    assert minilm.index["sentences"] == ["first line", "second line"]
+
+
+def test_unreachable_hub_name_is_explained(monkeypatch):
+    monkeypatch.setenv("HF_HUB_OFFLINE", "1")
+    with pytest.raises(OSError, match="could not be fetched from the Hugging Face Hub"):
+        SimCSE("princeton-nlp/sup-simcse-bert-base-uncased", device="cpu")
+    with pytest.raises(FileNotFoundError, match="does not exist"):
+        SimCSE("./no/such/folder", device="cpu")
+
+
+def _cli(*args, input_text=None):
+    return subprocess.run([sys.executable, "-m", "simcse", *args], capture_output=True, text=True,
+                          input=input_text, timeout=300)
+
+
+def test_cli_search_default_corpus_and_json(tmp_path):
+    corpus = tmp_path / "c.txt"
+    corpus.write_text("A man is playing a guitar.\nThe stock market fell today.\nA cat sleeps.\n")
+    r = _cli("search", "--corpus", str(corpus), "--format", "json", "--top_k", "1", "someone plays guitar",
+             "--index", str(tmp_path / "idx"))
+    assert r.returncode == 0, r.stderr
+    out = json.loads(r.stdout)
+    assert out[0]["results"][0]["sentence"] == "A man is playing a guitar."
+    r2 = _cli("search", "--index", str(tmp_path / "idx"), "--top_k", "1", input_text="shares dropped\n")
+    assert r2.returncode == 0 and "loaded index" in r2.stderr and "The stock market fell today." in r2.stdout
+    r3 = _cli("search", "--corpus", str(tmp_path / "nope.txt"))
+    assert r3.returncode == 2 and "nope.txt" in r3.stderr
+
+
+def test_cli_encode_and_similarity(tmp_path):
+    r = _cli("encode", "hello world", "second")
+    assert r.returncode == 0, r.stderr
+    lines = [json.loads(x) for x in r.stdout.splitlines()]
+    assert len(lines) == 2 and len(lines[0]["embedding"]) == 384
+    r = _cli("encode", "--output", str(tmp_path / "v.npy"), input_text="a\nb\nc\n")
+    assert r.returncode == 0 and np.load(tmp_path / "v.npy").shape == (3, 384)
+    r = _cli("similarity", "A man plays guitar.", "--keys", "Someone plays guitar.", "Stocks fell.", "--format", "json")
+    sims = json.loads(r.stdout)["similarity"][0]
+    assert sims[0] > sims[1]
