@@ -1,0 +1,338 @@
+"""The web demo: semantic search over a sentence file in the browser, and a small JSON API.
+
+    simcse demo                               # the bundled example corpus, the default model
+    simcse demo my_sentences.txt --index idx  # your corpus; the index is saved to / loaded from idx
+
+Routes: ``/`` (the page), ``/api/search?q=...&top_k=...&threshold=...``,
+``/api/similarity?a=...&b=...`` (also ``POST`` with a JSON body of the same fields), ``/api/info``.
+Bad input gets an HTTP 400 with ``{"error": ..., "field": ...}``; no request answers with a traceback.
+"""
+from __future__ import annotations
+
+import argparse
+import logging
+import math
+import sys
+import threading
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Mapping, Sequence
+
+from flask import Flask, jsonify, render_template, request
+from werkzeug.exceptions import HTTPException
+
+from ..tool import SimCSE, read_sentence_file
+
+logger = logging.getLogger("simcse.demo")
+
+MAX_QUERY_CHARS = 1000
+MAX_TOP_K = 100
+MAX_BODY_BYTES = 64 * 1024
+
+
+class ApiError(Exception):
+    """Bad input to the API: answered as HTTP ``status`` with a JSON error naming ``field``."""
+
+    def __init__(self, message: str, field: str | None = None, status: int = 400):
+        super().__init__(message)
+        self.message = message
+        self.field = field
+        self.status = status
+
+
+@dataclass
+class SearchService:
+    """A model with an index, shared by all request threads (model calls are serialised by a lock)."""
+
+    model: SimCSE
+    corpus_name: str
+    default_top_k: int = 5
+    default_threshold: float = 0.0
+    index_source: str = "built"
+    lock: threading.Lock = field(default_factory=threading.Lock, repr=False)
+
+    @property
+    def size(self) -> int:
+        """How many sentences the index holds."""
+        return len(self.model.index["sentences"]) if self.model.index else 0
+
+    def info(self) -> dict[str, Any]:
+        """What the demo serves: model, corpus, index backend, limits and defaults."""
+        index = self.model.index["index"] if self.model.index else None
+        return {
+            "model": self.model.model_name_or_path,
+            "model_name": model_label(self.model.model_name_or_path),
+            "pooler": self.model.pooler,
+            "corpus": self.corpus_name,
+            "sentences": self.size,
+            "index": type(index).__name__ if index is not None else None,
+            "index_source": self.index_source,
+            "device": str(self.model.device),
+            "defaults": {"top_k": self.default_top_k, "threshold": self.default_threshold},
+            "limits": {"max_top_k": MAX_TOP_K, "max_query_chars": MAX_QUERY_CHARS},
+        }
+
+    def search(self, query: str, top_k: int, threshold: float) -> dict[str, Any]:
+        """The ``top_k`` nearest indexed sentences with cosine >= ``threshold``, and the time taken."""
+        start = time.perf_counter()
+        with self.lock:
+            hits = self.model.search(query, top_k=top_k, threshold=threshold)
+        ms = (time.perf_counter() - start) * 1000
+        return {
+            "query": query,
+            "top_k": top_k,
+            "threshold": threshold,
+            "results": [{"rank": i, "sentence": s, "score": round(sc, 6)} for i, (s, sc) in enumerate(hits, 1)],
+            "latency_ms": round(ms, 2),
+        }
+
+    def similarity(self, a: str, b: str) -> dict[str, Any]:
+        """Cosine similarity of two sentences, and the time taken."""
+        start = time.perf_counter()
+        with self.lock:
+            score = float(self.model.similarity(a, b))
+        ms = (time.perf_counter() - start) * 1000
+        return {"a": a, "b": b, "similarity": round(score, 6), "latency_ms": round(ms, 2)}
+
+
+def model_label(name_or_path: str) -> str:
+    """A short name for a model: "all-MiniLM-L6-v2" for the default one, else the folder name
+    (with its parent for ``checkpoint-*`` folders)."""
+    from ..encoder import default_model_path
+
+    path = Path(name_or_path)
+    try:
+        if path.resolve() == default_model_path().resolve():
+            return "all-MiniLM-L6-v2"
+    except (ModuleNotFoundError, FileNotFoundError):
+        pass
+    if path.name.startswith("checkpoint-") and path.parent.name:
+        return f"{path.parent.name}/{path.name}"
+    return path.name or str(name_or_path)
+
+
+# ---------------------------------------------------------------------- input checking
+def parse_text(params: Mapping[str, Any], name: str) -> str:
+    """The non-empty text parameter ``name`` (at most MAX_QUERY_CHARS characters), or ApiError."""
+    value = params.get(name)
+    if value is None:
+        raise ApiError(f"missing parameter {name!r}", name)
+    if not isinstance(value, str):
+        raise ApiError(f"{name} must be a string, got {type(value).__name__}", name)
+    value = value.strip()
+    if not value:
+        raise ApiError(f"{name} is empty: type a sentence", name)
+    if len(value) > MAX_QUERY_CHARS:
+        raise ApiError(f"{name} is {len(value)} characters long; the limit is {MAX_QUERY_CHARS}", name)
+    return value
+
+
+def parse_top_k(params: Mapping[str, Any], default: int) -> int:
+    """``top_k`` as an int in [1, MAX_TOP_K] (``default`` when absent or blank), or ApiError."""
+    raw = params.get("top_k")
+    if raw is None or (isinstance(raw, str) and not raw.strip()):
+        return default
+    if isinstance(raw, bool):
+        raise ApiError(f"top_k must be an integer from 1 to {MAX_TOP_K}, got {raw!r}", "top_k")
+    try:
+        value = int(raw.strip()) if isinstance(raw, str) else int(raw)
+        if isinstance(raw, float) and raw != value:
+            raise ValueError
+    except (TypeError, ValueError, OverflowError):
+        raise ApiError(f"top_k must be an integer from 1 to {MAX_TOP_K}, got {str(raw)[:40]!r}", "top_k") from None
+    if not 1 <= value <= MAX_TOP_K:
+        raise ApiError(f"top_k must be from 1 to {MAX_TOP_K}, got {value}", "top_k")
+    return value
+
+
+def parse_threshold(params: Mapping[str, Any], default: float) -> float:
+    """``threshold`` as a number in [-1, 1] (``default`` when absent or blank), or ApiError."""
+    raw = params.get("threshold")
+    if raw is None or (isinstance(raw, str) and not raw.strip()):
+        return default
+    if isinstance(raw, bool):
+        raise ApiError(f"threshold must be a number from -1 to 1, got {raw!r}", "threshold")
+    try:
+        value = float(raw)
+    except (TypeError, ValueError, OverflowError):
+        raise ApiError(f"threshold must be a number from -1 to 1, got {str(raw)[:40]!r}", "threshold") from None
+    if not math.isfinite(value) or not -1.0 <= value <= 1.0:
+        raise ApiError(f"threshold must be from -1 to 1, got {str(raw)[:40]!r}", "threshold")
+    return value
+
+
+def _params() -> Mapping[str, Any]:
+    """Query-string parameters, or the JSON object of a POST body."""
+    if request.method == "POST":
+        body = request.get_json(silent=True)
+        if not isinstance(body, dict):
+            raise ApiError("the request body must be a JSON object, e.g. {\"q\": \"a sentence\"}", "body")
+        return body
+    return request.args
+
+
+# ---------------------------------------------------------------------- the app
+def create_app(service: SearchService) -> Flask:
+    """The Flask app serving ``service`` (the page, the JSON API and JSON errors)."""
+    app = Flask(__name__)
+    app.config["MAX_CONTENT_LENGTH"] = MAX_BODY_BYTES
+    app.config["JSON_SORT_KEYS"] = False
+    app.json.sort_keys = False  # keep "query, results, latency" in reading order
+    app.json.ensure_ascii = False
+
+    @app.errorhandler(ApiError)
+    def _api_error(exc: ApiError):
+        logger.info("%s %s -> %d: %s", request.method, request.path, exc.status, exc.message)
+        return jsonify({"error": exc.message, "field": exc.field}), exc.status
+
+    @app.errorhandler(HTTPException)
+    def _http_error(exc: HTTPException):
+        return jsonify({"error": f"{exc.code} {exc.name}: {exc.description}", "field": None}), exc.code
+
+    @app.errorhandler(Exception)
+    def _internal_error(exc: Exception):
+        logger.exception("unexpected error on %s %s", request.method, request.full_path)
+        return jsonify({"error": f"internal error ({type(exc).__name__}); see the server log", "field": None}), 500
+
+    @app.get("/")
+    def page():
+        info = service.info()
+        q = request.args.get("q", "")
+        result, error = None, None
+        if q.strip():
+            try:
+                result = service.search(
+                    parse_text(request.args, "q"),
+                    parse_top_k(request.args, service.default_top_k),
+                    parse_threshold(request.args, service.default_threshold),
+                )
+            except ApiError as exc:
+                error = exc.message
+        top_k = request.args.get("top_k") or service.default_top_k
+        threshold = request.args.get("threshold") or service.default_threshold
+        return render_template("index.html", info=info, q=q, top_k=top_k, threshold=threshold,
+                               result=result, error=error)
+
+    @app.route("/api/search", methods=["GET", "POST"])
+    def api_search():
+        params = _params()
+        q = parse_text(params, "q")
+        top_k = parse_top_k(params, service.default_top_k)
+        threshold = parse_threshold(params, service.default_threshold)
+        out = service.search(q, top_k, threshold)
+        logger.info("search %r top_k=%d threshold=%g -> %d results in %.1f ms",
+                    q[:60], top_k, threshold, len(out["results"]), out["latency_ms"])
+        return jsonify(out)
+
+    @app.route("/api/similarity", methods=["GET", "POST"])
+    def api_similarity():
+        params = _params()
+        out = service.similarity(parse_text(params, "a"), parse_text(params, "b"))
+        logger.info("similarity %r / %r -> %.4f in %.1f ms", out["a"][:40], out["b"][:40], out["similarity"],
+                    out["latency_ms"])
+        return jsonify(out)
+
+    @app.get("/api/info")
+    def api_info():
+        return jsonify(service.info())
+
+    return app
+
+
+# ---------------------------------------------------------------------- start-up
+def load_or_build_index(
+    model: SimCSE,
+    corpus: str | Path,
+    index_dir: str | Path | None = None,
+    use_faiss: bool | None = None,
+    batch_size: int = 64,
+    show_progress_bar: bool = True,
+) -> str:
+    """Give ``model`` an index of ``corpus``: loaded from ``index_dir`` when it holds one for this
+    corpus and model, else built (and saved to ``index_dir`` when given). Returns "loaded" or "built".
+    """
+    sentences = read_sentence_file(corpus)
+    if not sentences:
+        raise ValueError(f"corpus file {str(corpus)!r} holds no sentences (one per line expected)")
+    index_path = Path(index_dir) if index_dir is not None else None
+    if index_path is not None and (index_path / "index_meta.json").is_file():
+        try:
+            model.load_index(index_path, use_faiss=use_faiss)
+        except (ValueError, OSError, KeyError) as exc:
+            logger.warning("cannot reuse the index in %s (%s); rebuilding it", index_path, exc)
+        else:
+            if model.index["sentences"] == sentences:
+                return "loaded"
+            logger.warning("the index in %s holds another corpus (%d sentences, %s has %d); rebuilding it",
+                           index_path, len(model.index["sentences"]), corpus, len(sentences))
+    model.build_index(sentences, use_faiss=use_faiss, batch_size=batch_size, show_progress_bar=show_progress_bar)
+    if index_path is not None:
+        model.save_index(index_path)
+    return "built"
+
+
+def build_parser() -> argparse.ArgumentParser:
+    """Arguments of ``simcse demo``."""
+    p = argparse.ArgumentParser(prog="simcse demo", description="Semantic search in the browser over a sentence file.")
+    p.add_argument("corpus", nargs="?", default=None,
+                   help="text file, one sentence per line (default: the bundled example corpus)")
+    p.add_argument("--model", "--model_name_or_path", dest="model", default=None,
+                   help="model folder or hub name (default: all-MiniLM-L6-v2)")
+    p.add_argument("--pooler", default=None, help="override the pooling head")
+    p.add_argument("--device", default=None, help="cpu, cuda, ... (default: cuda if available)")
+    p.add_argument("--index", default=None, help="index folder: loaded if it holds this corpus, else built and saved")
+    p.add_argument("--no_faiss", action="store_true", help="use the exact torch index even if faiss is installed")
+    p.add_argument("--batch_size", type=int, default=64, help="encoding batch size while indexing")
+    p.add_argument("--host", default="127.0.0.1", help="address to listen on (default: localhost only)")
+    p.add_argument("--port", type=int, default=5000, help="port (0: any free port; the URL is printed)")
+    p.add_argument("--top_k", type=int, default=5, help=f"default number of results (1-{MAX_TOP_K})")
+    p.add_argument("--threshold", type=float, default=0.0, help="default minimum cosine similarity")
+    return p
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """``simcse demo``: build or load the index, then serve until Ctrl+C."""
+    from werkzeug.serving import make_server
+
+    from ..cli import bundled_corpus
+
+    args = build_parser().parse_args(argv)
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s: %(message)s", stream=sys.stderr)
+    if not 1 <= args.top_k <= MAX_TOP_K:
+        print(f"simcse demo: error: --top_k must be from 1 to {MAX_TOP_K}, got {args.top_k}", file=sys.stderr)
+        return 2
+    if not -1.0 <= args.threshold <= 1.0:
+        print(f"simcse demo: error: --threshold must be from -1 to 1, got {args.threshold}", file=sys.stderr)
+        return 2
+    corpus = Path(args.corpus) if args.corpus else bundled_corpus()
+    try:
+        read_sentence_file(corpus)  # a bad corpus path fails before the model loads
+        model = SimCSE(args.model, device=args.device, pooler=args.pooler)
+        start = time.perf_counter()
+        source = load_or_build_index(model, corpus, args.index, use_faiss=False if args.no_faiss else None,
+                                     batch_size=args.batch_size)
+    except (FileNotFoundError, IsADirectoryError, ValueError, OSError) as exc:
+        print(f"simcse demo: error: {exc}", file=sys.stderr)
+        return 2
+    service = SearchService(model, corpus.name, args.top_k, args.threshold, index_source=source)
+    print(f"simcse demo: {source} index of {service.size} sentences from {corpus} in "
+          f"{time.perf_counter() - start:.1f}s" + (f" ({args.index})" if args.index else ""), file=sys.stderr)
+    try:
+        server = make_server(args.host, args.port, create_app(service), threaded=True)
+    except OSError as exc:
+        print(f"simcse demo: error: cannot listen on {args.host}:{args.port}: {exc}", file=sys.stderr)
+        return 2
+    host = args.host if args.host not in ("0.0.0.0", "::") else "127.0.0.1"
+    print(f"simcse demo: serving at http://{host}:{server.server_port}/ (Ctrl+C to stop)", flush=True)
+    try:
+        server.serve_forever()
+    except KeyboardInterrupt:
+        pass
+    finally:
+        server.server_close()
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
