@@ -1,0 +1,131 @@
+"""End to end: `simcse demo` as a real process, driven by headless Chromium (Debian's) through Playwright.
+
+Chromium and the `playwright` package come from scripts/install_browser.sh (run by
+scripts/run_tests.sh, and here once if they are missing); the test skips only when they cannot be
+installed. A screenshot of the page with results is kept as tests' artifact: <tmp_path>/demo.png.
+"""
+from __future__ import annotations
+
+import shutil
+import subprocess
+from pathlib import Path
+
+import pytest
+
+from test_demo import SMALL_CORPUS, start_demo, stop_demo
+
+pytestmark = pytest.mark.browser
+
+ROOT = Path(__file__).resolve().parents[1]
+CHROMIUM = "/usr/bin/chromium"
+CHROMIUM_FLAGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
+                  "--disable-background-networking", "--disable-component-update", "--disable-sync"]
+
+
+def _browser_ready() -> str | None:
+    """None when chromium and playwright are usable, else why not."""
+    if not Path(CHROMIUM).is_file() and not shutil.which("chromium"):
+        return f"{CHROMIUM} not found"
+    try:
+        import playwright.sync_api  # noqa: F401
+    except ImportError as exc:
+        return f"the Python package playwright is not importable ({exc})"
+    return None
+
+
+@pytest.fixture(scope="module")
+def chromium_path() -> str:
+    why = _browser_ready()
+    if why is not None:
+        out = subprocess.run(["bash", str(ROOT / "scripts" / "install_browser.sh")], capture_output=True, text=True,
+                             timeout=900)
+        why = _browser_ready()
+        if why is not None:
+            pytest.skip(f"cannot run the browser test: {why}; scripts/install_browser.sh said: "
+                        f"{(out.stdout + out.stderr).strip()[-500:]}")
+    return CHROMIUM if Path(CHROMIUM).is_file() else shutil.which("chromium")
+
+
+@pytest.fixture(scope="module")
+def demo_url(tmp_path_factory):
+    corpus = tmp_path_factory.mktemp("browser_demo") / "corpus.txt"
+    corpus.write_text("\n".join(SMALL_CORPUS) + "\n", encoding="utf-8")
+    proc, url = start_demo([str(corpus)])
+    yield url
+    stop_demo(proc)
+
+
+@pytest.fixture
+def page(chromium_path, tmp_path):
+    from playwright.sync_api import sync_playwright
+
+    with sync_playwright() as pw:
+        context = pw.chromium.launch_persistent_context(
+            str(tmp_path / "profile"), executable_path=chromium_path, headless=True, args=CHROMIUM_FLAGS,
+            viewport={"width": 1000, "height": 760},
+        )
+        try:
+            yield context.new_page()
+        finally:
+            context.close()
+
+
+def test_typing_a_query_shows_the_nearest_sentence(page, demo_url, tmp_path):
+    page.goto(demo_url)
+    assert "SimCSE semantic search" in page.title()
+    assert "50 sentences" in page.inner_text("#info")
+    page.fill("#query", "Someone is strumming a guitar outside.")
+    page.fill("#top_k", "3")
+    page.press("#query", "Enter")
+    page.wait_for_selector("#results li.result")
+    rows = page.locator("#results li.result .sentence").all_inner_texts()
+    assert len(rows) == 3
+    assert rows[0] == "A man is playing a guitar on the street."
+    scores = [float(s) for s in page.locator("#results li.result .score").all_inner_texts()]
+    assert scores == sorted(scores, reverse=True) and 0 < scores[0] <= 1
+    assert page.inner_text("#latency").endswith(" ms")
+    assert "q=Someone" in page.url  # the query is in the address bar, so the page can be shared
+
+    page.fill("#sent_a", "A man is playing a guitar.")
+    page.fill("#sent_b", "Someone plays music on the street.")
+    page.click("#similarity-button")
+    page.wait_for_function("document.getElementById('similarity').textContent.includes('cosine')")
+    shot = tmp_path / "demo.png"
+    page.screenshot(path=str(shot), full_page=True)
+    assert shot.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n" and shot.stat().st_size > 10_000
+    print(f"screenshot: {shot}")
+
+
+def test_bad_input_shows_an_error_and_a_new_query_clears_it(page, demo_url):
+    page.goto(demo_url)
+    page.fill("#query", "   ")
+    page.click("#search-button")
+    page.wait_for_selector("#error:not([hidden])")
+    assert "q is empty" in page.inner_text("#error")
+    assert page.locator("#results li").count() == 0
+    page.fill("#query", "A dog plays in the park.")
+    page.fill("#top_k", "2")
+    page.click("#search-button")
+    page.wait_for_selector("#results li.result")
+    assert page.locator("#error").is_hidden()
+    assert page.locator("#results li.result .sentence").first.inner_text() == "A dog is chasing a ball across the park."
+
+
+def test_server_rendered_results_without_script(chromium_path, demo_url, tmp_path):
+    from playwright.sync_api import sync_playwright
+
+    with sync_playwright() as pw:
+        context = pw.chromium.launch_persistent_context(
+            str(tmp_path / "profile"), executable_path=chromium_path, headless=True, args=CHROMIUM_FLAGS,
+            java_script_enabled=False,
+        )
+        try:
+            page = context.new_page()
+            page.goto(demo_url)
+            page.fill("#query", "When does the airport train leave?")
+            page.press("#query", "Enter")
+            page.wait_for_selector("#results li.result")
+            first = page.locator("#results li.result .sentence").first.inner_text()
+            assert first == "The train to the airport leaves every fifteen minutes."
+        finally:
+            context.close()
