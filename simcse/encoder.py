@@ -472,6 +472,7 @@ def _read_sentence_transformers(root: Path, modules_file: Path) -> tuple[Encoder
     dense_dir: Path | None = None
     normalize = False
     max_length = 128
+    layer_pooler: str | None = None
     for mod in modules:
         kind = str(mod.get("type", "")).rsplit(".", 1)[-1]
         mdir = root / mod.get("path", "")
@@ -490,10 +491,18 @@ def _read_sentence_transformers(root: Path, modules_file: Path) -> tuple[Encoder
             normalize = True
         elif kind in ("LayerAveragePooling",):  # our own module for avg_top2 / avg_first_last
             pooler = json.loads((mdir / "config.json").read_text())["pooler_type"]
+        elif kind == "WeightedLayerPooling":  # avg_top2 / avg_first_last as written by simcse.st_modules
+            from .st_modules import read_weighted_layer_pooling
+
+            layer_pooler = read_weighted_layer_pooling(mdir)
         else:
             raise ValueError(f"{modules_file}: module type {mod.get('type')!r} is not supported by simcse")
     if backbone_dir is None or pooler is None:
         raise ValueError(f"{modules_file} must list a Transformer and a Pooling module")
+    if layer_pooler is not None:
+        if pooler != "avg":
+            raise ValueError(f"{modules_file}: WeightedLayerPooling must be followed by mean pooling, not {pooler!r}")
+        pooler = layer_pooler
     if dense_dir is not None:
         if pooler != "cls_before_pooler":
             raise ValueError(

@@ -51,7 +51,7 @@ def write_sentence_transformers_files(encoder: "SentenceEncoder", path: Path) ->
     else:
         from .st_modules import write_layer_average_pooling
 
-        modules.append(write_layer_average_pooling(encoder, path, idx=1))
+        modules.extend(write_layer_average_pooling(encoder, path, idx=1))
     if encoder.mlp is not None and encoder.uses_mlp(training=False):
         modules.append(
             {"idx": len(modules), "name": str(len(modules)), "path": MLP_DIR, "type": "sentence_transformers.models.Dense"}

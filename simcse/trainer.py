@@ -1,0 +1,371 @@
+"""The SimCSE trainer: a ``transformers.Trainer`` with the contrastive loss and STS-B dev evaluation.
+
+Design notes:
+
+- One forward per step: the ``[B, V, L]`` batch (V = 2 views of each sentence for unsupervised
+  SimCSE, 2 for pairs, 3 with hard negatives) is flattened to ``[B*V, L]`` and encoded at once;
+  the two views of an unsupervised sentence differ only by dropout.
+- The training loop is the Trainer's own (DDP through torchrun, fp16/bf16, gradient
+  accumulation, ``--torch_compile``, fused AdamW by default on torch >= 2.8, checkpoints and
+  ``--resume_from_checkpoint``); only the loss, the evaluation and the saving are ours.
+- No host-device sync per step: the loss stays on the device, and NaN/inf is detected when the
+  Trainer logs (every ``logging_steps``); the Trainer's ``logging_nan_inf_filter`` (which checks
+  every step and hides NaNs) is turned off.
+- Several GPUs visible to one process never lead to ``nn.DataParallel``: the trainer uses one
+  GPU and says to launch with ``torchrun --nproc_per_node N`` for data parallelism.
+- MLP head: SimCSE's code trains a freshly initialised MLP over the CLS vector (the backbone's
+  pre-trained BERT pooler is dropped). :func:`load_encoder_for_training` does the same for a plain
+  Hugging Face model (``mlp_init="auto"``); a folder that already holds a SimCSE MLP head (our
+  checkpoints, sentence-transformers ``Dense``) keeps it, so training can continue.
+  ``mlp_init="pooler"`` starts from the backbone's pooler weights instead.
+- Saving: every checkpoint and the final model are complete model folders
+  (:meth:`SentenceEncoder.save_pretrained`: Hugging Face files + ``simcse_config.json`` +
+  sentence-transformers manifest), written to a temporary folder and renamed into place.
+"""
+from __future__ import annotations
+
+import logging
+import math
+import os
+import shutil
+import time
+from pathlib import Path
+from typing import Any, Sequence
+
+import torch
+from torch import nn
+from transformers import Trainer, TrainingArguments
+
+from .encoder import SentenceEncoder, _load_mlp, _mlp_from_backbone_pooler, _read_folder_config, resolve_model_path
+from .loss import InfoNCELoss
+from .pooling import MLPHead, check_pooler
+
+logger = logging.getLogger(__name__)
+
+HEADS_FILE = "simcse_training_heads.pt"
+"""Training-only weights (the MLM head) kept in checkpoints beside the model folder files."""
+
+
+# ---------------------------------------------------------------------- model
+class ContrastiveModel(nn.Module):
+    """The encoder, the InfoNCE loss and, for ``--do_mlm``, a masked-LM model sharing the backbone.
+
+    ``forward`` takes the collator's ``[B, V, L]`` tensors and returns ``{"loss": ...}``.
+    """
+
+    def __init__(
+        self,
+        encoder: SentenceEncoder,
+        loss: InfoNCELoss,
+        mlm_model: nn.Module | None = None,
+        mlm_weight: float = 0.1,
+    ):
+        super().__init__()
+        self.encoder = encoder
+        self.loss = loss
+        self.mlm_model = mlm_model
+        self.mlm_weight = float(mlm_weight)
+        if mlm_model is not None and mlm_model.base_model is not encoder.backbone:
+            raise ValueError("the MLM model must share the encoder's backbone (mlm_model.base_model)")
+
+    def forward(
+        self,
+        input_ids: torch.Tensor,
+        attention_mask: torch.Tensor,
+        token_type_ids: torch.Tensor | None = None,
+        mlm_input_ids: torch.Tensor | None = None,
+        mlm_targets: torch.Tensor | None = None,
+    ) -> dict[str, torch.Tensor]:
+        b, v, length = input_ids.shape
+        flat = {"input_ids": input_ids.reshape(b * v, length), "attention_mask": attention_mask.reshape(b * v, length)}
+        if token_type_ids is not None:
+            flat["token_type_ids"] = token_type_ids.reshape(b * v, length)
+        z = self.encoder(**flat)
+        loss = self.loss(z.view(b, v, -1))
+        if self.mlm_model is not None and mlm_input_ids is not None:
+            mlm_kwargs = dict(flat, input_ids=mlm_input_ids.reshape(b * v, length))
+            out = self.mlm_model(**mlm_kwargs, labels=mlm_targets.reshape(b * v, length), return_dict=True)
+            loss = loss + self.mlm_weight * out.loss
+        return {"loss": loss}
+
+    def head_state_dict(self) -> dict[str, torch.Tensor]:
+        """Weights of the MLM model that are not the backbone's (nor tied to it)."""
+        if self.mlm_model is None:
+            return {}
+        shared = {p.data_ptr() for p in self.encoder.backbone.parameters()}
+        prefix = self.mlm_model.base_model_prefix + "."
+        return {
+            k: t.detach().cpu().clone()
+            for k, t in self.mlm_model.state_dict().items()
+            if not k.startswith(prefix) and t.data_ptr() not in shared
+        }
+
+
+def load_encoder_for_training(
+    model_name_or_path: str | os.PathLike | None,
+    pooler_type: str | None = None,
+    mlp_only_train: bool | None = None,
+    max_length: int | None = None,
+    do_mlm: bool = False,
+    mlp_init: str = "auto",
+    **model_kwargs: Any,
+) -> tuple[SentenceEncoder, nn.Module | None]:
+    """Load the encoder to train (and the masked-LM model sharing its backbone when ``do_mlm``).
+
+    ``mlp_init``: ``auto`` keeps a saved SimCSE MLP head and otherwise initialises a fresh one
+    (as SimCSE's code does); ``fresh`` always initialises it; ``pooler`` copies the backbone's
+    pre-trained pooler (BERT's NSP pooler). The backbone's own pooler is frozen: it is not part
+    of any SimCSE head, and frozen it does not trip DDP's unused-parameter check.
+    """
+    from transformers import AutoModel, AutoModelForMaskedLM, AutoTokenizer
+
+    if mlp_init not in ("auto", "fresh", "pooler"):
+        raise ValueError(f"mlp_init must be auto, fresh or pooler, got {mlp_init!r}")
+    root = resolve_model_path(model_name_or_path)
+    cfg, backbone_dir, mlp_dir = _read_folder_config(root, str(model_name_or_path or root))
+    if pooler_type is not None:
+        cfg.pooler_type = check_pooler(pooler_type)
+    if mlp_only_train is not None:
+        cfg.mlp_only_train = mlp_only_train
+    if max_length is not None:
+        cfg.max_length = max_length
+    mlm_model = None
+    if do_mlm:
+        mlm_model = AutoModelForMaskedLM.from_pretrained(str(backbone_dir), **model_kwargs)
+        backbone = mlm_model.base_model
+    else:
+        backbone = AutoModel.from_pretrained(str(backbone_dir), **model_kwargs)
+    tokenizer = AutoTokenizer.from_pretrained(str(backbone_dir))
+    mlp: MLPHead | None = None
+    if cfg.pooler_type == "cls":
+        if mlp_init == "pooler":
+            if getattr(backbone, "pooler", None) is None:
+                raise ValueError(f"--mlp_init pooler: the backbone of {str(root)!r} has no pooler layer")
+            mlp = _mlp_from_backbone_pooler(backbone)
+        elif mlp_init == "auto" and mlp_dir is not None:
+            mlp = _load_mlp(mlp_dir)
+        else:
+            hidden = backbone.config.hidden_size
+            mlp = MLPHead(hidden, hidden, "tanh")
+    pooler = getattr(backbone, "pooler", None)
+    if isinstance(pooler, nn.Module):
+        pooler.requires_grad_(False)
+    return SentenceEncoder(backbone, tokenizer, cfg, mlp), mlm_model
+
+
+# ---------------------------------------------------------------------- evaluation
+class StsbDev:
+    """STS-B pairs with gold scores, evaluated as Spearman of the cosine similarity."""
+
+    def __init__(self, s1: Sequence[str], s2: Sequence[str], scores: Sequence[float]):
+        if not (len(s1) == len(s2) == len(scores)) or not s1:
+            raise ValueError("STS-B dev needs equally many, and at least one, sentence pairs and scores")
+        self.s1, self.s2, self.scores = list(s1), list(s2), list(scores)
+
+    @classmethod
+    def load(cls, data_dir: str | os.PathLike | None = None, split: str = "dev") -> "StsbDev":
+        """Read STS-B ``split`` from the SentEval data directory (``--data_dir`` / ``$SIMCSE_DATA_DIR``)."""
+        from .evaluation.datadir import read_stsb
+
+        return cls(*read_stsb(data_dir, split))
+
+    def __len__(self) -> int:
+        return len(self.s1)
+
+    def spearman(self, encoder: SentenceEncoder, batch_size: int = 128, dtype: torch.dtype | None = None) -> float:
+        """Spearman correlation (a fraction, as SimCSE logs it) of cos(s1, s2) with the gold scores."""
+        from scipy.stats import spearmanr
+
+        unique = list(dict.fromkeys(self.s1 + self.s2))
+        pos = {s: i for i, s in enumerate(unique)}
+        emb = encoder.encode(unique, batch_size=batch_size, normalize=True, dtype=dtype)
+        a = emb[torch.as_tensor([pos[s] for s in self.s1], device=emb.device)]
+        b = emb[torch.as_tensor([pos[s] for s in self.s2], device=emb.device)]
+        cos = (a * b).sum(-1).cpu().numpy()
+        return float(spearmanr(cos, self.scores).statistic)
+
+
+# ---------------------------------------------------------------------- trainer
+class SimCSETrainer(Trainer):
+    """``transformers.Trainer`` for a :class:`ContrastiveModel`.
+
+    ``eval_dataset`` is a :class:`StsbDev`; :meth:`evaluate` reports ``eval_stsb_spearman`` so
+    ``--metric_for_best_model stsb_spearman --load_best_model_at_end`` keeps the best checkpoint.
+    """
+
+    def __init__(self, model: ContrastiveModel, args: TrainingArguments, *pargs: Any, **kwargs: Any):
+        if not isinstance(model, ContrastiveModel):
+            raise TypeError(f"SimCSETrainer trains a ContrastiveModel, got {type(model).__name__}")
+        # One process never wraps the model in nn.DataParallel: use one GPU (torchrun for more).
+        if args.n_gpu > 1:
+            logger.warning(
+                "%d GPUs are visible to a single process; training on one. For data-parallel training "
+                "launch with torchrun --nproc_per_node %d.", args.n_gpu, args.n_gpu,
+            )
+            args._n_gpu = 1
+        # Checking every step for NaN would sync with the device; NaNs are caught at logging instead.
+        args.logging_nan_inf_filter = False
+        if args.ddp_find_unused_parameters is None:
+            args.ddp_find_unused_parameters = False
+        super().__init__(model, args, *pargs, **kwargs)
+        self._views = 2
+        ds = kwargs.get("train_dataset")
+        if ds is not None and hasattr(ds, "views"):
+            self._views = int(ds.views)
+        self._last_log_time: float | None = None
+        self._last_log_step = 0
+        self._eval_seconds = 0.0
+
+    @property
+    def encoder(self) -> SentenceEncoder:
+        return self.model.encoder
+
+    # ------------------------------------------------------------------ loss
+    def compute_loss(
+        self,
+        model: nn.Module,
+        inputs: dict[str, torch.Tensor],
+        return_outputs: bool = False,
+        num_items_in_batch: torch.Tensor | int | None = None,
+    ) -> torch.Tensor | tuple[torch.Tensor, dict[str, torch.Tensor]]:
+        outputs = model(**inputs)
+        loss = outputs["loss"]
+        return (loss, outputs) if return_outputs else loss
+
+    # ------------------------------------------------------------------ logging
+    def log(self, logs: dict[str, float], start_time: float | None = None) -> None:
+        """Add throughput (examples and sentences per second) and stop on a non-finite loss."""
+        if "loss" in logs:
+            step = self.state.global_step
+            if not math.isfinite(logs["loss"]):
+                raise FloatingPointError(
+                    f"the training loss became {logs['loss']} by step {step}; try a lower --learning_rate, "
+                    "--bf16 instead of --fp16, or a higher --temp"
+                )
+            now = time.perf_counter()
+            if self._last_log_time is not None and step > self._last_log_step:
+                seconds = now - self._last_log_time - self._eval_seconds
+                if seconds > 0:
+                    per_step = (
+                        self.args.per_device_train_batch_size
+                        * self.args.gradient_accumulation_steps
+                        * max(1, self.args.world_size)
+                    )
+                    examples = (step - self._last_log_step) * per_step
+                    logs["examples_per_second"] = round(examples / seconds, 2)
+                    logs["sentences_per_second"] = round(examples * self._views / seconds, 2)
+            self._last_log_time, self._last_log_step, self._eval_seconds = now, step, 0.0
+        super().log(logs, start_time)
+
+    def train(self, *args: Any, **kwargs: Any):  # noqa: D102 - same as Trainer.train
+        self._last_log_time = time.perf_counter()
+        self._last_log_step = self.state.global_step
+        return super().train(*args, **kwargs)
+
+    # ------------------------------------------------------------------ evaluation
+    def evaluate(
+        self,
+        eval_dataset: StsbDev | None = None,
+        ignore_keys: list[str] | None = None,
+        metric_key_prefix: str = "eval",
+    ) -> dict[str, float]:
+        """STS-B dev Spearman of the current model (inference path: MLP per ``mlp_only_train``)."""
+        data = eval_dataset if eval_dataset is not None else self.eval_dataset
+        if not isinstance(data, StsbDev):
+            raise ValueError("SimCSETrainer evaluates on STS-B dev: pass eval_dataset=StsbDev.load(data_dir)")
+        t0 = time.perf_counter()
+        dtype = None
+        if self.args.device.type == "cuda":
+            dtype = torch.bfloat16 if self.args.bf16 else torch.float16 if self.args.fp16 else None
+        batch = max(64, self.args.per_device_eval_batch_size)
+        score = data.spearman(self.encoder, batch_size=batch, dtype=dtype)
+        seconds = time.perf_counter() - t0
+        self._eval_seconds += seconds
+        metrics = {f"{metric_key_prefix}_stsb_spearman": score, f"{metric_key_prefix}_runtime": round(seconds, 3)}
+        self.log(metrics)
+        self.control = self.callback_handler.on_evaluate(self.args, self.state, self.control, metrics)
+        return metrics
+
+    # ------------------------------------------------------------------ saving / loading
+    def _save(self, output_dir: str | None = None, state_dict: dict | None = None) -> None:
+        """Write a complete model folder (atomically) plus the training-only heads."""
+        if not self.args.should_save:
+            return
+        target = Path(output_dir if output_dir is not None else self.args.output_dir)
+        heads = self.model.head_state_dict()
+
+        def extra(tmp: Path) -> None:
+            if heads:
+                torch.save(heads, tmp / HEADS_FILE)
+            torch.save(self.args, tmp / "training_args.bin")
+
+        save_model_atomically(self.encoder, target, extra)
+
+    def _load_from_checkpoint(self, resume_from_checkpoint: str, model: nn.Module | None = None) -> None:
+        load_checkpoint_weights(self.model, resume_from_checkpoint)
+
+    def _load_best_model(self) -> None:
+        best = self.state.best_model_checkpoint
+        logger.info("loading the best model from %s (score: %s)", best, self.state.best_metric)
+        load_checkpoint_weights(self.model, best)
+
+
+# ---------------------------------------------------------------------- folders
+def save_model_atomically(encoder: SentenceEncoder, target: str | os.PathLike, extra: Any = None) -> None:
+    """``encoder.save_pretrained`` into a temporary sibling folder, then move it into ``target``.
+
+    A new ``target`` appears in one rename; into an existing folder (e.g. the output directory
+    that also holds ``checkpoint-*``) each file is moved with ``os.replace``, so a crash leaves
+    either the old or the new version of every file, never a truncated one.
+    """
+    target = Path(target)
+    target.parent.mkdir(parents=True, exist_ok=True)
+    tmp = target.parent / f".tmp-{target.name}-{os.getpid()}"
+    if tmp.exists():
+        shutil.rmtree(tmp)
+    try:
+        encoder.save_pretrained(tmp)
+        if extra is not None:
+            extra(tmp)
+        if not target.exists():
+            os.rename(tmp, target)
+            return
+        for entry in sorted(tmp.iterdir()):
+            dest = target / entry.name
+            if entry.is_dir():
+                if dest.exists():
+                    old = target / f".old-{entry.name}-{os.getpid()}"
+                    os.rename(dest, old)
+                    os.rename(entry, dest)
+                    shutil.rmtree(old)
+                else:
+                    os.rename(entry, dest)
+            else:
+                os.replace(entry, dest)
+    finally:
+        if tmp.exists():
+            shutil.rmtree(tmp)
+
+
+def load_checkpoint_weights(model: ContrastiveModel, folder: str | os.PathLike) -> None:
+    """Load a checkpoint folder written by :class:`SimCSETrainer` into ``model`` in place."""
+    folder = Path(folder)
+    if not folder.is_dir():
+        raise FileNotFoundError(f"checkpoint {str(folder)!r} does not exist")
+    loaded = SentenceEncoder.from_pretrained(str(folder))
+    enc = model.encoder
+    missing, unexpected = enc.backbone.load_state_dict(loaded.backbone.state_dict(), strict=False)
+    bad = [k for k in missing if "pooler" not in k] + [k for k in unexpected if "pooler" not in k]
+    if bad:
+        raise ValueError(f"checkpoint {str(folder)!r} does not match the model being trained: {bad[:5]}")
+    if enc.mlp is not None:
+        if loaded.mlp is None:
+            raise ValueError(f"checkpoint {str(folder)!r} has no MLP head, but the model uses the cls pooler")
+        enc.mlp.load_state_dict(loaded.mlp.state_dict())
+    heads_file = folder / HEADS_FILE
+    if model.mlm_model is not None:
+        if not heads_file.is_file():
+            raise FileNotFoundError(f"checkpoint {str(folder)!r} lacks {HEADS_FILE} (the MLM head of --do_mlm)")
+        result = model.mlm_model.load_state_dict(torch.load(heads_file, map_location="cpu", weights_only=True), strict=False)
+        if result.unexpected_keys:
+            raise ValueError(f"{heads_file}: unexpected MLM head weights {result.unexpected_keys[:5]}")

@@ -1,0 +1,76 @@
+"""A model saved by SentenceEncoder.save_pretrained gives identical embeddings in SimCSE(path) and
+SentenceTransformer(path), for every pooler (incl. cls with the MLP at inference and mlp_only_train)."""
+from __future__ import annotations
+
+import json
+
+import numpy as np
+import pytest
+import torch
+
+from simcse import SimCSE
+from simcse.encoder import SentenceEncoder
+from simcse.trainer import load_encoder_for_training
+
+SENTENCES = [
+    "A man is playing a guitar.",
+    "The weather is lovely today, isn't it?",
+    "Short.",
+    "A considerably longer sentence that has quite a few more tokens than the others in this small list.",
+]
+
+
+@pytest.mark.parametrize(
+    "pooler,mlp_only_train",
+    [("cls", False), ("cls", True), ("cls_before_pooler", False), ("avg", False),
+     ("avg_first_last", False), ("avg_top2", False)],
+)
+def test_saved_folder_matches_sentence_transformers(tmp_path, tiny_bert_path, pooler, mlp_only_train):
+    from sentence_transformers import SentenceTransformer
+
+    torch.manual_seed(0)
+    encoder, _ = load_encoder_for_training(str(tiny_bert_path), pooler_type=pooler, mlp_only_train=mlp_only_train)
+    if encoder.mlp is not None:  # a trained-looking head, not the identity-ish default
+        torch.nn.init.normal_(encoder.mlp.dense.weight, std=0.3)
+    out = tmp_path / "model"
+    encoder.save_pretrained(out)
+
+    expected = encoder.encode(SENTENCES, batch_size=2).numpy()
+    ours = SimCSE(str(out), device="cpu").encode(SENTENCES, return_numpy=True, normalize_to_unit=False, batch_size=3)
+    st = SentenceTransformer(str(out), device="cpu").encode(SENTENCES, batch_size=3, convert_to_numpy=True)
+    np.testing.assert_allclose(ours, expected, atol=1e-5)
+    np.testing.assert_allclose(st, expected, atol=1e-5)
+
+    modules = [m["type"].rsplit(".", 1)[-1] for m in json.loads((out / "modules.json").read_text())]
+    uses_mlp = pooler == "cls" and not mlp_only_train
+    assert ("Dense" in modules) == uses_mlp
+    if pooler in ("avg_top2", "avg_first_last"):
+        assert modules[1:3] == ["WeightedLayerPooling", "Pooling"]
+        # The model's own config is unchanged; only the sentence-transformers module asks for hidden states.
+        assert not json.loads((out / "config.json").read_text()).get("output_hidden_states", False)
+
+
+@pytest.mark.parametrize("pooler", ["avg_first_last", "avg_top2"])
+def test_layer_pooling_read_back_from_modules_json(tmp_path, minilm_path, pooler):
+    """Without simcse_config.json the sentence-transformers manifest alone gives the same pooler
+    (3 layers: with 2, avg_top2 and avg_first_last are the same average)."""
+    from conftest import make_tiny_bert
+
+    bert3 = make_tiny_bert(tmp_path / "bert3", minilm_path, layers=3)
+    encoder = SentenceEncoder.from_pretrained(str(bert3), pooler_type=pooler)
+    out = tmp_path / "m"
+    encoder.save_pretrained(out)
+    (out / "simcse_config.json").unlink()
+    again = SentenceEncoder.from_pretrained(str(out))
+    assert again.pooler_type == pooler
+    np.testing.assert_allclose(again.encode(SENTENCES).numpy(), encoder.encode(SENTENCES).numpy(), atol=1e-6)
+
+
+def test_unknown_layer_weighting_is_rejected(tmp_path):
+    from simcse.st_modules import read_weighted_layer_pooling
+
+    d = tmp_path / "w"
+    d.mkdir()
+    (d / "config.json").write_text(json.dumps({"num_hidden_layers": 4, "layer_start": 2}))
+    with pytest.raises(ValueError, match="not avg_top2 or avg_first_last"):
+        read_weighted_layer_pooling(d)
