@@ -1,8 +1,9 @@
 """Write simcse/data/example_corpus.txt: the example corpus bundled with the package.
 
-Every sentence is composed here, from hand-written templates and word lists over some twenty
-topics (music, pets, cooking, sport, weather, markets, banking, accounts and passwords, software,
-travel, health, science, school, politics, arts, nature, shopping, home, work, city life). No
+Every sentence is composed here, from hand-written templates and word lists over some twenty-five
+topics (music, pets, cooking, sport, weather, markets, banking, accounts and passwords, customer
+support, software, travel, cars, health, science, school, politics, history, arts, nature, the
+environment, shopping, home, family, work, city life). No
 dataset is read. The output is deterministic: the same script writes the same file, so
 
     python scripts/make_example_corpus.py            # rewrite the bundled corpus
@@ -23,6 +24,7 @@ from pathlib import Path
 OUT = Path(__file__).resolve().parents[1] / "simcse" / "data" / "example_corpus.txt"
 SEED = 20211107  # the day SimCSE was presented at EMNLP 2021
 PER_TEMPLATE = 40  # at most this many sentences from one template
+SIBLINGS = 2  # at most this many sentences of a template that differ in one slot only
 
 ANCHORS = """\
 A man is playing a guitar on the street.
@@ -527,6 +529,94 @@ TOPICS: dict[str, list[tuple[str, dict[str, list[str]]]]] = {
             "n": ["fifty", "a hundred", "two hundred", "five hundred"],
             "when": ["this year", "last month", "after the merger"]}),
     ],
+    "cars": [
+        ("My car {problem} {when}.", {
+            "problem": ["won't start", "makes a rattling noise", "has a flat tyre", "broke down on the motorway",
+                        "needs new brakes", "failed its inspection"],
+            "when": ["this morning", "again", "on the way to work", "after the cold night", "last week"]}),
+        ("{who} bought {car} because {reason}.", {
+            "who": ["My uncle", "Our neighbours", "My sister", "The taxi driver", "A friend of mine"],
+            "car": ["an electric car", "a second-hand van", "a small hatchback", "a family estate car",
+                    "a vintage convertible"],
+            "reason": ["petrol is so expensive", "their old one was too small", "it was on sale",
+                       "they commute every day", "it is cheap to insure"]}),
+        ("Where is the nearest {place} {extra}?", {
+            "place": ["petrol station", "charging point", "car park", "garage", "car wash"],
+            "extra": ["from here", "on this road", "that is open at night", "near the station"]}),
+        ("The police stopped {who} for {offence} {where}.", {
+            "who": ["a driver", "a young motorcyclist", "a lorry driver", "a cyclist"],
+            "offence": ["speeding", "running a red light", "using a phone while driving", "driving without lights"],
+            "where": ["near the school", "on the motorway", "in the city centre", "at the border"]}),
+    ],
+    "environment": [
+        ("The town {action} to {goal}.", {
+            "action": ["planted a thousand trees", "banned plastic bags", "built a wind farm",
+                       "opened a recycling centre", "closed the coal plant"],
+            "goal": ["fight climate change", "cut emissions", "clean up the air", "protect the river",
+                     "save energy"]}),
+        ("Volunteers collected {what} from {where} {when}.", {
+            "what": ["plastic bottles", "tonnes of rubbish", "old fishing nets", "litter"],
+            "where": ["the beach", "the river banks", "the forest", "the city parks"],
+            "when": ["on Saturday", "last weekend", "during the clean-up day", "in a single morning"]}),
+        ("{fact} is {trend} {cause}.", {
+            "fact": ["The glacier", "Sea ice in the Arctic", "The lake", "The coral reef"],
+            "trend": ["shrinking", "disappearing", "drying up", "getting smaller"],
+            "cause": ["because of rising temperatures", "every summer", "faster than ever",
+                      "as the climate warms"]}),
+        ("We can save energy by {habit}.", {
+            "habit": ["turning off the lights", "taking shorter showers", "insulating the roof",
+                      "washing clothes at lower temperatures", "cycling instead of driving",
+                      "unplugging chargers"]}),
+    ],
+    "history": [
+        ("The {building} was built {when}.", {
+            "building": ["castle", "cathedral", "old bridge", "town hall", "lighthouse", "palace"],
+            "when": ["in the twelfth century", "by the Romans", "more than five hundred years ago",
+                     "after the great fire", "in 1850"]}),
+        ("Archaeologists found {what} near {where}.", {
+            "what": ["ancient coins", "a Roman road", "a Viking ship", "pottery from the Bronze Age",
+                     "the ruins of a temple", "a medieval sword"],
+            "where": ["the old harbour", "a farm", "the river", "the motorway construction site", "the village"]}),
+        ("The {war} ended in {year}.", {
+            "war": ["war", "civil war", "long siege", "occupation"],
+            "year": ["1918", "1945", "1865", "1648", "1815"]}),
+        ("{who} wrote a book about {topic}.", {
+            "who": ["A historian", "My grandfather", "A famous journalist", "The professor"],
+            "topic": ["the history of the city", "life during the war", "the industrial revolution",
+                      "ancient Egypt", "the first moon landing"]}),
+    ],
+    "family": [
+        ("{who} {event} {when}.", {
+            "who": ["My sister", "My best friend", "Our cousin", "My brother", "My colleague's daughter"],
+            "event": ["got married", "had a baby", "moved abroad", "graduated from university",
+                      "celebrated her fortieth birthday"],
+            "when": ["last summer", "in June", "this spring", "two weeks ago"]}),
+        ("The grandparents {action} {when}.", {
+            "action": ["are visiting us", "looked after the kids", "celebrated their golden wedding",
+                       "told stories about the old days", "cooked a huge lunch"],
+            "when": ["this weekend", "on Sunday", "for the holidays", "every summer"]}),
+        ("The children are {action} {where}.", {
+            "action": ["playing hide and seek", "doing their homework", "watching cartoons",
+                       "building a den", "drawing pictures"],
+            "where": ["in the garden", "in their room", "at their grandmother's house", "after school",
+                      "in the living room"]}),
+        ("We are having {event} for {whom}.", {
+            "event": ["a surprise party", "a barbecue", "a small dinner", "a picnic"],
+            "whom": ["my mother's birthday", "our new neighbours", "the whole family", "my brother's graduation"]}),
+    ],
+    "support": [
+        ("I would like to {action}.", {
+            "action": ["cancel my subscription", "speak to a manager", "change my delivery address",
+                       "get a refund", "upgrade my plan", "report a problem with the app",
+                       "close my account", "update my billing details"]}),
+        ("The {channel} {status}.", {
+            "channel": ["customer service line", "support chat", "help desk", "call centre"],
+            "status": ["is open from nine to five", "is closed on Sundays", "answered within a minute",
+                       "kept me waiting for an hour"]}),
+        ("Is there a fee for {what}?", {
+            "what": ["cancelling early", "paying by card", "changing my booking", "express delivery",
+                     "a paper statement", "withdrawing cash abroad"]}),
+    ],
     "city": [
         ("An old man is {action} in the square.", {
             "action": ["feeding pigeons", "reading a newspaper", "playing chess", "selling flowers",
@@ -557,6 +647,22 @@ def _fill(template: str, values: dict[str, str]) -> str:
     return text[0].upper() + text[1:]
 
 
+def _diverse(combos: list[tuple[str, ...]], limit: int, siblings: int = SIBLINGS) -> list[tuple[str, ...]]:
+    """Up to ``limit`` combinations such that at most ``siblings`` of them agree on all slots but one
+    (no long runs of sentences that differ by a single word)."""
+    kept: list[tuple[str, ...]] = []
+    count: dict[tuple[int, tuple[str, ...]], int] = {}
+    for c in combos:
+        keys = [(i, c[:i] + c[i + 1:]) for i in range(len(c))] if len(c) > 1 else [(0, ())]
+        if all(count.get(k, 0) < siblings for k in keys):
+            kept.append(c)
+            for k in keys:
+                count[k] = count.get(k, 0) + 1
+            if len(kept) == limit:
+                break
+    return kept
+
+
 def generate(seed: int = SEED, per_template: int = PER_TEMPLATE) -> list[str]:
     """The corpus: the anchors, then sentences composed from each topic's templates (no duplicates)."""
     rng = random.Random(seed)
@@ -577,9 +683,9 @@ def generate(seed: int = SEED, per_template: int = PER_TEMPLATE) -> list[str]:
             missing = [n for n in names if n not in slots]
             if missing:
                 raise KeyError(f"topic {topic!r}, template {template!r}: no word list for {missing}")
-            combos = [dict(zip(names, vals)) for vals in itertools.product(*(slots[n] for n in names))]
+            combos = list(itertools.product(*(slots[n] for n in names)))
             rng.shuffle(combos)
-            composed.extend(_fill(template, c) for c in combos[:per_template])
+            composed.extend(_fill(template, dict(zip(names, c))) for c in _diverse(combos, per_template))
     rng.shuffle(composed)
     for s in composed:
         keep(s)
