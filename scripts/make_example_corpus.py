@@ -649,11 +649,11 @@ def _fill(template: str, values: dict[str, str]) -> str:
 
 def _diverse(combos: list[tuple[str, ...]], limit: int, siblings: int = SIBLINGS) -> list[tuple[str, ...]]:
     """Up to ``limit`` combinations such that at most ``siblings`` of them agree on all slots but one
-    (no long runs of sentences that differ by a single word)."""
+    (no long runs of sentences that differ by a single word); one-slot templates keep every value."""
     kept: list[tuple[str, ...]] = []
     count: dict[tuple[int, tuple[str, ...]], int] = {}
     for c in combos:
-        keys = [(i, c[:i] + c[i + 1:]) for i in range(len(c))] if len(c) > 1 else [(0, ())]
+        keys = [(i, c[:i] + c[i + 1:]) for i in range(len(c))] if len(c) > 1 else []  # one slot: keep all
         if all(count.get(k, 0) < siblings for k in keys):
             kept.append(c)
             for k in keys:
