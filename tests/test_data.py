@@ -1,0 +1,195 @@
+"""Training data: file formats, errors naming file:line, the tokenization cache, collation, NLI triplets."""
+from __future__ import annotations
+
+import csv
+import json
+import os
+
+import numpy as np
+import pytest
+import torch
+
+from simcse import data as D
+from simcse.encoder import SentenceEncoder
+
+
+@pytest.fixture(scope="module")
+def encoder(tiny_bert_path):
+    return SentenceEncoder.from_pretrained(str(tiny_bert_path), pooler_type="cls")
+
+
+def _write(path, text):
+    path.write_text(text, encoding="utf-8")
+    return path
+
+
+# ---------------------------------------------------------------- reading
+def test_txt_one_sentence_per_line(tmp_path):
+    f = _write(tmp_path / "a.txt", "first sentence\nsecond one\n")
+    assert D.read_training_file(f) == [["first sentence", "second one"]]
+
+
+def test_csv_with_simcse_header_and_quotes(tmp_path):
+    f = _write(tmp_path / "nli.csv", 'sent0,sent1,hard_neg\n"a, b",c,d\ne,f,g\n')
+    assert D.read_training_file(f) == [["a, b", "e"], ["c", "f"], ["d", "g"]]
+
+
+def test_csv_without_header_keeps_first_row(tmp_path):
+    f = _write(tmp_path / "p.csv", "a cat sits,a cat is sitting\ndogs run,dogs are running\n")
+    assert D.read_training_file(f) == [["a cat sits", "dogs run"], ["a cat is sitting", "dogs are running"]]
+    # forced header
+    assert D.read_training_file(f, header="yes") == [["dogs run"], ["dogs are running"]]
+
+
+def test_tsv_keeps_quotes(tmp_path):
+    f = _write(tmp_path / "p.tsv", 'sentence1\tsentence2\nhe said "hi"\tsomeone greeted\n')
+    assert D.read_training_file(f) == [['he said "hi"'], ["someone greeted"]]
+
+
+def test_jsonl_objects_and_json_array(tmp_path):
+    f = _write(tmp_path / "p.jsonl", '{"anchor": "a", "positive": "b"}\n\n{"anchor": "c", "positive": "d"}\n')
+    assert D.read_training_file(f) == [["a", "c"], ["b", "d"]]
+    g = _write(tmp_path / "p.json", json.dumps([["a", "b", "c"], ["d", "e", "f"]]))
+    assert D.read_training_file(g) == [["a", "d"], ["b", "e"], ["c", "f"]]
+
+
+@pytest.mark.parametrize(
+    "name,text,match",
+    [
+        ("bad.csv", "sent0,sent1\na,b\nc\n", r"bad.csv:3: 1 columns, but the first example has 2"),
+        ("bad.csv", "sent0,sent1\na,b\nc, \n", r"bad.csv:3: column 2 is empty"),
+        ("bad.txt", "a\n\nb\n", r"bad.txt:2: empty line"),
+        ("bad.jsonl", '{"a": "x", "b": "y"}\n{"a": "x"}\n', r"bad.jsonl:2: fields"),
+        ("bad.jsonl", '{"a": "x"}\n{oops\n', r"bad.jsonl:2: invalid JSON"),
+        ("bad.csv", "a,b,c,d\n", r"bad.csv:1: 4 columns"),
+        ("empty.txt", "", r"holds no examples"),
+        ("empty.csv", "sent0,sent1,hard_neg\n", r"holds no examples"),
+        ("x.parquet", "a\n", r"unsupported suffix"),
+    ],
+)
+def test_bad_files_name_file_and_line(tmp_path, name, text, match):
+    f = _write(tmp_path / name, text)
+    with pytest.raises(ValueError, match=match):
+        D.read_training_file(f)
+
+
+def test_missing_file(tmp_path):
+    with pytest.raises(FileNotFoundError, match="does not exist"):
+        D.read_training_file(tmp_path / "nope.txt")
+
+
+# ---------------------------------------------------------------- tokenization cache
+def test_tokenize_once_then_cache(tmp_path, encoder, monkeypatch):
+    f = _write(tmp_path / "s.csv", "sent0,sent1,hard_neg\na dog runs,a dog is running,a cat sleeps\nhello there,hi,bye now\n")
+    cache = tmp_path / "cache"
+    ds = D.load_training_data(f, encoder, max_length=8, cache_dir=cache)
+    assert len(ds) == 2 and ds.views == 3
+    assert [list(x) for x in ds[0]] == encoder.tokenize_ids(["a dog runs", "a dog is running", "a cat sleeps"], 8)
+    assert len(list(cache.glob("*.npz"))) == 1
+
+    def boom(*a, **k):
+        raise AssertionError("tokenized again")
+
+    monkeypatch.setattr(D, "read_training_file", boom)
+    again = D.load_training_data(f, encoder, max_length=8, cache_dir=cache)
+    assert [list(x) for x in again[1]] == [list(x) for x in ds[1]]
+    # another max length is another cache entry
+    monkeypatch.undo()
+    D.load_training_data(f, encoder, max_length=4, cache_dir=cache)
+    assert len(list(cache.glob("*.npz"))) == 2
+    # a changed file is tokenized again
+    _write(f, "sent0,sent1,hard_neg\nnew words,other words,third words\n")
+    os.utime(f, ns=(f.stat().st_atime_ns, f.stat().st_mtime_ns + 10**9))
+    changed = D.load_training_data(f, encoder, max_length=8, cache_dir=cache)
+    assert len(changed) == 1
+
+
+def test_unsupervised_item_repeats_the_sentence(tmp_path, encoder):
+    f = _write(tmp_path / "u.txt", "one sentence here\n")
+    ds = D.load_training_data(f, encoder, max_length=16, cache_dir="")
+    a, b = ds[0]
+    assert ds.views == 2 and list(a) == list(b)
+
+
+def test_truncation_to_max_length(tmp_path, encoder):
+    f = _write(tmp_path / "long.txt", " ".join(["word"] * 100) + "\n")
+    ds = D.load_training_data(f, encoder, max_length=10, cache_dir="")
+    assert len(ds[0][0]) == 10
+
+
+# ---------------------------------------------------------------- collation
+def _examples():
+    return [
+        [np.array([101, 5, 6, 102]), np.array([101, 7, 102])],
+        [np.array([101, 8, 102]), np.array([101, 9, 10, 11, 12, 102])],
+    ]
+
+
+def test_collator_pads_to_longest_and_multiple():
+    batch = D.ContrastiveCollator(pad_id=0, with_token_type_ids=True)(_examples())
+    assert batch["input_ids"].shape == (2, 2, 6)
+    assert batch["attention_mask"][0, 0].tolist() == [1, 1, 1, 1, 0, 0]
+    assert batch["input_ids"][1, 1].tolist() == [101, 9, 10, 11, 12, 102]
+    assert batch["token_type_ids"].shape == (2, 2, 6)
+    assert D.ContrastiveCollator(pad_id=0, pad_to_multiple_of=8)(_examples())["input_ids"].shape == (2, 2, 8)
+    fixed = D.ContrastiveCollator(pad_id=0, pad_to_max_length=True, max_length=32)(_examples())
+    assert fixed["input_ids"].shape == (2, 2, 32)
+
+
+def test_collator_left_padding():
+    batch = D.ContrastiveCollator(pad_id=0, padding_side="left")(_examples())
+    assert batch["input_ids"][0, 1].tolist() == [0, 0, 0, 101, 7, 102]
+    assert batch["attention_mask"][0, 1].tolist() == [0, 0, 0, 1, 1, 1]
+
+
+def test_mlm_masking_only_real_non_special_tokens(tiny_bert_path):
+    from transformers import AutoTokenizer
+
+    tok = AutoTokenizer.from_pretrained(str(tiny_bert_path))
+    coll = D.collator_for(tok, max_length=32, mlm_probability=0.5)
+    ids = [tok("the quick brown fox jumps over the lazy dog")["input_ids"]] * 2
+    torch.manual_seed(0)
+    batch = coll([[np.array(x) for x in ids] for _ in range(8)])
+    targets, masked, orig = batch["mlm_targets"], batch["mlm_input_ids"], batch["input_ids"]
+    chosen = targets != -100
+    assert chosen.any()
+    assert torch.equal(targets[chosen], orig[chosen])
+    assert not chosen[orig == tok.cls_token_id].any() and not chosen[orig == tok.sep_token_id].any()
+    assert torch.equal(masked[~chosen], orig[~chosen])
+    assert (masked[chosen] == tok.mask_token_id).float().mean() > 0.5
+
+
+# ---------------------------------------------------------------- NLI triplets
+def test_snli_senteval_triplets(data_dir, tmp_path):
+    src = data_dir / "nli" / "snli-senteval"
+    out = tmp_path / "nli.csv"
+    n = D.build_nli_triplets([src], out, splits=["dev", "test"])
+    # dev 2,943 + test 2,921 (the data README's 5,864); one premise is in both splits, so matching
+    # premises across the two splits instead gives 5,863.
+    assert n == 5864
+    assert len(D.nli_triplets(D.read_nli_pairs(src, ["dev", "test"]))) == 5863
+    rows = list(csv.reader(out.open(encoding="utf-8")))
+    assert rows[0] == ["sent0", "sent1", "hard_neg"] and len(rows) == n + 1
+    pairs = {(p, h): lab for p, h, lab in D.read_nli_pairs(src, ["dev"])}
+    p, e, c = rows[1]
+    assert pairs[(p, e)] == "entailment" and pairs[(p, c)] == "contradiction"
+    # the file trains as is
+    assert [len(col) for col in D.read_training_file(out)] == [n, n, n]
+
+
+def test_jsonl_triplets_and_cli(tmp_path, capsys):
+    recs = [
+        {"sentence1": "A man sleeps.", "sentence2": "A person rests.", "gold_label": "entailment"},
+        {"sentence1": "A man sleeps.", "sentence2": "A man runs.", "gold_label": "contradiction"},
+        {"sentence1": "A man sleeps.", "sentence2": "A man dreams.", "gold_label": "neutral"},
+        {"sentence1": "Kids play.", "sentence2": "Children play.", "gold_label": "-"},
+        {"sentence1": "Kids play.", "sentence2": "Nobody plays.", "gold_label": "contradiction"},
+    ]
+    src = _write(tmp_path / "snli.jsonl", "\n".join(json.dumps(r) for r in recs) + "\n")
+    out = tmp_path / "t.csv"
+    assert D.main(["nli-triplets", "--input", str(src), "--output", str(out)]) == 0
+    assert "wrote 1 triplets" in capsys.readouterr().out
+    assert list(csv.reader(out.open()))[1] == ["A man sleeps.", "A person rests.", "A man runs."]
+    bad = _write(tmp_path / "bad.jsonl", '{"sentence1": "a", "sentence2": "b", "gold_label": "maybe"}\n')
+    assert D.main(["nli-triplets", "--input", str(bad), "--output", str(out)]) == 2
+    assert "bad.jsonl:1: unknown gold_label 'maybe'" in capsys.readouterr().err
