@@ -45,7 +45,7 @@ def random_bert_base(folder: Path, pooler: str = "avg", seed: int = 0) -> Path:
         return folder
     torch.manual_seed(seed)
     model = BertModel(BertConfig())
-    tok = AutoTokenizer.from_pretrained(str(default_model_path()))
+    tok = AutoTokenizer.from_pretrained(os.environ.get("MINILM") or str(default_model_path()))
     SentenceEncoder(model, tok, EncoderConfig(pooler_type=pooler, max_length=128)).save_pretrained(folder)
     return folder
 

@@ -12,6 +12,7 @@ from __future__ import annotations
 import json
 import math
 import os
+import weakref
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any, Iterable, Iterator, Sequence
@@ -228,16 +229,7 @@ class SentenceEncoder(nn.Module):
         max_length = max_length or self.config.max_length
         if self.config.prompt:
             sentences = [self.config.prompt.format(s) for s in sentences]
-        enc = self.tokenizer(
-            list(sentences),
-            add_special_tokens=True,
-            truncation=True,
-            max_length=max_length,
-            padding=False,
-            return_attention_mask=False,
-            return_token_type_ids=False,
-        )
-        ids = enc["input_ids"]
+        ids = _fast_token_ids(self.tokenizer, list(sentences), max_length)
         eos = self.tokenizer.eos_token_id
         if (
             self.config.pooler_type == "last"
@@ -272,49 +264,75 @@ class SentenceEncoder(nn.Module):
         dtype: torch.dtype | None = None,
         show_progress_bar: bool = False,
         max_tokens_per_batch: int | None = None,
+        chunk_size: int = 16384,
     ) -> torch.Tensor:
         """Encode sentences into a float32 tensor [N, dim] in input order.
 
-        Sentences are tokenized once, sorted by length and batched, so each batch pads to
-        little more than its own length. ``dtype`` (e.g. ``torch.float16``) runs the backbone
-        in reduced precision through autocast; the result is always float32.
+        The sentences are cut into chunks of ``chunk_size``; each chunk is tokenized once (in a
+        background thread, overlapping the previous chunk's model work), sorted by token length
+        and batched, so each batch pads to little more than its own length. Padded batches are
+        built (and pinned, on GPU) ahead of the model. ``dtype`` (e.g. ``torch.float16``) runs
+        the backbone under autocast; the result is always float32.
         """
+        from concurrent.futures import ThreadPoolExecutor
+
         device = torch.device(device) if device is not None else self.device
         if self.device != device:
             self.to(device)
         was_training = self.training
         self.eval()
-        try:
-            n = len(sentences)
-            if n == 0:
-                return torch.zeros(0, self.dim)
-            ids = self.tokenize_ids(sentences, max_length)
-            order = sorted(range(n), key=lambda i: -len(ids[i]))
-            out = torch.empty(n, self.dim, dtype=torch.float32, device=device)
-            use_autocast = dtype is not None and dtype != torch.float32
-            batches = list(_length_batches(order, ids, batch_size, max_tokens_per_batch))
-            progress = None
-            if show_progress_bar:
-                from tqdm.auto import tqdm
+        n = len(sentences)
+        out = torch.empty(n, self.dim, dtype=torch.float32, device=device)
+        if n == 0:
+            self.train(was_training)
+            return out.cpu() if device.type != "cpu" else out
+        use_autocast = dtype is not None and dtype != torch.float32
+        on_cuda = device.type == "cuda"
+        pad_mult = 8 if on_cuda else None
+        chunks = [range(s, min(n, s + chunk_size)) for s in range(0, n, chunk_size)]
+        progress = None
+        if show_progress_bar:
+            from tqdm.auto import tqdm
 
-                progress = tqdm(total=n, desc="Encoding", unit="sent")
-            pad_mult = 8 if device.type == "cuda" else None
-            for batch_idx in batches:
-                feats = self.collate([ids[i] for i in batch_idx], pad_to_multiple_of=pad_mult)
-                feats = {k: v.to(device, non_blocking=True) for k, v in feats.items()}
-                with torch.autocast(device.type, dtype=dtype, enabled=use_autocast):
-                    emb = self(**feats, use_mlp=self.uses_mlp(training=False))
-                emb = emb.float()
-                if normalize or self.config.normalize:
-                    emb = torch.nn.functional.normalize(emb, p=2, dim=-1)
-                out[torch.as_tensor(batch_idx, device=device)] = emb
-                if progress is not None:
-                    progress.update(len(batch_idx))
+            progress = tqdm(total=n, desc="Encoding", unit="sent")
+
+        def tokenize_chunk(chunk: range) -> list[list[int]]:
+            return self.tokenize_ids([sentences[i] for i in chunk], max_length)
+
+        def make_batch(chunk_start: int, ids: list[list[int]], rows: list[int]) -> tuple[torch.Tensor, dict]:
+            feats = self.collate([ids[r] for r in rows], pad_to_multiple_of=pad_mult)
+            if on_cuda:
+                feats = {k: v.pin_memory() for k, v in feats.items()}
+            return torch.as_tensor([chunk_start + r for r in rows]), feats
+
+        try:
+            with ThreadPoolExecutor(max_workers=2) as pool:
+                next_ids = pool.submit(tokenize_chunk, chunks[0])
+                for ci, chunk in enumerate(chunks):
+                    ids = next_ids.result()
+                    if ci + 1 < len(chunks):
+                        next_ids = pool.submit(tokenize_chunk, chunks[ci + 1])
+                    order = sorted(range(len(ids)), key=lambda i: -len(ids[i]))
+                    pending = [
+                        pool.submit(make_batch, chunk.start, ids, rows)
+                        for rows in _length_batches(order, ids, batch_size, max_tokens_per_batch)
+                    ]
+                    for fut in pending:
+                        index, feats = fut.result()
+                        feats = {k: v.to(device, non_blocking=True) for k, v in feats.items()}
+                        with torch.autocast(device.type, dtype=dtype, enabled=use_autocast):
+                            emb = self(**feats, use_mlp=self.uses_mlp(training=False))
+                        emb = emb.float()
+                        if normalize or self.config.normalize:
+                            emb = torch.nn.functional.normalize(emb, p=2, dim=-1)
+                        out[index.to(device, non_blocking=True)] = emb
+                        if progress is not None:
+                            progress.update(len(index))
+        finally:
             if progress is not None:
                 progress.close()
-            return out
-        finally:
             self.train(was_training)
+        return out
 
     # ------------------------------------------------------------------ loading
     @classmethod
@@ -380,26 +398,25 @@ def pad_batch(
     pad_to: int | None = None,
 ) -> dict[str, torch.Tensor]:
     """Pad lists of token ids to one length; returns input_ids, attention_mask (and token_type_ids)."""
-    length = max((len(x) for x in ids), default=0)
+    import numpy as np
+
+    lengths = np.fromiter((len(x) for x in ids), dtype=np.int64, count=len(ids))
+    length = int(lengths.max()) if len(ids) else 0
     if pad_to is not None:
         length = max(length, pad_to)
     if pad_to_multiple_of:
         length = int(math.ceil(length / pad_to_multiple_of) * pad_to_multiple_of)
-    input_ids = torch.full((len(ids), length), pad_id, dtype=torch.long)
-    mask = torch.zeros((len(ids), length), dtype=torch.long)
-    for row, seq in enumerate(ids):
-        n = len(seq)
-        if n == 0:
-            continue
-        if padding_side == "left":
-            input_ids[row, length - n :] = torch.as_tensor(seq, dtype=torch.long)
-            mask[row, length - n :] = 1
-        else:
-            input_ids[row, :n] = torch.as_tensor(seq, dtype=torch.long)
-            mask[row, :n] = 1
-    batch = {"input_ids": input_ids, "attention_mask": mask}
+    positions = np.arange(length)
+    if padding_side == "left":
+        mask = positions[None, :] >= (length - lengths)[:, None]
+    else:
+        mask = positions[None, :] < lengths[:, None]
+    input_ids = np.full((len(ids), length), pad_id, dtype=np.int64)
+    if lengths.sum():
+        input_ids[mask] = np.fromiter((t for seq in ids for t in seq), dtype=np.int64, count=int(lengths.sum()))
+    batch = {"input_ids": torch.from_numpy(input_ids), "attention_mask": torch.from_numpy(mask.astype(np.int64))}
     if with_token_type_ids:
-        batch["token_type_ids"] = torch.zeros_like(input_ids)
+        batch["token_type_ids"] = torch.zeros_like(batch["input_ids"])
     return batch
 
 
@@ -419,6 +436,43 @@ def _length_batches(
         width = w
     if batch:
         yield batch
+
+
+_BACKEND_CACHE = weakref.WeakKeyDictionary()
+
+
+def _truncating_backend(tokenizer: Any, max_length: int) -> Any:
+    """A private copy of the tokenizer's Rust backend that truncates to ``max_length`` and never pads
+    (one per tokenizer and length, so the shared tokenizer's settings are never touched)."""
+    import copy
+
+    per_tok = _BACKEND_CACHE.setdefault(tokenizer, {})
+    backend = per_tok.get(max_length)
+    if backend is None:
+        backend = copy.copy(tokenizer.backend_tokenizer)
+        backend.no_padding()
+        backend.enable_truncation(max_length)
+        per_tok[max_length] = backend
+    return backend
+
+
+def _fast_token_ids(tokenizer: Any, sentences: list[str], max_length: int) -> list[list[int]]:
+    """Token ids with special tokens, truncated; the Rust tokenizer directly when there is one."""
+    fast = getattr(tokenizer, "is_fast", False) and getattr(tokenizer, "backend_tokenizer", None) is not None
+    if fast and getattr(tokenizer, "truncation_side", "right") == "right":
+        backend = _truncating_backend(tokenizer, max_length)
+        batch = getattr(backend, "encode_batch_fast", backend.encode_batch)
+        return [e.ids for e in batch(sentences, add_special_tokens=True)]
+    enc = tokenizer(
+        sentences,
+        add_special_tokens=True,
+        truncation=True,
+        max_length=max_length,
+        padding=False,
+        return_attention_mask=False,
+        return_token_type_ids=False,
+    )
+    return enc["input_ids"]
 
 
 def _prepare_tokenizer(tokenizer: Any) -> None:
