@@ -1,0 +1,298 @@
+"""Training end to end on a tiny random BERT (CPU): losses, save/resume, CLI, bad input, example scripts.
+
+The slow test trains all-MiniLM-L6-v2 on SNLI triplets and checks STS-B dev does not get worse.
+"""
+from __future__ import annotations
+
+import itertools
+import json
+import os
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+import numpy as np
+import pytest
+import torch
+
+from simcse import SimCSE
+from simcse.train_cli import load_recipe, main, parse_args
+
+ROOT = Path(__file__).resolve().parents[1]
+
+ADJ = ["small", "red", "old", "happy", "quiet", "fast"]
+NOUN = ["dog", "child", "woman", "car", "bird", "farmer"]
+PLACE = ["in the park", "on the street", "near the river", "at the market"]
+
+
+def _sentences(n: int) -> list[str]:
+    combos = itertools.product(ADJ, NOUN, PLACE)
+    return [f"the {a} {b} waits {p} ." for a, b, p in itertools.islice(combos, n)]
+
+
+@pytest.fixture(scope="module")
+def unsup_file(tmp_path_factory) -> Path:
+    """64 random word sequences drawn from the bundled example corpus's vocabulary."""
+    import random
+
+    from simcse.cli import bundled_corpus
+
+    vocab = sorted({w.strip(".,!?;:'\"()").lower() for w in bundled_corpus().read_text().split()} - {""})
+    rng = random.Random(0)
+    sents = [" ".join(rng.choice(vocab) for _ in range(rng.randint(4, 10))) for _ in range(64)]
+    f = tmp_path_factory.mktemp("data") / "sentences.txt"
+    f.write_text("\n".join(sents) + "\n")
+    return f
+
+
+@pytest.fixture(scope="module")
+def sup_file(tmp_path_factory) -> Path:
+    f = tmp_path_factory.mktemp("data") / "triplets.csv"
+    rows = ["sent0,sent1,hard_neg"]
+    for a, b, p in itertools.islice(itertools.product(ADJ, NOUN, PLACE), 64):
+        rows.append(f"the {a} {b} waits {p} .,a {a} {b} is {p} .,no {b} is ever {p} .")
+    f.write_text("\n".join(rows) + "\n")
+    return f
+
+
+def _train(tmp_path: Path, model: Path, train_file: Path, out: str = "out", extra: list[str] = ()) -> tuple[int, Path]:
+    out_dir = tmp_path / out
+    args = [
+        "--model_name_or_path", str(model), "--train_file", str(train_file), "--output_dir", str(out_dir),
+        "--per_device_train_batch_size", "8", "--learning_rate", "1e-3", "--max_seq_length", "16",
+        "--logging_steps", "1", "--save_strategy", "no", "--seed", "7", "--report_to", "none",
+        "--tokenized_cache_dir", str(tmp_path / "cache"), "--disable_tqdm", "True",
+        *extra,
+    ]
+    return main(args), out_dir
+
+
+def _losses(out_dir: Path) -> dict[int, float]:
+    state = json.loads((out_dir / "trainer_state.json").read_text())
+    return {e["step"]: e["loss"] for e in state["log_history"] if "loss" in e}
+
+
+@pytest.mark.parametrize("kind", ["unsup", "sup"])
+def test_loss_decreases_and_saved_model_loads_everywhere(tmp_path, tiny_bert_path, unsup_file, sup_file, kind):
+    from sentence_transformers import SentenceTransformer
+
+    train_file = unsup_file if kind == "unsup" else sup_file
+    pooler = ["--pooler_type", "cls", "--mlp_only_train"] if kind == "unsup" else ["--pooler_type", "cls"]
+    rc, out = _train(tmp_path, tiny_bert_path, train_file, extra=["--num_train_epochs", "4", "--learning_rate", "1e-2", *pooler])
+    assert rc == 0
+    losses = list(_losses(out).values())
+    assert len(losses) == 32
+    assert np.mean(losses[-4:]) < 0.8 * np.mean(losses[:4]), losses
+    cfg = json.loads((out / "simcse_config.json").read_text())
+    assert cfg["pooler_type"] == "cls" and cfg["mlp_only_train"] == (kind == "unsup")
+    sents = _sentences(5)
+    ours = SimCSE(str(out), device="cpu").encode(sents, return_numpy=True, normalize_to_unit=False)
+    st = SentenceTransformer(str(out), device="cpu").encode(sents, convert_to_numpy=True)
+    np.testing.assert_allclose(ours, st, atol=1e-5)
+    assert not list(out.glob(".tmp-*"))
+
+
+def test_resume_continues_with_the_same_losses(tmp_path, tiny_bert_path, sup_file):
+    common = ["--max_steps", "6", "--save_strategy", "steps", "--save_steps", "3", "--pooler_type", "cls"]
+    rc, run_a = _train(tmp_path, tiny_bert_path, sup_file, "a", common)
+    assert rc == 0
+    full = _losses(run_a)
+    assert sorted(full) == [1, 2, 3, 4, 5, 6]
+    # The checkpoint is itself a model folder.
+    ckpt = run_a / "checkpoint-3"
+    assert SimCSE(str(ckpt), device="cpu").encode(["a test"], return_numpy=True).shape == (1, 32)
+    run_b = tmp_path / "b"
+    run_b.mkdir()
+    shutil.copytree(ckpt, run_b / "checkpoint-3")
+    rc, _ = _train(tmp_path, tiny_bert_path, sup_file, "b", [*common, "--resume_from_checkpoint", str(run_b / "checkpoint-3")])
+    assert rc == 0
+    resumed = _losses(run_b)  # steps 1-3 come from the checkpoint's state, 4-6 were trained by run b
+    assert sorted(resumed) == [1, 2, 3, 4, 5, 6]
+    for step in (4, 5, 6):
+        assert resumed[step] == pytest.approx(full[step], rel=1e-5), (step, resumed, full)
+    # and the final weights agree
+    a = SimCSE(str(run_a), device="cpu").encode(["one more sentence"], return_numpy=True)
+    b = SimCSE(str(run_b), device="cpu").encode(["one more sentence"], return_numpy=True)
+    np.testing.assert_allclose(a, b, atol=1e-5)
+
+
+def test_eval_keeps_best_checkpoint(tmp_path, tiny_bert_path, sup_file, data_dir):
+    rc, out = _train(tmp_path, tiny_bert_path, sup_file, extra=[
+        "--max_steps", "4", "--evaluation_strategy", "steps", "--eval_steps", "2",
+        "--metric_for_best_model", "stsb_spearman", "--load_best_model_at_end", "--do_eval",
+        "--data_dir", str(data_dir), "--save_strategy", "steps", "--save_steps", "2",
+    ])
+    assert rc == 0
+    state = json.loads((out / "trainer_state.json").read_text())
+    evals = [e["eval_stsb_spearman"] for e in state["log_history"] if "eval_stsb_spearman" in e]
+    assert len(evals) >= 2 and all(-1 <= s <= 1 for s in evals)
+    assert state["best_model_checkpoint"].endswith(("checkpoint-2", "checkpoint-4"))
+    assert state["best_metric"] == pytest.approx(max(evals[:2]))
+    final = json.loads((out / "eval_results.json").read_text())["eval_stsb_spearman"]
+    assert final == pytest.approx(state["best_metric"], abs=1e-4)
+
+
+def test_mlm_auxiliary_loss_trains_and_saves_a_normal_folder(tmp_path, tiny_bert_path, unsup_file):
+    rc, out = _train(tmp_path, tiny_bert_path, unsup_file, extra=[
+        "--max_steps", "3", "--do_mlm", "--mlm_weight", "0.5", "--save_strategy", "steps", "--save_steps", "3",
+        "--pooler_type", "avg",
+    ])
+    assert rc == 0
+    assert (out / "checkpoint-3" / "simcse_training_heads.pt").is_file()
+    assert not (out / "simcse_training_heads.pt").exists() or (out / "simcse_training_heads.pt").is_file()
+    from transformers import AutoModel
+
+    assert type(AutoModel.from_pretrained(str(out))).__name__ == "BertModel"
+    assert SimCSE(str(out), device="cpu").encode(["hi there"], return_numpy=True).shape == (1, 32)
+
+
+def test_nan_loss_stops_the_run(tmp_path, tiny_bert_path, unsup_file, monkeypatch, capsys):
+    import simcse.loss as L
+
+    monkeypatch.setattr(L, "info_nce_loss", lambda z1, *a, **k: z1.sum() * float("nan"))
+    rc, _ = _train(tmp_path, tiny_bert_path, unsup_file, extra=["--max_steps", "3", "--logging_steps", "2"])
+    assert rc == 2
+    assert "the training loss became nan by step 2" in capsys.readouterr().err
+
+
+@pytest.mark.parametrize(
+    "extra,message",
+    [
+        (["--train_file", "/nonexistent/train.txt"], "--train_file '/nonexistent/train.txt' does not exist"),
+        (["--per_device_train_batch_size", "1"], "needs at least 2 examples per batch"),
+        (["--temp", "0"], "--temp must be > 0, got 0.0"),
+        (["--pooler_type", "mean"], "--pooler_type 'mean' is unknown"),
+        (["--recipe", "unsup-gpt-9"], "--recipe 'unsup-gpt-9': no such recipe"),
+        (["--train_file_header", "maybe"], "--train_file_header must be auto, yes or no"),
+    ],
+)
+def test_bad_arguments_are_named(tmp_path, tiny_bert_path, unsup_file, capsys, extra, message):
+    rc, _ = _train(tmp_path, tiny_bert_path, unsup_file, extra=extra)
+    assert rc == 2
+    assert message in capsys.readouterr().err
+
+
+def test_bad_train_files_are_named(tmp_path, tiny_bert_path, capsys):
+    empty = tmp_path / "empty.txt"
+    empty.write_text("")
+    assert _train(tmp_path, tiny_bert_path, empty)[0] == 2
+    assert "holds no examples" in capsys.readouterr().err
+    bad = tmp_path / "bad.csv"
+    bad.write_text("sent0,sent1\na,b\nc,d,e\n")
+    assert _train(tmp_path, tiny_bert_path, bad)[0] == 2
+    assert f"{bad}:3: 3 columns, but the first example has 2" in capsys.readouterr().err
+
+
+def test_non_empty_output_dir_needs_overwrite(tmp_path, tiny_bert_path, unsup_file, capsys):
+    (tmp_path / "out").mkdir()
+    (tmp_path / "out" / "something").write_text("x")
+    assert _train(tmp_path, tiny_bert_path, unsup_file)[0] == 2
+    assert "exists and is not empty" in capsys.readouterr().err
+
+
+def test_recipes_and_explicit_flags(tmp_path, monkeypatch):
+    m, d, t = parse_args(["--recipe", "sup-bert-base", "--output_dir", str(tmp_path), "--learning_rate", "1e-4"])
+    assert m.model_name_or_path == "bert-base-uncased" and m.pooler_type == "cls" and not m.mlp_only_train
+    assert t.learning_rate == 1e-4 and t.per_device_train_batch_size == 512 and t.num_train_epochs == 3
+    assert d.max_seq_length == 32 and m.temp == 0.05
+    assert t.eval_strategy == "steps" and t.eval_steps == 125 and t.load_best_model_at_end
+    assert t.save_strategy == "steps" and t.save_steps == 125 and t.metric_for_best_model == "stsb_spearman"
+    monkeypatch.setenv("WORLD_SIZE", "4")
+    assert load_recipe("sup-bert-base")["per_device_train_batch_size"] == 128
+    expected = {
+        "unsup-bert-base": (64, 3e-5, 1, True), "unsup-bert-large": (64, 1e-5, 1, True),
+        "unsup-roberta-base": (512, 1e-5, 1, True), "unsup-roberta-large": (512, 3e-5, 1, True),
+        "sup-bert-base": (512, 5e-5, 3, False), "sup-bert-large": (512, 1e-5, 3, False),
+        "sup-roberta-base": (512, 5e-5, 3, False), "sup-roberta-large": (512, 1e-5, 3, False),
+    }
+    monkeypatch.setenv("WORLD_SIZE", "1")
+    for name, (bs, lr, epochs, mlp_only) in expected.items():
+        r = load_recipe(name)
+        assert (r["per_device_train_batch_size"], r["learning_rate"], r["num_train_epochs"], r["mlp_only_train"]) == (
+            bs, lr, epochs, mlp_only), name
+
+
+def test_json_config_as_only_argument(tmp_path):
+    cfg = tmp_path / "run.json"
+    cfg.write_text(json.dumps({
+        "model_name_or_path": "some/model", "train_file": "x.csv", "output_dir": str(tmp_path / "o"),
+        "evaluation_strategy": "steps", "eval_steps": 10, "load_best_model_at_end": True,
+        "metric_for_best_model": "stsb_spearman", "mlp_only_train": True, "temp": 0.1, "fp16": False,
+    }))
+    m, d, t = parse_args([str(cfg)])
+    assert m.model_name_or_path == "some/model" and m.mlp_only_train and m.temp == 0.1
+    assert t.eval_strategy == "steps" and t.save_steps == 10 and t.do_train
+
+
+def test_several_gpus_in_one_process_never_use_data_parallel(tiny_bert_path, tmp_path):
+    from transformers import TrainingArguments
+
+    from simcse.loss import InfoNCELoss
+    from simcse.trainer import ContrastiveModel, SimCSETrainer, load_encoder_for_training
+
+    args = TrainingArguments(output_dir=str(tmp_path), report_to="none", use_cpu=True)
+    args._n_gpu = 4  # as if 4 GPUs were visible to this process
+    enc, _ = load_encoder_for_training(str(tiny_bert_path), pooler_type="avg")
+    trainer = SimCSETrainer(ContrastiveModel(enc, InfoNCELoss()), args)
+    assert trainer.args.n_gpu == 1
+    assert not isinstance(trainer._wrap_model(trainer.model), torch.nn.DataParallel)
+
+
+def _run_script(script: str, env_extra: dict[str, str], flags: list[str]) -> subprocess.CompletedProcess:
+    env = dict(os.environ, PYTHON=sys.executable, PYTHONPATH=str(ROOT), HF_HUB_OFFLINE="1",
+               OMP_NUM_THREADS="1", **env_extra)
+    return subprocess.run(["bash", str(ROOT / "examples" / script), *flags], env=env, capture_output=True,
+                          text=True, timeout=600)
+
+
+SHORT = ["--fp16", "False", "--max_steps", "4", "--eval_steps", "2", "--per_device_train_batch_size", "8",
+         "--logging_steps", "2", "--use_cpu", "True", "--report_to", "none", "--disable_tqdm", "True"]
+
+
+def test_run_unsup_example_script(tmp_path, tiny_bert_path, unsup_file, data_dir):
+    out = tmp_path / "unsup"
+    p = _run_script("run_unsup_example.sh", {"MODEL": str(tiny_bert_path), "TRAIN_FILE": str(unsup_file),
+                    "OUTPUT_DIR": str(out), "SIMCSE_DATA_DIR": str(data_dir), "SIMCSE_CACHE": str(tmp_path)}, SHORT)
+    assert p.returncode == 0, p.stderr[-3000:]
+    assert json.loads((out / "simcse_config.json").read_text())["mlp_only_train"] is True
+    assert "eval_stsb_spearman" in json.loads((out / "eval_results.json").read_text())
+
+
+def test_run_sup_example_script_with_torchrun_two_processes(tmp_path, tiny_bert_path, sup_file, data_dir):
+    out = tmp_path / "sup"
+    p = _run_script("run_sup_example.sh", {"NUM_GPU": "2", "MODEL": str(tiny_bert_path), "TRAIN_FILE": str(sup_file),
+                    "OUTPUT_DIR": str(out), "SIMCSE_DATA_DIR": str(data_dir), "SIMCSE_CACHE": str(tmp_path)}, SHORT)
+    assert p.returncode == 0, p.stderr[-3000:]
+    state = json.loads((out / "trainer_state.json").read_text())
+    # 64 triplets, 2 processes x 8 = 16 per step: 4 steps are one epoch.
+    assert state["global_step"] == 4 and state["epoch"] == pytest.approx(1.0)
+    assert (out / "2_Dense").is_dir() and json.loads((out / "simcse_config.json").read_text())["mlp_only_train"] is False
+
+
+@pytest.mark.slow
+def test_supervised_simcse_on_snli_keeps_minilm_stsb(tmp_path, minilm_path, data_dir):
+    """all-MiniLM-L6-v2 + a short supervised SimCSE run on SNLI triplets: STS-B dev does not drop."""
+    from simcse.data import build_nli_triplets, read_training_file, write_triplets_csv
+    from simcse.trainer import StsbDev
+
+    full = tmp_path / "nli.csv"
+    build_nli_triplets([data_dir / "nli" / "snli-senteval"], full, splits=["dev"])
+    cols = read_training_file(full)
+    small = tmp_path / "nli300.csv"
+    write_triplets_csv(list(zip(*(c[:320] for c in cols))), small)
+    dev = StsbDev.load(data_dir)
+    from simcse.encoder import SentenceEncoder
+
+    before = dev.spearman(SentenceEncoder.from_pretrained(str(minilm_path)))
+    rc = main([
+        "--model_name_or_path", str(minilm_path), "--train_file", str(small), "--output_dir", str(tmp_path / "out"),
+        "--pooler_type", "avg", "--per_device_train_batch_size", "32", "--learning_rate", "1e-5",
+        "--max_seq_length", "32", "--num_train_epochs", "1", "--temp", "0.05", "--do_eval",
+        "--data_dir", str(data_dir), "--save_strategy", "no", "--report_to", "none", "--disable_tqdm", "True",
+        "--tokenized_cache_dir", str(tmp_path / "cache"),
+    ])
+    assert rc == 0
+    after = json.loads((tmp_path / "out" / "eval_results.json").read_text())["eval_stsb_spearman"]
+    print(f"STS-B dev Spearman: all-MiniLM-L6-v2 {before:.4f} -> after SimCSE on 320 SNLI triplets {after:.4f}")
+    assert after >= before - 0.005
