@@ -175,7 +175,7 @@ TOPICS: dict[str, list[tuple[str, dict[str, list[str]]]]] = {
                     "in front of a home crowd"]}),
         ("The {player} {event} with {cause}.", {
             "player": ["tennis player", "goalkeeper", "striker", "team captain", "star player", "young midfielder"],
-            "event": ["retired from the match", "missed the game", "left the field", "withdrew from the race"],
+            "event": ["retired from the match", "missed the game", "left the field", "withdrew from the tournament"],
             "cause": ["a wrist injury", "a knee injury", "a sore back", "a pulled muscle", "a fever"]}),
         ("The {runners} crossed the finish line {how}.", {
             "runners": ["marathon runners", "cyclists", "swimmers", "skiers", "rowers"],

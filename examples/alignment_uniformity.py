@@ -1,0 +1,95 @@
+"""The SimCSE paper's alignment-uniformity analysis (Fig. 2): where checkpoints of a training run lie.
+
+    # checkpoints of a training run (checkpoint-* folders, then the final model), with its start point
+    python examples/alignment_uniformity.py --run_dir result/my-unsup-simcse --start default
+    # any list of models
+    python examples/alignment_uniformity.py default path/to/model-a path/to/model-b --output plot.png
+
+l_align = E ||f(x) - f(x+)||^2 over STS-B pairs scored above 4 (lower: positives closer);
+l_uniform = log E exp(-2 ||f(x) - f(y)||^2) over all STS-B sentences (lower: spread more evenly).
+The plot has x = l_uniform, y = l_align and an arrow from each model to the next.
+STS-B comes from --data_dir / $SIMCSE_DATA_DIR (SentEval layout).
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import re
+import sys
+from pathlib import Path
+
+from simcse import SimCSE, default_model_path
+from simcse.analysis import align_uniform, plot_align_uniform, stsb_analysis_data
+
+
+def run_checkpoints(run_dir: Path) -> list[Path]:
+    """``run_dir/checkpoint-N`` folders by step, then ``run_dir`` itself when it holds the final model."""
+    if not run_dir.is_dir():
+        raise FileNotFoundError(f"--run_dir {str(run_dir)!r} is not a folder")
+    ckpts = sorted((p for p in run_dir.glob("checkpoint-*") if re.fullmatch(r"checkpoint-\d+", p.name)),
+                   key=lambda p: int(p.name.split("-")[1]))
+    final = [run_dir] if (run_dir / "config.json").is_file() else []
+    if not ckpts and not final:
+        raise FileNotFoundError(f"--run_dir {str(run_dir)!r} holds no checkpoint-* folder and no model")
+    return ckpts + final
+
+
+def label_of(path: Path, run_dir: Path | None) -> str:
+    """"step N" for checkpoints, "final" for the run's model, else the folder name."""
+    if path.name == "model" and path == default_model_path():
+        return "all-MiniLM-L6-v2"
+    if re.fullmatch(r"checkpoint-\d+", path.name):
+        return "step " + path.name.split("-")[1]
+    if run_dir is not None and path == run_dir:
+        return "final"
+    return path.name
+
+
+def main(argv: list[str] | None = None) -> int:
+    """Measure each model, print a table, write the plot (and JSON with --json)."""
+    p = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    p.add_argument("models", nargs="*", help='model folders in order ("default": all-MiniLM-L6-v2)')
+    p.add_argument("--run_dir", default=None, help="a training run's output_dir: its checkpoint-* folders, in step order")
+    p.add_argument("--start", default=None, help='a model drawn first, e.g. the run\'s starting model ("default")')
+    p.add_argument("--data_dir", default=None, help="SentEval data directory (default: $SIMCSE_DATA_DIR)")
+    p.add_argument("--split", default="dev", choices=("train", "dev", "test"), help="STS-B split (default: dev)")
+    p.add_argument("--min_score", type=float, default=4.0, help="pairs scored above this are positives")
+    p.add_argument("--max_pairs", type=int, default=None, help="sample at most this many positive pairs")
+    p.add_argument("--max_sentences", type=int, default=None, help="sample at most this many sentences for uniformity")
+    p.add_argument("--device", default=None)
+    p.add_argument("--output", default="align_uniform.png", help="the plot (PNG)")
+    p.add_argument("--json", default=None, help="also write the numbers to this JSON file")
+    args = p.parse_args(argv)
+
+    def resolve(name: str) -> Path:
+        path = default_model_path() if name == "default" else Path(name)
+        if not path.exists():
+            p.error(f"model folder {name!r} does not exist")
+        return path
+
+    run_dir = Path(args.run_dir) if args.run_dir else None
+    paths = ([resolve(args.start)] if args.start else []) + [resolve(m) for m in args.models]
+    if run_dir is not None:
+        paths += run_checkpoints(run_dir)
+    if not paths:
+        p.error("give model folders and/or --run_dir")
+
+    data = stsb_analysis_data(args.data_dir, args.split, args.min_score, args.max_pairs, args.max_sentences)
+    print(f"STS-B {args.split}: {len(data.pos_a)} positive pairs (score > {args.min_score}), "
+          f"{len(data.sentences)} sentences")
+    points = []
+    print(f"{'model':<28} {'l_align':>8} {'l_uniform':>10}")
+    for path in paths:
+        metrics = align_uniform(SimCSE(str(path), device=args.device), data)
+        points.append({"label": label_of(path, run_dir), "model": str(path), **metrics})
+        print(f"{points[-1]['label']:<28} {metrics['align']:8.4f} {metrics['uniform']:10.4f}")
+    title = f"l_align vs l_uniform ({run_dir.name if run_dir else 'models'}, STS-B {args.split})"
+    plot_align_uniform(points, args.output, title=title)
+    print(f"plot: {args.output}")
+    if args.json:
+        Path(args.json).write_text(json.dumps(points, indent=2), encoding="utf-8")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

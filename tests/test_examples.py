@@ -1,0 +1,132 @@
+"""Every script in examples/ runs, in a short form, and prints what it promises."""
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from simcse.analysis import align_uniform, stsb_analysis_data
+from simcse.cli import bundled_corpus
+
+ROOT = Path(__file__).resolve().parents[1]
+EXAMPLES = ROOT / "examples"
+
+
+def run_example(name: str, *args: str, data_dir: Path | None = None, timeout: int = 600) -> str:
+    """Run examples/NAME with ARGS; return its stdout (the test fails with stderr on a non-zero exit)."""
+    env = dict(os.environ, PYTHONPATH=str(ROOT), HF_HUB_OFFLINE="1", TOKENIZERS_PARALLELISM="false")
+    if data_dir is not None:
+        env["SIMCSE_DATA_DIR"] = str(data_dir)
+    proc = subprocess.run([sys.executable, str(EXAMPLES / name), *args], capture_output=True, text=True,
+                          env=env, timeout=timeout)
+    assert proc.returncode == 0, f"{name} failed ({proc.returncode}):\n{proc.stdout[-2000:]}\n{proc.stderr[-4000:]}"
+    return proc.stdout
+
+
+def test_quickstart():
+    out = run_example("quickstart.py").splitlines()
+    assert out[0] == "embeddings: (2, 384)"
+    related, unrelated = (float(line.split()[-1]) for line in out[1:3])
+    assert related > 0.7 and unrelated < 0.3
+    assert out[3].endswith("A man is playing a guitar on stage.") and out[3].startswith("search:")
+
+
+def test_semantic_search_builds_then_loads_its_index(tmp_path):
+    corpus = tmp_path / "corpus.txt"
+    corpus.write_text("\n".join(bundled_corpus().read_text(encoding="utf-8").splitlines()[:50]) + "\n")
+    index = tmp_path / "index"
+    args = ["--corpus", str(corpus), "--index", str(index), "--top_k", "2"]
+    out = run_example("semantic_search.py", *args, "My card was refused in a shop.", "Is it going to rain tomorrow?")
+    assert f"built and saved to {index}" in out
+    blocks = out.split("\n\n")
+    assert blocks[1].splitlines()[1].endswith("My card payment was declined at the supermarket.")
+    assert blocks[2].splitlines()[1].endswith("Heavy rain is expected across the north of the country tomorrow.")
+    out = run_example("semantic_search.py", *args, "A kitten naps by the window.")
+    assert f"loaded from {index}" in out
+    assert out.split("\n\n")[1].splitlines()[1].endswith("A cat is sleeping on the windowsill in the sun.")
+
+
+TOPICS = {
+    "cooking": ["Chop the onions and fry them in butter.", "Bake the bread for forty minutes.",
+                "Stir the soup and add a pinch of salt.", "The recipe needs two eggs and some flour."],
+    "weather": ["It will rain all day tomorrow.", "A heavy snowstorm is coming this weekend.",
+                "The sky is clear and the sun is shining.", "Strong winds are expected on the coast."],
+    "accounts": ["I forgot my password and cannot sign in.", "How do I reset my login password?",
+                 "My account was locked after three failed logins.", "Change your password in the settings."],
+}
+
+
+@pytest.mark.parametrize("method", ["kmeans", "agglomerative"])
+def test_clustering_recovers_topics(tmp_path, method):
+    sentences = [s for group in TOPICS.values() for s in group]
+    file = tmp_path / "sentences.txt"
+    file.write_text("\n".join(sentences[::-1]) + "\n")
+    out_json = tmp_path / "clusters.json"
+    out = run_example("clustering.py", "--file", str(file), "--n_clusters", "3", "--method", method,
+                      "--json", str(out_json))
+    assert out.count("cluster ") == 3 and "(4 sentences)" in out
+    clusters = [set(c["sentences"]) for c in json.loads(out_json.read_text())]
+    assert sorted(map(sorted, clusters)) == sorted(sorted(g) for g in TOPICS.values())
+
+
+def test_alignment_uniformity_of_models(tmp_path, data_dir, tiny_bert_path, minilm):
+    png, js = tmp_path / "plot.png", tmp_path / "points.json"
+    out = run_example("alignment_uniformity.py", str(tiny_bert_path), "default", "--max_pairs", "60",
+                      "--max_sentences", "200", "--output", str(png), "--json", str(js), data_dir=data_dir)
+    assert "STS-B dev: 60 positive pairs" in out and png.read_bytes()[:4] == b"\x89PNG"
+    points = json.loads(js.read_text())
+    assert [p["label"] for p in points] == [tiny_bert_path.name, "all-MiniLM-L6-v2"]
+    expected = align_uniform(minilm, stsb_analysis_data(data_dir, "dev", 4.0, 60, 200))
+    assert points[1]["align"] == pytest.approx(expected["align"], abs=1e-4)
+    assert points[1]["uniform"] == pytest.approx(expected["uniform"], abs=1e-4)
+    # a random small BERT maps every sentence to nearly the same point: perfectly "aligned", not uniform
+    assert points[0]["uniform"] > -0.1 > points[1]["uniform"]
+
+
+@pytest.fixture(scope="module")
+def unsup_run(tmp_path_factory, data_dir, tiny_bert_path) -> tuple[Path, str]:
+    """A 4-step unsupervised run of the tiny BERT (checkpoints at steps 2 and 4) and its output."""
+    out_dir = tmp_path_factory.mktemp("unsup") / "run"
+    out = run_example("train_unsup.py", "--model", str(tiny_bert_path), "--pooler_type", "cls", "--mlp_only_train",
+                      "--output_dir", str(out_dir), "--limit", "64", "--max_steps", "4", "--batch_size", "8",
+                      "--save_steps", "2", "--eval_tasks", "STSBenchmark", "--eval_mode", "dev", data_dir=data_dir)
+    return out_dir, out
+
+
+def _score_table(out: str) -> dict[str, float]:
+    rows = out.split("Spearman x100\n")[1].splitlines()[1:]
+    return {r.split()[0]: float(r.split()[1]) for r in rows}
+
+
+@pytest.mark.slow
+def test_train_unsup_trains_saves_and_evaluates(unsup_run):
+    out_dir, out = unsup_run
+    assert "trained 4 steps" in out and (out_dir / "checkpoint-2" / "config.json").is_file()
+    scores = _score_table(out)
+    assert set(scores) == {"start", "trained"} and all(0 < v < 100 for v in scores.values())
+    assert scores["start"] != scores["trained"]
+
+
+@pytest.mark.slow
+def test_alignment_uniformity_of_a_training_run(unsup_run, data_dir, tmp_path):
+    out_dir, _ = unsup_run
+    js = tmp_path / "points.json"
+    out = run_example("alignment_uniformity.py", "--run_dir", str(out_dir), "--max_pairs", "40",
+                      "--max_sentences", "100", "--output", str(tmp_path / "run.png"), "--json", str(js),
+                      data_dir=data_dir)
+    assert "step 2" in out and "step 4" in out and "final" in out
+    assert [p["label"] for p in json.loads(js.read_text())] == ["step 2", "step 4", "final"]
+
+
+@pytest.mark.slow
+def test_train_sup_on_snli_triplets(tmp_path, data_dir, tiny_bert_path):
+    out = run_example("train_sup.py", "--model", str(tiny_bert_path), "--pooler_type", "cls",
+                      "--output_dir", str(tmp_path / "run"), "--limit", "48", "--max_steps", "3", "--batch_size", "8",
+                      "--save_steps", "100", "--eval_tasks", "STSBenchmark", "--eval_mode", "dev", data_dir=data_dir)
+    assert "training on 48 rows" in out and "trained 3 steps" in out
+    assert set(_score_table(out)) == {"start", "trained"}
+    assert (tmp_path / "run" / "simcse_config.json").is_file()
