@@ -1,0 +1,170 @@
+"""``simcse convert``: checkpoints of the original SimCSE training code -> our model folder.
+
+SimCSE's train.py saves ``BertForCL`` / ``RobertaForCL`` folders: ``config.json`` (architectures
+``BertForCL``), weights in ``pytorch_model.bin`` or ``model.safetensors`` with keys
+``bert.*`` / ``roberta.*`` (the backbone, without its pooler), ``mlp.dense.*`` (the MLP head) and,
+with ``--do_mlm``, ``lm_head.*`` (dropped here), plus the tokenizer files. The converted folder
+loads in ``SimCSE(path)``, ``SentenceEncoder.from_pretrained(path)`` and
+``SentenceTransformer(path)``.
+
+The original code does not record the pooler; pass the one the model was trained with
+(``--pooler_type``, default ``cls``) and ``--mlp_only_train`` for unsupervised models (the
+paper evaluates those without the MLP). Already-converted Hugging Face exports
+(``princeton-nlp/*-simcse-*``, MLP stored as the BERT pooler) need no conversion: load them directly.
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from pathlib import Path
+from typing import Sequence
+
+import torch
+
+from .encoder import EncoderConfig, SentenceEncoder
+from .pooling import POOLERS, MLPHead
+
+WEIGHT_FILES = ("model.safetensors", "pytorch_model.bin")
+
+
+def read_state_dict(folder: Path) -> dict[str, torch.Tensor]:
+    """The weights of ``folder`` (``model.safetensors``, ``pytorch_model.bin`` or their sharded indexes)."""
+    for name in WEIGHT_FILES:
+        f = folder / name
+        if f.is_file():
+            return _load_weight_file(f)
+    for index_name in ("model.safetensors.index.json", "pytorch_model.bin.index.json"):
+        index = folder / index_name
+        if index.is_file():
+            shards = sorted(set(json.loads(index.read_text()).get("weight_map", {}).values()))
+            state: dict[str, torch.Tensor] = {}
+            for shard in shards:
+                state.update(_load_weight_file(folder / shard))
+            return state
+    raise FileNotFoundError(
+        f"{folder} has no model.safetensors or pytorch_model.bin (nor a sharded index); "
+        "is it a SimCSE training output folder?"
+    )
+
+
+def _load_weight_file(f: Path) -> dict[str, torch.Tensor]:
+    if not f.is_file():
+        raise FileNotFoundError(f"weight file {f} is missing")
+    if f.suffix == ".safetensors":
+        from safetensors.torch import load_file
+
+        return load_file(str(f))
+    return torch.load(str(f), map_location="cpu", weights_only=True)
+
+
+def convert_checkpoint(
+    src: str | Path,
+    dst: str | Path,
+    pooler_type: str = "cls",
+    mlp_only_train: bool = False,
+    tokenizer: str | Path | None = None,
+    max_length: int = 128,
+) -> SentenceEncoder:
+    """Convert an original SimCSE ``*ForCL`` checkpoint folder ``src`` into our folder ``dst``.
+
+    Raises ``FileNotFoundError`` / ``ValueError`` naming what is missing or unexpected (no
+    weights, no MLP for the ``cls`` pooler, backbone keys that do not fit the config).
+    """
+    from transformers import AutoConfig, AutoModel, AutoTokenizer
+
+    from .trainer import save_model_atomically
+
+    src = Path(src)
+    if src.is_file():
+        src = src.parent
+    if not (src / "config.json").is_file():
+        raise FileNotFoundError(f"{src} has no config.json; expected a SimCSE training output folder")
+    if pooler_type not in POOLERS:
+        raise ValueError(f"--pooler_type {pooler_type!r} is unknown; choose one of {', '.join(POOLERS)}")
+    config = AutoConfig.from_pretrained(str(src))
+    config.architectures = None
+    try:
+        backbone = AutoModel.from_config(config, add_pooling_layer=False)
+    except TypeError:
+        backbone = AutoModel.from_config(config)
+    prefix = backbone.base_model_prefix + "."
+    state = read_state_dict(src)
+
+    base: dict[str, torch.Tensor] = {}
+    mlp_state: dict[str, torch.Tensor] = {}
+    unknown: list[str] = []
+    for key, tensor in state.items():
+        if key.startswith(prefix):
+            base[key[len(prefix):]] = tensor
+        elif key.startswith("mlp.dense."):
+            mlp_state[key[len("mlp.dense."):]] = tensor
+        elif key.startswith(("lm_head.", "cls.predictions.")):
+            continue  # the auxiliary MLM head is not part of the sentence encoder
+        else:
+            unknown.append(key)
+    if unknown:
+        raise ValueError(
+            f"{src}: unexpected weights {unknown[:5]}{' ...' if len(unknown) > 5 else ''}; expected "
+            f"'{prefix}*' (backbone), 'mlp.dense.*' and optionally 'lm_head.*' (a SimCSE *ForCL checkpoint)"
+        )
+    if not base:
+        raise ValueError(f"{src}: no backbone weights with prefix {prefix!r} (model_type {config.model_type!r})")
+    missing, unexpected = backbone.load_state_dict(base, strict=False)
+    missing = [k for k in missing if not k.startswith("pooler.")]
+    if missing or unexpected:
+        raise ValueError(f"{src}: backbone weights do not fit its config: missing {missing[:5]}, unexpected {unexpected[:5]}")
+
+    mlp = None
+    if pooler_type == "cls":
+        if set(mlp_state) != {"weight", "bias"}:
+            raise ValueError(f"{src}: pooler 'cls' needs the MLP weights mlp.dense.weight and mlp.dense.bias")
+        out_features, in_features = mlp_state["weight"].shape
+        mlp = MLPHead(in_features, out_features, "tanh")
+        mlp.dense.load_state_dict(mlp_state)
+
+    tok_src = Path(tokenizer) if tokenizer is not None else src
+    if tok_src.is_dir() and not any(
+        (tok_src / n).is_file() for n in ("tokenizer.json", "vocab.txt", "vocab.json", "spiece.model", "sentencepiece.bpe.model")
+    ):
+        # transformers would build an empty tokenizer here instead of failing.
+        raise FileNotFoundError(f"no tokenizer files in {tok_src}; pass --tokenizer with the base model's folder")
+    try:
+        tok = AutoTokenizer.from_pretrained(str(tok_src))
+    except (OSError, ValueError) as exc:
+        raise FileNotFoundError(
+            f"could not load a tokenizer from {tok_src} ({exc}); pass --tokenizer with the base model's folder"
+        ) from exc
+    encoder = SentenceEncoder(
+        backbone, tok, EncoderConfig(pooler_type=pooler_type, mlp_only_train=mlp_only_train, max_length=max_length), mlp
+    )
+    encoder.eval()
+    save_model_atomically(encoder, Path(dst))
+    return encoder
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """``simcse convert SRC DST [--pooler_type cls] [--mlp_only_train] [--tokenizer DIR]``."""
+    parser = argparse.ArgumentParser(
+        prog="simcse convert",
+        description="Convert an original SimCSE training checkpoint (BertForCL/RobertaForCL) into a simcse / "
+        "sentence-transformers model folder.",
+    )
+    parser.add_argument("src", help="folder written by SimCSE's train.py (config.json + pytorch_model.bin or model.safetensors)")
+    parser.add_argument("dst", help="output folder")
+    parser.add_argument("--pooler_type", default="cls", help=f"pooler the model was trained with ({', '.join(POOLERS)})")
+    parser.add_argument("--mlp_only_train", action="store_true", help="unsupervised model: the MLP is not used at inference")
+    parser.add_argument("--tokenizer", default=None, help="tokenizer folder, if SRC has none")
+    parser.add_argument("--max_length", type=int, default=128, help="default maximum tokens per sentence at inference")
+    args = parser.parse_args(argv)
+    try:
+        convert_checkpoint(args.src, args.dst, args.pooler_type, args.mlp_only_train, args.tokenizer, args.max_length)
+    except (FileNotFoundError, ValueError) as exc:
+        print(f"simcse convert: error: {exc}", file=sys.stderr)
+        return 2
+    print(f"converted {args.src} -> {args.dst}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

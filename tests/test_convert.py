@@ -1,0 +1,117 @@
+"""`simcse convert` on synthetic checkpoints in the original SimCSE format (BertForCL / RobertaForCL)."""
+from __future__ import annotations
+
+import json
+import shutil
+
+import numpy as np
+import pytest
+import torch
+
+from simcse import SimCSE
+from simcse.convert import convert_checkpoint, main
+
+SENTENCES = ["A man is playing a guitar.", "Two dogs run through the snow.", "hello"]
+
+
+def _make_original(tmp_path, tiny_bert_path, model_type="bert", fmt="bin", mlm=True):
+    """A folder as SimCSE's train.py writes it: {bert,roberta}.* (no pooler) + mlp.dense.* (+ lm_head.*)."""
+    from transformers import AutoTokenizer, BertConfig, BertModel, RobertaConfig, RobertaModel
+
+    torch.manual_seed(1)
+    kw = dict(vocab_size=30522, hidden_size=32, num_hidden_layers=2, num_attention_heads=4, intermediate_size=64,
+              max_position_embeddings=130)
+    if model_type == "bert":
+        config, model = BertConfig(**kw), None
+        model = BertModel(config, add_pooling_layer=False)
+        config.architectures = ["BertForCL"]
+    else:
+        config = RobertaConfig(**kw, pad_token_id=0)
+        model = RobertaModel(config, add_pooling_layer=False)
+        config.architectures = ["RobertaForCL"]
+    state = {f"{model_type}.{k}": v.clone() for k, v in model.state_dict().items()}
+    state["mlp.dense.weight"] = torch.randn(32, 32) * 0.3
+    state["mlp.dense.bias"] = torch.randn(32) * 0.1
+    if mlm:
+        state["lm_head.dense.weight"] = torch.randn(32, 32)
+        state["lm_head.bias"] = torch.zeros(30522)
+    src = tmp_path / f"orig-{model_type}-{fmt}"
+    src.mkdir()
+    config.save_pretrained(str(src))
+    AutoTokenizer.from_pretrained(str(tiny_bert_path)).save_pretrained(str(src))
+    if fmt == "bin":
+        torch.save(state, src / "pytorch_model.bin")
+    else:
+        from safetensors.torch import save_file
+
+        save_file({k: v.contiguous() for k, v in state.items()}, str(src / "model.safetensors"))
+    return src, model.eval(), state
+
+
+def _expected(model, tokenizer_dir, state, use_mlp):
+    from transformers import AutoTokenizer
+
+    tok = AutoTokenizer.from_pretrained(str(tokenizer_dir))
+    out = []
+    with torch.no_grad():
+        for s in SENTENCES:
+            enc = tok(s, return_tensors="pt")
+            cls = model(**enc).last_hidden_state[:, 0]
+            if use_mlp:
+                cls = torch.tanh(cls @ state["mlp.dense.weight"].T + state["mlp.dense.bias"])
+            out.append(cls[0].numpy())
+    return np.stack(out)
+
+
+@pytest.mark.parametrize("model_type,fmt", [("bert", "bin"), ("bert", "safetensors"), ("roberta", "bin")])
+@pytest.mark.parametrize("mlp_only_train", [False, True])
+def test_converted_checkpoint_gives_expected_embeddings(tmp_path, tiny_bert_path, model_type, fmt, mlp_only_train):
+    from sentence_transformers import SentenceTransformer
+
+    src, model, state = _make_original(tmp_path, tiny_bert_path, model_type, fmt)
+    dst = tmp_path / "converted"
+    args = [str(src), str(dst)] + (["--mlp_only_train"] if mlp_only_train else [])
+    assert main(args) == 0
+    expected = _expected(model, src, state, use_mlp=not mlp_only_train)
+    ours = SimCSE(str(dst), device="cpu").encode(SENTENCES, return_numpy=True, normalize_to_unit=False, batch_size=2)
+    st = SentenceTransformer(str(dst), device="cpu").encode(SENTENCES, convert_to_numpy=True)
+    np.testing.assert_allclose(ours, expected, atol=1e-5)
+    np.testing.assert_allclose(st, expected, atol=1e-5)
+    cfg = json.loads((dst / "simcse_config.json").read_text())
+    assert cfg["pooler_type"] == "cls" and cfg["mlp_only_train"] == mlp_only_train
+    assert json.loads((dst / "config.json").read_text())["architectures"][0] in ("BertModel", "RobertaModel")
+
+
+def test_avg_pooler_conversion_ignores_mlp(tmp_path, tiny_bert_path):
+    src, model, state = _make_original(tmp_path, tiny_bert_path, mlm=False)
+    enc = convert_checkpoint(src, tmp_path / "avg", pooler_type="avg")
+    assert enc.mlp is None
+    assert SimCSE(str(tmp_path / "avg"), device="cpu").encode(SENTENCES, return_numpy=True).shape == (3, 32)
+
+
+def test_errors_name_the_problem(tmp_path, tiny_bert_path, capsys):
+    src, _, state = _make_original(tmp_path, tiny_bert_path, mlm=False)
+    # no MLP for the cls pooler
+    del state["mlp.dense.weight"], state["mlp.dense.bias"]
+    torch.save(state, src / "pytorch_model.bin")
+    assert main([str(src), str(tmp_path / "o1")]) == 2
+    assert "needs the MLP weights mlp.dense.weight" in capsys.readouterr().err
+    # a foreign key
+    state["classifier.weight"] = torch.zeros(2, 32)
+    torch.save(state, src / "pytorch_model.bin")
+    assert main([str(src), str(tmp_path / "o2"), "--pooler_type", "avg"]) == 2
+    assert "unexpected weights ['classifier.weight']" in capsys.readouterr().err
+    # no weights at all
+    (src / "pytorch_model.bin").unlink()
+    assert main([str(src), str(tmp_path / "o3")]) == 2
+    assert "has no model.safetensors or pytorch_model.bin" in capsys.readouterr().err
+    # no tokenizer
+    src2, _, _ = _make_original(tmp_path, tiny_bert_path, model_type="roberta", mlm=False)
+    for f in src2.iterdir():
+        if "token" in f.name or f.name in ("vocab.txt", "special_tokens_map.json"):
+            f.unlink()
+    assert main([str(src2), str(tmp_path / "o4")]) == 2
+    assert "no tokenizer files" in capsys.readouterr().err and not (tmp_path / "o4").exists()
+    assert main([str(src2), str(tmp_path / "o5"), "--tokenizer", str(tiny_bert_path)]) == 0
+    assert main([str(tmp_path / "nowhere"), str(tmp_path / "o6")]) == 2
+    assert "has no config.json" in capsys.readouterr().err
