@@ -7,6 +7,7 @@ import subprocess
 import sys
 import threading
 import time
+import urllib.error
 import urllib.parse
 import urllib.request
 from concurrent.futures import ThreadPoolExecutor
@@ -16,7 +17,7 @@ import pytest
 
 from simcse import SimCSE
 from simcse.cli import bundled_corpus
-from simcse.demo.app import MAX_QUERY_CHARS, MAX_TOP_K, SearchService, create_app, load_or_build_index, main
+from simcse.demo.app import MAX_QUERY_CHARS, MAX_TOP_K, SearchService, create_app, load_or_build_index, main, serve
 
 ROOT = Path(__file__).resolve().parents[1]
 # The first lines of the bundled corpus (hand-written anchors over many topics).
@@ -166,9 +167,7 @@ def test_page_renders_results_without_javascript(client):
 
 
 def test_concurrent_requests_on_a_threaded_server(service):
-    from werkzeug.serving import make_server
-
-    server = make_server("127.0.0.1", 0, create_app(service), threaded=True)
+    server = serve(create_app(service))
     thread = threading.Thread(target=server.serve_forever, daemon=True)
     thread.start()
     base = f"http://127.0.0.1:{server.server_port}"
@@ -188,6 +187,11 @@ def test_concurrent_requests_on_a_threaded_server(service):
     try:
         with ThreadPoolExecutor(max_workers=8) as pool:
             answers = list(pool.map(fetch, range(48)))
+        # a request line past the server's 64 KiB limit is refused before the app: still a JSON 4xx
+        with pytest.raises(urllib.error.HTTPError) as err:
+            urllib.request.urlopen(base + "/api/search?q=" + "a" * 70_000, timeout=60)
+        assert err.value.code == 414 and "error" in json.loads(err.value.read())
+        assert err.value.headers["Content-Type"].startswith("application/json")
     finally:
         server.shutdown()
         thread.join(10)

@@ -177,7 +177,6 @@ def create_app(service: SearchService) -> Flask:
     """The Flask app serving ``service`` (the page, the JSON API and JSON errors)."""
     app = Flask(__name__)
     app.config["MAX_CONTENT_LENGTH"] = MAX_BODY_BYTES
-    app.config["JSON_SORT_KEYS"] = False
     app.json.sort_keys = False  # keep "query, results, latency" in reading order
     app.json.ensure_ascii = False
 
@@ -272,6 +271,26 @@ def load_or_build_index(
     return "built"
 
 
+def _json_error_handler():
+    """Werkzeug's request handler, answering the errors raised before the app runs (a request line
+    over 64 KiB: 414, a malformed request: 400) with a JSON body like the app's own errors."""
+    from werkzeug.serving import WSGIRequestHandler
+
+    class JSONErrorRequestHandler(WSGIRequestHandler):
+        error_content_type = "application/json"
+        error_message_format = '{"error": "%(code)d %(message)s", "field": null}\n'
+
+    return JSONErrorRequestHandler
+
+
+def serve(app: Flask, host: str = "127.0.0.1", port: int = 0):
+    """A threaded WSGI server for ``app`` (not started: call ``serve_forever()``); port 0 takes a free
+    port, found in ``server.server_port``."""
+    from werkzeug.serving import make_server
+
+    return make_server(host, port, app, threaded=True, request_handler=_json_error_handler())
+
+
 def build_parser() -> argparse.ArgumentParser:
     """Arguments of ``simcse demo``."""
     p = argparse.ArgumentParser(prog="simcse demo", description="Semantic search in the browser over a sentence file.")
@@ -293,8 +312,6 @@ def build_parser() -> argparse.ArgumentParser:
 
 def main(argv: Sequence[str] | None = None) -> int:
     """``simcse demo``: build or load the index, then serve until Ctrl+C."""
-    from werkzeug.serving import make_server
-
     from ..cli import bundled_corpus
 
     args = build_parser().parse_args(argv)
@@ -319,7 +336,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     print(f"simcse demo: {source} index of {service.size} sentences from {corpus} in "
           f"{time.perf_counter() - start:.1f}s" + (f" ({args.index})" if args.index else ""), file=sys.stderr)
     try:
-        server = make_server(args.host, args.port, create_app(service), threaded=True)
+        server = serve(create_app(service), args.host, args.port)
     except OSError as exc:
         print(f"simcse demo: error: cannot listen on {args.host}:{args.port}: {exc}", file=sys.stderr)
         return 2
