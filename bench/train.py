@@ -1,0 +1,172 @@
+"""Training throughput: our trainer vs sentence-transformers' SimCSE recipe, same model and data.
+
+    python -m bench.train --device cuda                      # the full matrix, JSON + table + plot
+    python -m bench.train --only st --batch_sizes 64         # one side
+
+Workload (the issue's baseline): unsupervised SimCSE on Wikipedia sentences (SimCSE's wiki1m
+head), a randomly initialised BERT-base (bert-base-uncased config and vocabulary), max length
+32, bf16, learning rate 3e-5, temperature 0.05. Throughput is training sentences (examples)
+per second over the steps after warm-up (compilation and the first steps excluded); each
+sentence is encoded twice (two dropout views) on both sides.
+
+sentence-transformers side: SentenceTransformerTrainer + MultipleNegativesRankingLoss(scale=20)
+on (sentence, sentence) pairs, its default settings otherwise.
+Our side: ``train.py`` (HF Trainer underneath) in three variants: ``eager`` (dynamic padding),
+``compile`` (torch.compile, fixed padding), ``cudagraphs`` (torch.compile mode reduce-overhead,
+fixed padding).
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+import torch
+
+from bench.common import RESULTS, random_bert_base, table, wiki_sentences, write_result
+
+ROOT = Path(__file__).resolve().parents[1]
+
+
+def run_st(model_dir: Path, sentences: list[str], batch: int, steps: int, warmup: int, device: str) -> dict:
+    from datasets import Dataset
+    from sentence_transformers import SentenceTransformer, SentenceTransformerTrainer, SentenceTransformerTrainingArguments
+    from sentence_transformers.losses import MultipleNegativesRankingLoss
+    from transformers import TrainerCallback
+
+    class Timer(TrainerCallback):
+        def __init__(self):
+            self.t0 = self.t1 = None
+            self.losses: list[float] = []
+
+        def on_step_end(self, args, state, control, **kw):
+            if state.global_step == warmup:
+                torch.cuda.synchronize() if device.startswith("cuda") else None
+                self.t0 = time.perf_counter()
+            if state.global_step == steps:
+                torch.cuda.synchronize() if device.startswith("cuda") else None
+                self.t1 = time.perf_counter()
+
+        def on_log(self, args, state, control, logs=None, **kw):
+            if logs and "loss" in logs:
+                self.losses.append(float(logs["loss"]))
+
+    model = SentenceTransformer(str(model_dir), device=device)
+    model.max_seq_length = 32
+    n = batch * steps
+    data = Dataset.from_dict({"anchor": sentences[:n], "positive": sentences[:n]})
+    timer = Timer()
+    args = SentenceTransformerTrainingArguments(
+        output_dir=tempfile.mkdtemp(prefix="st-bench-"), per_device_train_batch_size=batch, learning_rate=3e-5,
+        max_steps=steps, bf16=device.startswith("cuda"), logging_steps=25, save_strategy="no", report_to="none",
+        seed=42, dataloader_drop_last=True,
+    )
+    trainer = SentenceTransformerTrainer(model=model, args=args, train_dataset=data,
+                                         loss=MultipleNegativesRankingLoss(model, scale=20.0), callbacks=[timer])
+    trainer.train()
+    secs = timer.t1 - timer.t0
+    return {"impl": "sentence-transformers", "variant": "MNRL scale 20", "batch": batch,
+            "sent_per_s": (steps - warmup) * batch / secs, "losses": timer.losses}
+
+
+def run_ours(model_dir: Path, train_file: Path, batch: int, steps: int, variant: str, device: str) -> dict:
+    out = Path(tempfile.mkdtemp(prefix="simcse-bench-"))
+    argv = [
+        sys.executable, str(ROOT / "train.py"), "--model_name_or_path", str(model_dir), "--train_file", str(train_file),
+        "--output_dir", str(out), "--overwrite_output_dir", "--per_device_train_batch_size", str(batch),
+        "--learning_rate", "3e-5", "--max_seq_length", "32", "--pooler_type", "cls", "--mlp_only_train",
+        "--temp", "0.05", "--do_train", "--max_steps", str(steps), "--logging_steps", "25", "--save_strategy", "no",
+        "--report_to", "none", "--seed", "42", "--dataloader_drop_last", "--eval_strategy", "no",
+        "--disable_tqdm", "true",
+    ]
+    if device.startswith("cuda"):
+        argv += ["--bf16"]
+    else:
+        argv += ["--use_cpu"]
+    if variant in ("compile", "cudagraphs"):
+        argv += ["--torch_compile", "--pad_to_max_length"]
+    if variant == "cudagraphs":
+        argv += ["--torch_compile_mode", "reduce-overhead"]
+    t0 = time.perf_counter()
+    proc = subprocess.run(argv, capture_output=True, text=True)
+    wall = time.perf_counter() - t0
+    if proc.returncode != 0:
+        return {"impl": "simcse", "variant": variant, "batch": batch, "error": proc.stderr[-3000:]}
+    state = json.loads((out / "trainer_state.json").read_text())
+    logs = [h for h in state["log_history"] if "examples_per_second" in h]
+    rates = [h["examples_per_second"] for h in logs[1:]] or [h["examples_per_second"] for h in logs]
+    losses = [h["loss"] for h in state["log_history"] if "loss" in h]
+    return {"impl": "simcse", "variant": variant, "batch": batch, "sent_per_s": statistics.median(rates),
+            "windows": rates, "losses": losses, "wall_s": wall}
+
+
+def plot(rows: list[dict], path: Path) -> None:
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    fig, ax = plt.subplots(figsize=(6, 4))
+    series: dict[str, list[tuple[int, float]]] = {}
+    for r in rows:
+        if "sent_per_s" in r:
+            series.setdefault(f"{r['impl']} ({r['variant']})", []).append((r["batch"], r["sent_per_s"]))
+    for name, pts in series.items():
+        pts.sort()
+        ax.plot([p[0] for p in pts], [p[1] for p in pts], marker="o", label=name)
+    ax.set_xscale("log", base=2)
+    ax.set_xlabel("batch size (sentences per step)")
+    ax.set_ylabel("training sentences / s")
+    ax.set_title("Unsupervised SimCSE, BERT-base, max len 32, bf16")
+    ax.grid(True, alpha=0.3)
+    ax.legend(fontsize=8)
+    fig.tight_layout()
+    fig.savefig(path, dpi=120)
+
+
+def main(argv: list[str] | None = None) -> int:
+    p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    p.add_argument("--device", default="cuda" if torch.cuda.is_available() else "cpu")
+    p.add_argument("--batch_sizes", type=int, nargs="+", default=[32, 64, 128, 256])
+    p.add_argument("--variants", nargs="+", default=["eager", "compile", "cudagraphs"])
+    p.add_argument("--st_batch_sizes", type=int, nargs="+", default=[64])
+    p.add_argument("--steps", type=int, default=150)
+    p.add_argument("--only", choices=("st", "simcse"), default=None)
+    p.add_argument("--out_dir", default=None)
+    args = p.parse_args(argv)
+    tmp = Path(tempfile.mkdtemp(prefix="simcse-train-bench-"))
+    model_dir = random_bert_base(tmp / "bert-base", pooler="cls")
+    n = max(args.batch_sizes + args.st_batch_sizes) * args.steps
+    sentences, source = wiki_sentences(n)
+    train_file = tmp / "wiki.txt"
+    train_file.write_text("\n".join(sentences) + "\n", encoding="utf-8")
+    rows = []
+    if args.only in (None, "st"):
+        for b in args.st_batch_sizes:
+            rows.append(run_st(model_dir, sentences, b, args.steps, 25, args.device))
+            print(rows[-1]["impl"], b, rows[-1].get("sent_per_s"), flush=True)
+    if args.only in (None, "simcse"):
+        for variant in args.variants:
+            for b in args.batch_sizes:
+                rows.append(run_ours(model_dir, train_file, b, args.steps, variant, args.device))
+                print(variant, b, rows[-1].get("sent_per_s"), rows[-1].get("error", "")[-500:], flush=True)
+    st64 = next((r["sent_per_s"] for r in rows if r["impl"] == "sentence-transformers" and r["batch"] == 64), None)
+    for r in rows:
+        if st64 and "sent_per_s" in r:
+            r["speedup_vs_st_b64"] = r["sent_per_s"] / st64
+    out_dir = Path(args.out_dir) if args.out_dir else RESULTS
+    res = {"device": args.device, "steps": args.steps, "warmup": "first 25 steps", "sentences": source, "rows": rows}
+    path = write_result(f"train_{args.device.split(':')[0]}", res, out_dir)
+    plot(rows, out_dir / f"train_throughput_{args.device.split(':')[0]}.png")
+    print(table(rows, ["impl", "variant", "batch", "sent_per_s", "speedup_vs_st_b64"]))
+    print(f"wrote {path}")
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
