@@ -201,14 +201,16 @@ def make_index(
 
 
 def save_index_files(
-    path: Path, index: TorchIndex | FaissIndex, vectors: np.ndarray, sentences: list[str], meta: dict[str, Any]
+    path: Path, index: TorchIndex | FaissIndex, vectors: np.ndarray | None, sentences: list[str], meta: dict[str, Any]
 ) -> None:
-    """Write an index folder: meta, sentences (JSON lines), float32 vectors, and the FAISS file for IVF."""
+    """Write an index folder: meta, sentences (JSON lines), float32 vectors (unless None: quantised
+    indexes write their own files), and the FAISS file for IVF."""
     path.mkdir(parents=True, exist_ok=True)
     with open(path / "sentences.jsonl", "w", encoding="utf-8") as f:
         for s in sentences:
             f.write(json.dumps(s, ensure_ascii=False) + "\n")
-    np.save(path / "embeddings.npy", vectors)
+    if vectors is not None:
+        np.save(path / "embeddings.npy", vectors)
     if isinstance(index, FaissIndex) and index.kind == "ivf":
         index._faiss.write_index(index.cpu_index(), str(path / "faiss.index"))
     full = dict(meta)
@@ -229,7 +231,10 @@ def read_index_meta(path: Path) -> dict[str, Any]:
     if not meta_file.is_file():
         raise FileNotFoundError(f"{path} is not a saved index: {INDEX_META} is missing")
     meta = json.loads(meta_file.read_text())
-    for name in ("sentences.jsonl", "embeddings.npy"):
+    # Quantised indexes (simcse.quantization) keep codes.npy and write embeddings.npy only when
+    # float vectors are kept for re-scoring; QuantizedIndex.load checks their files.
+    needed = ("sentences.jsonl", "embeddings.npy") if meta.get("precision", "float32") == "float32" else ("sentences.jsonl",)
+    for name in needed:
         if not (path / name).is_file():
             raise FileNotFoundError(f"saved index {path} is incomplete: {name} is missing")
     return meta

@@ -6,6 +6,7 @@ search over a FAISS or exact torch index.
 """
 from __future__ import annotations
 
+import json
 import logging
 import os
 from pathlib import Path
@@ -22,6 +23,15 @@ from .index import (
     make_index,
     read_index_meta,
     save_index_files,
+)
+from .quantization import (
+    INDEX_PRECISIONS,
+    QuantizedIndex,
+    check_precision,
+    check_rescore,
+    check_truncate_dim,
+    quantize_embeddings,
+    truncate_embeddings,
 )
 
 logger = logging.getLogger(__name__)
@@ -77,6 +87,8 @@ class SimCSE:
         num_cells: IVF cells when ``build_index(..., faiss_fast=True)``.
         num_cells_in_search: IVF cells probed per query.
         pooler: override the pooling head (see :data:`simcse.pooling.POOLERS`).
+        truncate_dim: keep only the first ``truncate_dim`` dimensions (Matryoshka models) in
+            ``encode``, ``build_index`` and ``search`` unless they are given another value.
     """
 
     def __init__(
@@ -87,6 +99,7 @@ class SimCSE:
         num_cells_in_search: int = 10,
         pooler: str | None = None,
         max_length: int | None = None,
+        truncate_dim: int | None = None,
     ):
         self.model_name_or_path = str(model_name_or_path) if model_name_or_path is not None else str(
             resolve_model_path(None)
@@ -100,6 +113,7 @@ class SimCSE:
         self.num_cells = num_cells
         self.num_cells_in_search = num_cells_in_search
         self.index: dict[str, Any] | None = None
+        self.truncate_dim = check_truncate_dim(truncate_dim, self.encoder.dim)
         # Half precision on GPU for speed; float32 on CPU.
         self.gpu_dtype: torch.dtype = torch.float16
 
@@ -115,11 +129,25 @@ class SimCSE:
         max_length: int = 128,
         show_progress_bar: bool = False,
         dtype: torch.dtype | None = None,
+        truncate_dim: int | None = None,
+        precision: str = "float32",
+        calibration_embeddings: np.ndarray | torch.Tensor | None = None,
     ) -> np.ndarray | torch.Tensor:
         """Embed one sentence (a 1-d vector unless ``keepdim``) or a list (an [N, dim] matrix).
 
         On a GPU the backbone runs in ``dtype`` (float16 unless given); results are float32.
+
+        ``truncate_dim`` (default: the constructor's) keeps the first ``truncate_dim`` dimensions,
+        before the L2 normalisation (Matryoshka). ``precision`` quantises the result (see
+        :mod:`simcse.quantization`): ``int8``/``uint8`` (one byte per dimension; per-dimension
+        ranges from ``calibration_embeddings`` when given, else from this batch itself, which then
+        needs at least 2 sentences) or ``binary``/``ubinary`` (sign bits packed into
+        ``ceil(dim / 8)`` int8/uint8 bytes).
         """
+        check_precision(precision)
+        dim_out = check_truncate_dim(self.truncate_dim if truncate_dim is None else truncate_dim, self.encoder.dim)
+        if dim_out == self.encoder.dim:
+            dim_out = None
         single = isinstance(sentence, str)
         sentences = check_sentences(sentence, "sentence")
         dev = pick_device(device) if device is not None else self.device
@@ -129,11 +157,16 @@ class SimCSE:
             sentences,
             batch_size=batch_size,
             max_length=max_length,
-            normalize=normalize_to_unit,
+            normalize=normalize_to_unit and dim_out is None,
             device=dev,
             dtype=dtype,
             show_progress_bar=show_progress_bar,
         )
+        if dim_out is not None:
+            emb = truncate_embeddings(emb, dim_out, normalize=normalize_to_unit)
+        if precision != "float32":
+            codes = quantize_embeddings(emb, precision, calibration_embeddings=calibration_embeddings)
+            emb = torch.from_numpy(codes)
         if single and not keepdim:
             emb = emb[0]
         if return_numpy:
@@ -179,24 +212,49 @@ class SimCSE:
         device: str | torch.device | None = None,
         batch_size: int = 64,
         show_progress_bar: bool = False,
+        truncate_dim: int | None = None,
+        precision: str = "float32",
+        rescore_multiplier: int = 4,
+        rescore_with: str = "quantized",
     ) -> None:
         """Encode a corpus (a list of sentences, or a text file with one per line) and index it.
 
         FAISS is used when installed (or when ``use_faiss``); ``faiss_fast`` builds an IVF index with
         ``num_cells`` cells. Without FAISS the exact torch index serves (fast on GPU).
+
+        ``truncate_dim`` (default: the constructor's) indexes the first ``truncate_dim`` dimensions
+        (re-normalised); queries are truncated alike. ``precision="int8"`` (scalar quantisation,
+        1 byte per dimension) or ``"binary"`` (1 bit per dimension, Hamming search) builds a
+        :class:`simcse.quantization.QuantizedIndex`: its search retrieves
+        ``top_k * rescore_multiplier`` candidates (0 = no re-scoring) and re-ranks them with the
+        float query against their quantised vectors (``rescore_with="quantized"``, no extra memory)
+        or their float vectors (``"float"``, 4 bytes per dimension, memory-mapped after
+        ``load_index``). :func:`simcse.quantization.index_memory` gives the bytes per vector.
         """
+        check_precision(precision, INDEX_PRECISIONS, "index precision")
+        rescore_multiplier, rescore_with = check_rescore(rescore_multiplier, rescore_with)
+        tdim = check_truncate_dim(self.truncate_dim if truncate_dim is None else truncate_dim, self.encoder.dim)
+        dim = tdim or self.encoder.dim
         sentences = self._corpus(sentences_or_file_path)
         dev = pick_device(device) if device is not None else self.device
-        index = make_index(self.encoder.dim, use_faiss, faiss_fast, self.num_cells, self.num_cells_in_search, dev)
+        if precision == "float32":
+            index: Any = make_index(dim, use_faiss, faiss_fast, self.num_cells, self.num_cells_in_search, dev)
+        else:
+            if faiss_fast:
+                logger.info("faiss_fast (IVF) is not combined with precision=%r; using a flat quantised index", precision)
+            index = QuantizedIndex(dim, precision, use_faiss, rescore_multiplier, rescore_with, dev)
         vectors = self.encode(
             sentences, device=dev, batch_size=batch_size, normalize_to_unit=True, return_numpy=True,
-            show_progress_bar=show_progress_bar,
-        ).reshape(-1, self.encoder.dim)
+            show_progress_bar=show_progress_bar, truncate_dim=dim,
+        ).reshape(-1, dim)
         if isinstance(index, FaissIndex) and index.kind == "ivf" and len(sentences):
             index.train(vectors)
         if len(sentences):
             index.add(vectors)
-        self.index = {"index": index, "sentences": sentences, "vectors": vectors, "device": dev}
+        if isinstance(index, QuantizedIndex):
+            vectors = index.vectors()  # float vectors only when kept for re-scoring
+        self.index = {"index": index, "sentences": sentences, "vectors": vectors, "device": dev,
+                      "truncate_dim": tdim, "precision": precision}
 
     def add_to_index(
         self,
@@ -211,12 +269,16 @@ class SimCSE:
         sentences = self._corpus(sentences_or_file_path)
         if not sentences:
             return
-        vectors = self.encode(sentences, device=device, batch_size=batch_size, return_numpy=True).reshape(
-            -1, self.encoder.dim
-        )
+        dim = self.index["index"].dim
+        vectors = self.encode(
+            sentences, device=device, batch_size=batch_size, return_numpy=True, truncate_dim=dim
+        ).reshape(-1, dim)
         self.index["index"].add(vectors)
         self.index["sentences"] = self.index["sentences"] + sentences
-        self.index["vectors"] = np.concatenate([self.index["vectors"], vectors], axis=0)
+        if isinstance(self.index["index"], QuantizedIndex):
+            self.index["vectors"] = self.index["index"].vectors()
+        else:
+            self.index["vectors"] = np.concatenate([self.index["vectors"], vectors], axis=0)
 
     def search(
         self,
@@ -239,7 +301,7 @@ class SimCSE:
         except (TypeError, ValueError):
             raise ValueError(f"threshold must be a number, got {threshold!r}") from None
         single = isinstance(queries, str)
-        q = self.encode(queries, device=device, return_numpy=True, keepdim=True)
+        q = self.encode(queries, device=device, return_numpy=True, keepdim=True, truncate_dim=self.index["index"].dim)
         scores, ids = self.index["index"].search(q, top_k)
         sentences = self.index["sentences"]
         results: list[list[tuple[str, float]]] = []
@@ -251,7 +313,8 @@ class SimCSE:
 
     # ------------------------------------------------------------------ persistence
     def _fingerprint(self) -> list[float]:
-        return self.encode(_FINGERPRINT_TEXT, return_numpy=True, device="cpu" if self.device.type == "cpu" else None).tolist()
+        return self.encode(_FINGERPRINT_TEXT, return_numpy=True, device="cpu" if self.device.type == "cpu" else None,
+                           truncate_dim=self.encoder.dim).tolist()
 
     def save_index(self, path: str | os.PathLike) -> None:
         """Save the current index (sentences, vectors, FAISS cells, model identity) to a folder."""
@@ -261,8 +324,17 @@ class SimCSE:
             "model": self.model_name_or_path,
             "pooler": self.pooler,
             "fingerprint": self._fingerprint(),
+            "truncate_dim": self.index.get("truncate_dim"),
+            "precision": self.index.get("precision", "float32"),
         }
-        save_index_files(Path(path), self.index["index"], self.index["vectors"], self.index["sentences"], meta)
+        index = self.index["index"]
+        if isinstance(index, QuantizedIndex):
+            meta.update(index.meta())
+            # codes.npy (+ ranges.npy, + embeddings.npy when float vectors are kept) come from the index
+            save_index_files(Path(path), index, None, self.index["sentences"], meta)
+            index.save(Path(path))
+        else:
+            save_index_files(Path(path), index, self.index["vectors"], self.index["sentences"], meta)
 
     def load_index(
         self, path: str | os.PathLike, use_faiss: bool | None = None, device: str | torch.device | None = None
@@ -270,7 +342,13 @@ class SimCSE:
         """Load an index saved by :meth:`save_index`; it must come from the same model."""
         p = Path(path)
         meta = read_index_meta(p)
-        if int(meta["dim"]) != self.encoder.dim:
+        tdim = meta.get("truncate_dim")
+        if tdim is not None and not 1 <= int(tdim) <= self.encoder.dim:
+            raise ValueError(
+                f"index {str(p)!r} holds vectors truncated to {tdim} dimensions; this model "
+                f"({self.model_name_or_path!r}) gives only {self.encoder.dim}"
+            )
+        if int(meta["dim"]) != (int(tdim) if tdim is not None else self.encoder.dim):
             raise ValueError(
                 f"index {str(p)!r} holds {meta['dim']}-d vectors from model {meta.get('model')!r}; "
                 f"this model ({self.model_name_or_path!r}) gives {self.encoder.dim}-d vectors"
@@ -285,8 +363,19 @@ class SimCSE:
                     "Rebuild the index with this model."
                 )
         dev = pick_device(device) if device is not None else self.device
-        index, vectors, sentences = load_index_files(p, meta, use_faiss, dev)
-        self.index = {"index": index, "sentences": sentences, "vectors": vectors, "device": dev}
+        precision = check_precision(meta.get("precision", "float32"), INDEX_PRECISIONS,
+                                    f"precision in {str(p / 'index_meta.json')!r}:")
+        if precision == "float32":
+            index, vectors, sentences = load_index_files(p, meta, use_faiss, dev)
+        else:
+            index = QuantizedIndex.load(p, meta, use_faiss, dev)
+            with open(p / "sentences.jsonl", encoding="utf-8") as f:
+                sentences = [json.loads(line) for line in f]
+            if len(sentences) != index.ntotal:
+                raise ValueError(f"saved index {p}: {len(sentences)} sentences but {index.ntotal} vectors")
+            vectors = index.vectors()
+        self.index = {"index": index, "sentences": sentences, "vectors": vectors, "device": dev,
+                      "truncate_dim": int(tdim) if tdim is not None else None, "precision": precision}
 
     # ------------------------------------------------------------------ helpers
     @staticmethod
