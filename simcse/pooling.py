@@ -68,11 +68,10 @@ def pool(
     needed by ``avg_top2`` and ``avg_first_last`` only.
     """
     if pooler_type in ("cls", "cls_before_pooler"):
-        if mask.shape[1] and not bool(mask[:, 0].all()):
-            # Left-padded batch: the first *real* token is the CLS token.
-            first = (mask.long().cumsum(dim=1) == 1).long().argmax(dim=1)
-            return last_hidden[torch.arange(last_hidden.shape[0], device=mask.device), first]
-        return last_hidden[:, 0]
+        # The first *real* token (the CLS token with left or right padding); computed without a
+        # data-dependent branch so training steps do not wait on the device.
+        first = (mask.long().cumsum(dim=1) == 1).long().argmax(dim=1)
+        return last_hidden[torch.arange(last_hidden.shape[0], device=mask.device), first]
     if pooler_type == "avg":
         return masked_mean(last_hidden, mask)
     if pooler_type == "max":

@@ -179,7 +179,14 @@ def parse_args(argv: Sequence[str] | None = None) -> tuple[ModelArguments, DataT
 
     parser = HfArgumentParser((ModelArguments, DataTrainingArguments, TrainingArguments))
     dests = {a.dest for a in parser._actions}
-    defaults: dict[str, Any] = {"do_train": True, "remove_unused_columns": False, "logging_nan_inf_filter": False}
+    import torch
+
+    defaults: dict[str, Any] = {
+        "do_train": True,
+        "remove_unused_columns": False,
+        "logging_nan_inf_filter": False,
+        "dataloader_pin_memory": torch.cuda.is_available(),
+    }
     recipe_name = _flag_value(argv, "recipe")
     if recipe_name:
         recipe = load_recipe(recipe_name)
@@ -260,7 +267,6 @@ def run(model_args: ModelArguments, data_args: DataTrainingArguments, training_a
         model_args.model_name_or_path,
         pooler_type=model_args.pooler_type,
         mlp_only_train=model_args.mlp_only_train,
-        max_length=data_args.max_seq_length,
         do_mlm=model_args.do_mlm,
         mlp_init=model_args.mlp_init,
     )

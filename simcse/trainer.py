@@ -147,6 +147,11 @@ def load_encoder_for_training(
         else:
             hidden = backbone.config.hidden_size
             mlp = MLPHead(hidden, hidden, "tanh")
+            # SimCSE initialises its MLP as BERT initialises linear layers: N(0, initializer_range), zero bias.
+            std = float(getattr(backbone.config, "initializer_range", 0.02))
+            with torch.no_grad():
+                mlp.dense.weight.normal_(mean=0.0, std=std)
+                mlp.dense.bias.zero_()
     pooler = getattr(backbone, "pooler", None)
     if isinstance(pooler, nn.Module):
         pooler.requires_grad_(False)

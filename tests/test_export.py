@@ -23,7 +23,7 @@ SENTENCES = [
 @pytest.mark.parametrize(
     "pooler,mlp_only_train",
     [("cls", False), ("cls", True), ("cls_before_pooler", False), ("avg", False),
-     ("avg_first_last", False), ("avg_top2", False)],
+     ("avg_first_last", False), ("avg_top2", False), ("last", False), ("max", False)],
 )
 def test_saved_folder_matches_sentence_transformers(tmp_path, tiny_bert_path, pooler, mlp_only_train):
     from sentence_transformers import SentenceTransformer
