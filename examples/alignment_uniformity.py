@@ -13,6 +13,7 @@ STS-B comes from --data_dir / $SIMCSE_DATA_DIR (SentEval layout).
 from __future__ import annotations
 
 import argparse
+import hashlib
 import json
 import re
 import sys
@@ -31,7 +32,19 @@ def run_checkpoints(run_dir: Path) -> list[Path]:
     final = [run_dir] if (run_dir / "config.json").is_file() else []
     if not ckpts and not final:
         raise FileNotFoundError(f"--run_dir {str(run_dir)!r} holds no checkpoint-* folder and no model")
+    if ckpts and final and same_weights(ckpts[-1], run_dir):
+        return ckpts  # the final model is the last checkpoint: one point, not two
     return ckpts + final
+
+
+def same_weights(a: Path, b: Path) -> bool:
+    """Whether two model folders hold byte-identical weight files."""
+    def digest(folder: Path) -> list[tuple[str, str]]:
+        files = sorted(folder.glob("*.safetensors")) or sorted(folder.glob("*.bin"))
+        return [(f.name, hashlib.sha256(f.read_bytes()).hexdigest()) for f in files if f.name != "training_args.bin"]
+
+    da = digest(a)
+    return bool(da) and da == digest(b)
 
 
 def label_of(path: Path, run_dir: Path | None) -> str:

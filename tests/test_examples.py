@@ -118,8 +118,9 @@ def test_alignment_uniformity_of_a_training_run(unsup_run, data_dir, tmp_path):
     out = run_example("alignment_uniformity.py", "--run_dir", str(out_dir), "--max_pairs", "40",
                       "--max_sentences", "100", "--output", str(tmp_path / "run.png"), "--json", str(js),
                       data_dir=data_dir)
-    assert "step 2" in out and "step 4" in out and "final" in out
-    assert [p["label"] for p in json.loads(js.read_text())] == ["step 2", "step 4", "final"]
+    # the final model is checkpoint-4 (4 steps, saved every 2): drawn once
+    assert [p["label"] for p in json.loads(js.read_text())] == ["step 2", "step 4"]
+    assert "step 2" in out and "step 4" in out and "final" not in out
 
 
 @pytest.mark.slow
@@ -130,3 +131,23 @@ def test_train_sup_on_snli_triplets(tmp_path, data_dir, tiny_bert_path):
     assert "training on 48 rows" in out and "trained 3 steps" in out
     assert set(_score_table(out)) == {"start", "trained"}
     assert (tmp_path / "run" / "simcse_config.json").is_file()
+
+
+def test_run_checkpoints_order_and_final(tmp_path):
+    sys.path.insert(0, str(EXAMPLES))
+    try:
+        from alignment_uniformity import run_checkpoints
+    finally:
+        sys.path.remove(str(EXAMPLES))
+    run = tmp_path / "run"
+    for step in (10, 2, 100):
+        (run / f"checkpoint-{step}").mkdir(parents=True)
+        (run / f"checkpoint-{step}" / "model.safetensors").write_bytes(b"w%d" % step)
+    (run / "checkpoint-best").mkdir()  # not a step: ignored
+    (run / "config.json").write_text("{}")
+    (run / "model.safetensors").write_bytes(b"w100")
+    assert [p.name for p in run_checkpoints(run)] == ["checkpoint-2", "checkpoint-10", "checkpoint-100"]
+    (run / "model.safetensors").write_bytes(b"best weights")  # e.g. --load_best_model_at_end
+    assert [p.name for p in run_checkpoints(run)][-2:] == ["checkpoint-100", "run"]
+    with pytest.raises(FileNotFoundError, match="no checkpoint"):
+        run_checkpoints(tmp_path)
