@@ -19,8 +19,11 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Mapping, Sequence
 
-from flask import Flask, jsonify, render_template, request
-from werkzeug.exceptions import HTTPException
+try:
+    from flask import Flask, jsonify, render_template, request
+    from werkzeug.exceptions import HTTPException
+except ImportError as _exc:  # flask is the [demo] extra
+    raise ImportError(f"the web demo needs Flask ({_exc}): pip install 'simcse[demo]'") from _exc
 
 from ..tool import SimCSE, read_sentence_file
 
