@@ -32,11 +32,15 @@ def contrastive_logits(
     temp: float = 0.05,
     hard_negative_weight: float = 0.0,
 ) -> torch.Tensor:
-    """Logits ``[B, B]`` (or ``[B, 2B]`` with hard negatives ``z3``) of cosine similarity / ``temp``."""
-    z1 = F.normalize(z1.float(), dim=-1)
-    keys = z2 if z3 is None else torch.cat([z2, z3], dim=0)
-    keys = F.normalize(keys.float(), dim=-1)
-    logits = z1 @ keys.T / temp
+    """Logits ``[B, B]`` (or ``[B, 2B]`` with hard negatives ``z3``) of cosine similarity / ``temp``.
+
+    Computed in float32 even under fp16/bf16 autocast (the logits reach 1/temp = 20).
+    """
+    with torch.autocast(device_type=z1.device.type, enabled=False):
+        z1 = F.normalize(z1.float(), dim=-1)
+        keys = z2 if z3 is None else torch.cat([z2, z3], dim=0)
+        keys = F.normalize(keys.float(), dim=-1)
+        logits = z1 @ keys.T / temp
     if z3 is not None and hard_negative_weight != 0.0:
         b = z1.shape[0]
         # Add w on the diagonal of the hard-negative block (the anchor's own hard negative).

@@ -90,3 +90,11 @@ def test_half_precision_inputs_are_computed_in_float32():
     half = info_nce_loss(z1.half(), z2.half(), temp=0.05)
     assert half.dtype == torch.float32
     assert half.item() == pytest.approx(info_nce_loss(z1, z2, temp=0.05).item(), rel=1e-2)
+
+
+def test_logits_stay_float32_under_autocast():
+    z1, z2 = _embeddings(b=6, seed=7)
+    with torch.autocast("cpu", dtype=torch.bfloat16):
+        logits = contrastive_logits(z1, z2, temp=0.05)
+    assert logits.dtype == torch.float32
+    torch.testing.assert_close(logits, contrastive_logits(z1, z2, temp=0.05))
