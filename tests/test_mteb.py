@@ -12,6 +12,7 @@ from simcse.evaluation import evaluate  # noqa: E402
 from simcse.mteb_eval import MTEBEncoder, load_task, main, run  # noqa: E402
 
 
+@pytest.mark.slow
 def test_stsbenchmark_results_read_back_with_our_engine_score(minilm, senteval_dir: Path, tmp_path: Path):
     """STSBenchmark through mteb.evaluate on local data: the JSON mteb reads back has the same main
     score as our engine, and the leaderboard value of all-MiniLM-L6-v2 (82.03)."""

@@ -258,7 +258,7 @@ def evaluate(
     objs = {}
     for name in names:
         obj = _TASK_CLASSES[name](name=name, data_dir=data)
-        obj.load()
+        obj.load(mode)
         objs[name] = obj
     t_load = time.perf_counter()
     encode_fn, info = make_encode_fn(model, batch_size=batch_size, max_length=max_length, normalize=normalize,

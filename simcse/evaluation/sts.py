@@ -75,7 +75,7 @@ class STSYearTask:
     name: str
     data_dir: str | None = None
 
-    def load(self) -> None:
+    def load(self, mode: str = "test") -> None:
         self.data: dict[str, Pairs] = read_sts_year(self.name, self.data_dir)
 
     def sentences(self, mode: str) -> list[str]:
@@ -116,8 +116,9 @@ class STSPairTask:
     name: str
     data_dir: str | None = None
 
-    def load(self) -> None:
-        self.data = {split: read_pair_split(self.name, split, self.data_dir) for split in ("dev", "test")}
+    def load(self, mode: str = "test") -> None:
+        split = _split_for(mode)
+        self.data = {split: read_pair_split(self.name, split, self.data_dir)}
 
     def sentences(self, mode: str) -> list[str]:
         s1, s2, _ = self.data[_split_for(mode)]
@@ -215,7 +216,7 @@ class STSFinetuneTask:
     def base(self) -> str:
         return self.name.replace("-finetune", "")
 
-    def load(self) -> None:
+    def load(self, mode: str = "test") -> None:
         self.data = {split: read_pair_split(self.base, split, self.data_dir) for split in ("train", "dev", "test")}
 
     def sentences(self, mode: str) -> list[str]:

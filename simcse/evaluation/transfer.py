@@ -254,7 +254,7 @@ class BinaryTask:
     name: str
     data_dir: str | None = None
 
-    def load(self) -> None:
+    def load(self, mode: str = "test") -> None:
         xs, ys = read_binary(self.name, self.data_dir)
         self.x, self.y = _sorted_by_length(xs, ys)
 
@@ -275,7 +275,7 @@ class SST2Task:
     name: str = "SST2"
     data_dir: str | None = None
 
-    def load(self) -> None:
+    def load(self, mode: str = "test") -> None:
         self.data = {s: _sorted_by_length(*read_sst2(self.data_dir, s)) for s in ("train", "dev", "test")}
 
     def sentences(self, mode: str) -> list[str]:
@@ -296,7 +296,7 @@ class TRECTask:
     name: str = "TREC"
     data_dir: str | None = None
 
-    def load(self) -> None:
+    def load(self, mode: str = "test") -> None:
         self.data = {s: _sorted_by_length(*read_trec(self.data_dir, s)) for s in ("train", "test")}
 
     def sentences(self, mode: str) -> list[str]:
@@ -322,7 +322,7 @@ class MRPCTask:
     name: str = "MRPC"
     data_dir: str | None = None
 
-    def load(self) -> None:
+    def load(self, mode: str = "test") -> None:
         self.data = {}
         for split in ("train", "test"):
             a, b, y = read_mrpc(self.data_dir, split)
