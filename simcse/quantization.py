@@ -278,7 +278,15 @@ class Int8Codes:
         if self.backend == "faiss":
             self._faiss_index.add(np.ascontiguousarray(vectors, dtype=np.float32))
         else:
-            self._codes = np.concatenate([self._codes, quantize_embeddings(vectors, "uint8", self.ranges)])
+            self._codes = np.concatenate([self._codes, self._encode(vectors)])
+
+    def _encode(self, vectors: np.ndarray) -> np.ndarray:
+        """uint8 codes computed as FAISS's 8-bit scalar quantiser does: ``floor(255 * (x - min) / (max - min))``
+        (equal to :func:`quantize_embeddings` up to float rounding at bucket edges)."""
+        lo, hi = self.ranges
+        diff = np.where(hi - lo == 0, 255.0, hi - lo).astype(np.float32)
+        t = np.clip((np.asarray(vectors, np.float32) - lo) / diff, 0.0, 1.0)
+        return (np.float32(255.0) * t).astype(np.uint8)
 
     def add_codes(self, codes: np.ndarray) -> None:
         """Add uint8 codes directly (loading a saved index)."""
