@@ -304,7 +304,7 @@ def test_default_pooler_and_fresh_mlp(tiny_bert_path, minilm_path, tmp_path):
     enc, _ = load_encoder_for_training(str(tiny_bert_path))
     assert enc.pooler_type == "cls" and enc.mlp is not None
     # A fresh head as SimCSE's cl_init -> init_weights makes it, not BERT's pre-trained pooler.
-    assert enc.mlp.dense.bias.abs().max() == 0 and 0.01 < float(enc.mlp.dense.weight.std()) < 0.03
+    assert enc.mlp.dense.bias.abs().max() == 0 and 0.01 < float(enc.mlp.dense.weight.detach().std()) < 0.03
     assert not torch.equal(enc.mlp.dense.weight, enc.backbone.pooler.dense.weight)
     assert not any(p.requires_grad for p in enc.backbone.pooler.parameters())
     pooled, _ = load_encoder_for_training(str(tiny_bert_path), mlp_init="pooler")
