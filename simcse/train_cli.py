@@ -56,6 +56,19 @@ class ModelArguments:
         default="auto",
         metadata={"help": "MLP head init: auto (keep a saved SimCSE head, else fresh), fresh, or pooler (copy BERT's pooler)."},
     )
+    grad_cache_chunk_size: int | None = field(
+        default=None,
+        metadata={"help": "Gradient caching: encode the batch in chunks of this many sequences (two passes), so the "
+                  "contrastive batch can exceed what fits in memory; gradients equal the full batch's. Not with --fp16."},
+    )
+    matryoshka_dims: list[int] | None = field(
+        default=None,
+        metadata={"help": "Matryoshka training: add the InfoNCE loss of the embeddings truncated to each of these sizes "
+                  "(e.g. 768 512 256 128 64); recorded in simcse_config.json."},
+    )
+    matryoshka_weights: list[float] | None = field(
+        default=None, metadata={"help": "Weight of each --matryoshka_dims loss (default 1 each)."}
+    )
 
 
 @dataclass
@@ -225,6 +238,17 @@ def validate(model_args: ModelArguments, data_args: DataTrainingArguments, train
         raise ValueError(f"--mlp_init must be auto, fresh or pooler, got {model_args.mlp_init!r}")
     if model_args.do_mlm and not 0 < data_args.mlm_probability < 1:
         raise ValueError(f"--mlm_probability must be in (0, 1), got {data_args.mlm_probability}")
+    if model_args.grad_cache_chunk_size is not None:
+        if model_args.grad_cache_chunk_size < 1:
+            raise ValueError(f"--grad_cache_chunk_size must be a positive integer, got {model_args.grad_cache_chunk_size}")
+        if training_args.fp16:
+            raise ValueError("--grad_cache_chunk_size does not support --fp16 (loss scaling); use --bf16 or float32")
+        if model_args.do_mlm:
+            raise ValueError("--grad_cache_chunk_size does not support --do_mlm")
+    if model_args.matryoshka_dims or model_args.matryoshka_weights:
+        from .matryoshka import check_matryoshka
+
+        check_matryoshka(model_args.matryoshka_dims or [], model_args.matryoshka_weights)
     if data_args.max_seq_length < 2:
         raise ValueError(f"--max_seq_length must be at least 2, got {data_args.max_seq_length}")
     if data_args.train_file_header not in ("auto", "yes", "no"):
@@ -271,9 +295,14 @@ def run(model_args: ModelArguments, data_args: DataTrainingArguments, training_a
         do_mlm=model_args.do_mlm,
         mlp_init=model_args.mlp_init,
     )
-    model = ContrastiveModel(
-        encoder, InfoNCELoss(model_args.temp, model_args.hard_negative_weight), mlm_model, model_args.mlm_weight
-    )
+    loss = InfoNCELoss(model_args.temp, model_args.hard_negative_weight)
+    if model_args.matryoshka_dims:
+        from .matryoshka import CONFIG_KEY, MatryoshkaInfoNCELoss, check_matryoshka
+
+        dims, weights = check_matryoshka(model_args.matryoshka_dims, model_args.matryoshka_weights, encoder.dim)
+        loss = MatryoshkaInfoNCELoss(dims, weights, model_args.temp, model_args.hard_negative_weight)
+        encoder.config.extra[CONFIG_KEY] = dims  # saved in simcse_config.json
+    model = ContrastiveModel(encoder, loss, mlm_model, model_args.mlm_weight)
     train_dataset = None
     if training_args.do_train:
         with training_args.main_process_first(desc="tokenizing the training data"):
@@ -305,6 +334,7 @@ def run(model_args: ModelArguments, data_args: DataTrainingArguments, training_a
         train_dataset=train_dataset,
         eval_dataset=eval_dataset,
         data_collator=collator,
+        grad_cache_chunk_size=model_args.grad_cache_chunk_size,
     )
     metrics: dict[str, float] = {}
     if training_args.do_train:

@@ -76,12 +76,15 @@ class ContrastiveModel(nn.Module):
         token_type_ids: torch.Tensor | None = None,
         mlm_input_ids: torch.Tensor | None = None,
         mlm_targets: torch.Tensor | None = None,
+        embed_only: bool = False,
     ) -> dict[str, torch.Tensor]:
         b, v, length = input_ids.shape
         flat = {"input_ids": input_ids.reshape(b * v, length), "attention_mask": attention_mask.reshape(b * v, length)}
         if token_type_ids is not None:
             flat["token_type_ids"] = token_type_ids.reshape(b * v, length)
         z = self.encoder(**flat)
+        if embed_only:  # gradient caching (simcse.grad_cache) encodes chunks and computes the loss itself
+            return {"embeddings": z}
         loss = self.loss(z.view(b, v, -1))
         if self.mlm_model is not None and mlm_input_ids is not None:
             mlm_kwargs = dict(flat, input_ids=mlm_input_ids.reshape(b * v, length))
@@ -204,7 +207,15 @@ class SimCSETrainer(Trainer):
     ``--metric_for_best_model stsb_spearman --load_best_model_at_end`` keeps the best checkpoint.
     """
 
-    def __init__(self, model: ContrastiveModel, args: TrainingArguments, *pargs: Any, **kwargs: Any):
+    def __init__(
+        self,
+        model: ContrastiveModel,
+        args: TrainingArguments,
+        *pargs: Any,
+        grad_cache_chunk_size: int | None = None,
+        **kwargs: Any,
+    ):
+        self.grad_cache_chunk_size = grad_cache_chunk_size
         if not isinstance(model, ContrastiveModel):
             raise TypeError(f"SimCSETrainer trains a ContrastiveModel, got {type(model).__name__}")
         # One process never wraps the model in nn.DataParallel: use one GPU (torchrun for more).
@@ -232,6 +243,16 @@ class SimCSETrainer(Trainer):
         return self.model.encoder
 
     # ------------------------------------------------------------------ loss
+    def training_step(
+        self, model: nn.Module, inputs: dict[str, torch.Tensor], num_items_in_batch: torch.Tensor | int | None = None
+    ) -> torch.Tensor:
+        """The Trainer's step, or with ``grad_cache_chunk_size`` the gradient-cached one (:mod:`simcse.grad_cache`)."""
+        if not self.grad_cache_chunk_size:
+            return super().training_step(model, inputs, num_items_in_batch)
+        from .grad_cache import grad_cache_training_step
+
+        return grad_cache_training_step(self, model, inputs, self.grad_cache_chunk_size)
+
     def compute_loss(
         self,
         model: nn.Module,

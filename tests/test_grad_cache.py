@@ -1,0 +1,207 @@
+"""Gradient caching: parameter gradients equal the full batch's; trainer runs with it."""
+from __future__ import annotations
+
+import json
+
+import pytest
+import torch
+
+from simcse.grad_cache import grad_cache_step
+from simcse.loss import InfoNCELoss
+from simcse.matryoshka import MatryoshkaInfoNCELoss
+from simcse.trainer import ContrastiveModel, load_encoder_for_training
+
+SENTS = [
+    "the quick brown fox jumps over the lazy dog",
+    "a man is playing a guitar on the stage",
+    "two children are running in the park",
+    "the stock market fell sharply today",
+    "she reads a book under the old tree",
+    "rain is expected for most of the week",
+    "a cat sleeps on the warm window sill",
+    "the train to the city leaves at noon",
+    "he cooked pasta with fresh tomatoes",
+    "the museum opens a new exhibition",
+]
+
+
+def _model(path, loss=None, pooler="cls") -> ContrastiveModel:
+    torch.manual_seed(0)
+    encoder, _ = load_encoder_for_training(str(path), pooler_type=pooler)
+    return ContrastiveModel(encoder, loss or InfoNCELoss(temp=0.05, gather=False))
+
+
+def _batch(model: ContrastiveModel, views: int, n: int = 10) -> dict[str, torch.Tensor]:
+    """``[n, views, L]`` tensors: unsupervised (same sentence twice) or triplets (shifted sentences)."""
+    rows = []
+    for i in range(n):
+        if views == 2:
+            rows.append([SENTS[i], SENTS[i]])
+        else:
+            rows.append([SENTS[i], SENTS[(i + 1) % len(SENTS)], SENTS[(i + 3) % len(SENTS)]])
+    flat = [s for r in rows for s in r]
+    ids = model.encoder.tokenize_ids(flat, max_length=16)
+    length = max(map(len, ids))
+    input_ids = torch.zeros(len(ids), length, dtype=torch.long)
+    mask = torch.zeros(len(ids), length, dtype=torch.long)
+    for i, t in enumerate(ids):
+        input_ids[i, : len(t)] = torch.tensor(t)
+        mask[i, : len(t)] = 1
+    return {
+        "input_ids": input_ids.view(n, views, length),
+        "attention_mask": mask.view(n, views, length),
+        "token_type_ids": torch.zeros_like(input_ids).view(n, views, length),
+    }
+
+
+def _grads(model) -> dict[str, torch.Tensor]:
+    return {k: p.grad.clone() for k, p in model.named_parameters() if p.grad is not None}
+
+
+def _reference(model: ContrastiveModel, batch, chunk: int, seed: int) -> tuple[torch.Tensor, dict]:
+    """The full-batch gradient: every chunk encoded *with* a graph (same random stream as the cached
+    first pass), one loss over all embeddings, one backward."""
+    model.zero_grad(set_to_none=True)
+    torch.manual_seed(seed)
+    b, v, length = batch["input_ids"].shape
+    flat = {k: t.reshape(b * v, length) for k, t in batch.items()}
+    parts = [model.encoder(**{k: t[s : s + chunk] for k, t in flat.items()}) for s in range(0, b * v, chunk)]
+    loss = model.loss(torch.cat(parts).view(b, v, -1))
+    loss.backward()
+    return loss.detach(), _grads(model)
+
+
+def _cached(model, batch, chunk: int, seed: int) -> tuple[torch.Tensor, dict]:
+    model.zero_grad(set_to_none=True)
+    torch.manual_seed(seed)
+    loss = grad_cache_step(model, batch, chunk)
+    return loss, _grads(model)
+
+
+def _assert_same(ref: dict, got: dict, atol: float = 1e-5) -> None:
+    assert ref.keys() == got.keys() and len(ref) > 10
+    for k in ref:
+        torch.testing.assert_close(got[k], ref[k], atol=atol, rtol=1e-4, msg=lambda m: f"{k}: {m}")
+
+
+@pytest.mark.parametrize("views,chunk", [(2, 3), (2, 7), (3, 4)])
+def test_cached_gradients_equal_full_batch_with_dropout(tiny_bert_path, views, chunk):
+    model = _model(tiny_bert_path, InfoNCELoss(temp=0.05, hard_negative_weight=0.3 if views == 3 else 0.0, gather=False))
+    model.train()  # dropout active
+    batch = _batch(model, views)
+    ref_loss, ref = _reference(model, batch, chunk, seed=11)
+    loss, got = _cached(model, batch, chunk, seed=11)
+    torch.testing.assert_close(loss, ref_loss, atol=1e-6, rtol=1e-6)
+    _assert_same(ref, got)
+    # Dropout really matters here: another seed gives other gradients.
+    _, other = _reference(model, batch, chunk, seed=12)
+    assert any(not torch.allclose(other[k], ref[k], atol=1e-5) for k in ref)
+
+
+def test_one_chunk_equals_the_models_own_forward(tiny_bert_path):
+    model = _model(tiny_bert_path)
+    model.train()
+    batch = _batch(model, 2)
+    model.zero_grad(set_to_none=True)
+    torch.manual_seed(5)
+    loss = model(**batch)["loss"]
+    loss.backward()
+    ref = _grads(model)
+    cached_loss, got = _cached(model, batch, chunk=1000, seed=5)
+    torch.testing.assert_close(cached_loss, loss.detach(), atol=1e-6, rtol=1e-6)
+    _assert_same(ref, got)
+
+
+def test_loss_scale_and_matryoshka_loss(tiny_bert_path):
+    loss_fn = MatryoshkaInfoNCELoss([32, 16, 8], [1.0, 0.5, 0.25], temp=0.05, gather=False)
+    model = _model(tiny_bert_path, loss_fn)
+    model.train()
+    batch = _batch(model, 2)
+    ref_loss, ref = _reference(model, batch, 4, seed=3)
+    model.zero_grad(set_to_none=True)
+    torch.manual_seed(3)
+    loss = grad_cache_step(model, batch, 4, loss_scale=0.25)
+    torch.testing.assert_close(loss, ref_loss * 0.25)
+    _assert_same({k: g * 0.25 for k, g in ref.items()}, _grads(model), atol=1e-6)
+
+
+def test_rejects_mlm_and_bad_chunk(tiny_bert_path):
+    model = _model(tiny_bert_path)
+    batch = _batch(model, 2)
+    with pytest.raises(ValueError, match="chunk_size"):
+        grad_cache_step(model, batch, 0)
+    with pytest.raises(ValueError, match="mlm_input_ids"):
+        grad_cache_step(model, dict(batch, mlm_input_ids=batch["input_ids"]), 4)
+
+
+def test_trainer_run_with_grad_cache_and_matryoshka(tmp_path, tiny_bert_path):
+    from simcse import SimCSE
+    from simcse.train_cli import main
+
+    train = tmp_path / "train.csv"
+    rows = ["sent0,sent1,hard_neg"] + [
+        f"{SENTS[i]},{SENTS[(i + 1) % 10]} too,{SENTS[(i + 5) % 10]} never" for i in range(10)
+    ] * 3
+    train.write_text("\n".join(rows) + "\n")
+    out = tmp_path / "out"
+    argv = [
+        "--model_name_or_path", str(tiny_bert_path), "--train_file", str(train), "--output_dir", str(out),
+        "--per_device_train_batch_size", "10", "--learning_rate", "1e-3", "--max_seq_length", "16",
+        "--logging_steps", "1", "--save_strategy", "no", "--seed", "7", "--report_to", "none",
+        "--tokenized_cache_dir", "", "--disable_tqdm", "True", "--num_train_epochs", "1",
+        "--grad_cache_chunk_size", "4", "--matryoshka_dims", "32", "16", "--matryoshka_weights", "1", "0.5",
+    ]
+    assert main(argv) == 0
+    state = json.loads((out / "trainer_state.json").read_text())
+    losses = [e["loss"] for e in state["log_history"] if "loss" in e]
+    assert len(losses) == 3 and all(l == l and l > 0 for l in losses)
+    cfg = json.loads((out / "simcse_config.json").read_text())
+    assert cfg["extra"]["matryoshka_dims"] == [32, 16]
+    emb = SimCSE(str(out), device="cpu").encode(SENTS[:3], truncate_dim=16)
+    assert tuple(emb.shape) == (3, 16)
+
+
+def test_trainer_training_step_uses_the_cache(tiny_bert_path, tmp_path):
+    """SimCSETrainer.training_step with grad_cache_chunk_size gives the full-batch gradient (dropout on)."""
+    from transformers import TrainingArguments
+
+    from simcse.trainer import SimCSETrainer
+
+    model = _model(tiny_bert_path)
+    batch = _batch(model, 2, n=6)
+    args = TrainingArguments(
+        output_dir=str(tmp_path / "o"), per_device_train_batch_size=6, report_to="none", use_cpu=True,
+        gradient_accumulation_steps=2,
+    )
+    trainer = SimCSETrainer(model=model, args=args, grad_cache_chunk_size=5)
+    trainer.create_optimizer_and_scheduler(num_training_steps=1)
+    trainer.current_gradient_accumulation_steps = 2
+    model.zero_grad(set_to_none=True)
+    torch.manual_seed(9)
+    loss = trainer.training_step(trainer.model, dict(batch))
+    got = _grads(model)
+    ref_loss, ref = _reference(model, batch, 5, seed=9)
+    torch.testing.assert_close(loss, ref_loss / 2)
+    _assert_same({k: g / 2 for k, g in ref.items()}, got, atol=1e-6)
+
+
+@pytest.mark.parametrize(
+    "extra,message",
+    [
+        (["--grad_cache_chunk_size", "0"], "--grad_cache_chunk_size must be a positive integer, got 0"),
+        (["--grad_cache_chunk_size", "4", "--do_mlm"], "does not support --do_mlm"),
+        (["--matryoshka_dims", "32", "64"], "64 is larger than the embedding size 32"),
+        (["--matryoshka_dims", "32", "16", "--matryoshka_weights", "1"], "1 weights"),
+    ],
+)
+def test_bad_flags_are_named(tmp_path, tiny_bert_path, capsys, extra, message):
+    from simcse.train_cli import main
+
+    train = tmp_path / "t.txt"
+    train.write_text("\n".join(SENTS) + "\n")
+    argv = [
+        "--model_name_or_path", str(tiny_bert_path), "--train_file", str(train), "--output_dir", str(tmp_path / "o"),
+        "--report_to", "none", "--tokenized_cache_dir", "", *extra,
+    ]
+    assert main(argv) == 2
+    assert message in capsys.readouterr().err
