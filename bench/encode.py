@@ -23,7 +23,8 @@ def _cos(a: np.ndarray, b: np.ndarray) -> np.ndarray:
     return (a * b).sum(1) / np.linalg.norm(a, axis=1) / np.linalg.norm(b, axis=1)
 
 
-def run(model: str, n: int, device: str, max_length: int, batch_sizes: list[int], repeats: int) -> dict:
+def run(model: str, n: int, device: str, max_length: int, batch_sizes: list[int], repeats: int,
+        precisions: list[str] | None = None) -> dict:
     from sentence_transformers import SentenceTransformer
 
     from simcse import SimCSE, default_model_path
@@ -47,8 +48,10 @@ def run(model: str, n: int, device: str, max_length: int, batch_sizes: list[int]
         rows.append({"impl": "sentence-transformers", "precision": "fp16", "batch": 32, "seconds": t,
                      "sent_per_s": n / t, "min_cos_vs_fp32": float(_cos(emb.astype(np.float32), ref).min())})
         st.float()
-    precisions = [("fp32", torch.float32)] + ([("fp16", torch.float16), ("bf16", torch.bfloat16)] if device.startswith("cuda") else [])
-    for pname, dtype in precisions:
+    dtypes = {"fp32": torch.float32, "fp16": torch.float16, "bf16": torch.bfloat16}
+    names = precisions or (["fp32", "fp16", "bf16"] if device.startswith("cuda") else ["fp32"])
+    for pname in names:
+        dtype = dtypes[pname]
         for bs in batch_sizes:
             fn = lambda: ours.encode(sentences, batch_size=bs, max_length=max_length, normalize_to_unit=False,
                                      return_numpy=True, dtype=dtype)
@@ -72,10 +75,12 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--max_length", type=int, default=128)
     p.add_argument("--batch_sizes", type=int, nargs="+", default=[64, 256])
     p.add_argument("--repeats", type=int, default=1)
+    p.add_argument("--precisions", nargs="+", choices=("fp32", "fp16", "bf16"), default=None,
+                   help="our precisions (default: fp32 fp16 bf16 on GPU, fp32 on CPU)")
     p.add_argument("--name", default=None, help="result file name (default encode_<model>_<device>)")
     p.add_argument("--out_dir", default=None)
     args = p.parse_args(argv)
-    res = run(args.model, args.n, args.device, args.max_length, args.batch_sizes, args.repeats)
+    res = run(args.model, args.n, args.device, args.max_length, args.batch_sizes, args.repeats, args.precisions)
     name = args.name or f"encode_{args.model}_{args.device.split(':')[0]}"
     path = write_result(name, res, Path(args.out_dir) if args.out_dir else None)
     print(table(res["rows"], ["impl", "precision", "batch", "seconds", "sent_per_s", "speedup_vs_st_fp32", "min_cos_vs_fp32"]))

@@ -138,7 +138,19 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--steps", type=int, default=150)
     p.add_argument("--only", choices=("st", "simcse"), default=None)
     p.add_argument("--out_dir", default=None)
+    p.add_argument("--name", default=None, help="result name (default train_<device>)")
+    p.add_argument("--combine", nargs="+", default=None, metavar="JSON",
+                   help="merge the rows of earlier result files into one result, table and plot (no training)")
     args = p.parse_args(argv)
+    out_dir = Path(args.out_dir) if args.out_dir else RESULTS
+    if args.combine:
+        rows, first = [], None
+        for f in args.combine:
+            d = json.loads(Path(f).read_text())
+            first = first or d
+            rows += d["rows"]
+        _finish(rows, first["device"], first["steps"], first["sentences"], out_dir, args.name or f"train_{first['device'].split(':')[0]}")
+        return 0
     tmp = Path(tempfile.mkdtemp(prefix="simcse-train-bench-"))
     model_dir = random_bert_base(tmp / "bert-base", pooler="cls")
     n = max(args.batch_sizes + args.st_batch_sizes) * args.steps
@@ -155,17 +167,22 @@ def main(argv: list[str] | None = None) -> int:
             for b in args.batch_sizes:
                 rows.append(run_ours(model_dir, train_file, b, args.steps, variant, args.device))
                 print(variant, b, rows[-1].get("sent_per_s"), rows[-1].get("error", "")[-500:], flush=True)
-    st64 = next((r["sent_per_s"] for r in rows if r["impl"] == "sentence-transformers" and r["batch"] == 64), None)
-    for r in rows:
-        if st64 and "sent_per_s" in r:
-            r["speedup_vs_st_b64"] = r["sent_per_s"] / st64
-    out_dir = Path(args.out_dir) if args.out_dir else RESULTS
-    res = {"device": args.device, "steps": args.steps, "warmup": "first 25 steps", "sentences": source, "rows": rows}
-    path = write_result(f"train_{args.device.split(':')[0]}", res, out_dir)
-    plot(rows, out_dir / f"train_throughput_{args.device.split(':')[0]}.png")
-    print(table(rows, ["impl", "variant", "batch", "sent_per_s", "speedup_vs_st_b64"]))
-    print(f"wrote {path}")
+    _finish(rows, args.device, args.steps, source, out_dir, args.name or f"train_{args.device.split(':')[0]}")
     return 0
+
+
+def _finish(rows: list[dict], device: str, steps: int, source: str, out_dir: Path, name: str) -> None:
+    st = {r["batch"]: r["sent_per_s"] for r in rows if r["impl"] == "sentence-transformers" and "sent_per_s" in r}
+    for r in rows:
+        if "sent_per_s" in r and 64 in st:
+            r["speedup_vs_st_b64"] = r["sent_per_s"] / st[64]
+        if "sent_per_s" in r and r["batch"] in st:
+            r["speedup_vs_st_same_batch"] = r["sent_per_s"] / st[r["batch"]]
+    res = {"device": device, "steps": steps, "warmup": "first 25 steps", "sentences": source, "rows": rows}
+    path = write_result(name, res, out_dir)
+    plot(rows, out_dir / f"{name}_throughput.png")
+    print(table(rows, ["impl", "variant", "batch", "sent_per_s", "speedup_vs_st_b64", "speedup_vs_st_same_batch"]))
+    print(f"wrote {path}")
 
 
 if __name__ == "__main__":
