@@ -217,3 +217,52 @@ def test_benchmark_script_runs_tiny_on_cpu(tmp_path):
     assert [(r["batch_size"], r["chunk_size"]) for r in rows] == [(4, None), (4, 5), (6, None), (6, 5)]
     assert all(r["status"] == "ok" and r["examples_per_second"] > 0 for r in rows)
     assert (tmp_path / "grad_cache_cpu_tiny.png").stat().st_size > 1000
+
+
+def _ddp_worker(rank: int, world: int, port: int, model_path: str, out_dir: str) -> None:
+    import os
+
+    import torch.distributed as dist
+    from torch import nn
+
+    os.environ["MASTER_ADDR"] = "127.0.0.1"
+    os.environ["MASTER_PORT"] = str(port)
+    dist.init_process_group("gloo", rank=rank, world_size=world)
+    try:
+        torch.manual_seed(0)
+        encoder, _ = load_encoder_for_training(
+            model_path, pooler_type="cls", hidden_dropout_prob=0.0, attention_probs_dropout_prob=0.0
+        )
+        model = ContrastiveModel(encoder, InfoNCELoss(temp=0.05, hard_negative_weight=0.2))  # gathers across ranks
+        batch = _batch(model, 3, n=8)
+        local = {k: t[rank * 4 : (rank + 1) * 4] for k, t in batch.items()}
+        ddp = nn.parallel.DistributedDataParallel(model)
+        loss = grad_cache_step(ddp, local, 5)  # 12 local rows: chunks of 5, 5, 2 (two inside no_sync)
+        torch.save({"loss": loss, "grads": _grads(model)}, os.path.join(out_dir, f"rank{rank}.pt"))
+    finally:
+        dist.destroy_process_group()
+
+
+def test_ddp_cached_gradients_equal_single_process_full_batch(tmp_path, tiny_bert_path):
+    """Two gloo processes with 4 triplets each and gradient caching == one process with all 8, uncached."""
+    import socket
+
+    import torch.multiprocessing as mp
+
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    mp.spawn(_ddp_worker, args=(2, port, str(tiny_bert_path), str(tmp_path)), nprocs=2, join=True)
+    torch.manual_seed(0)
+    encoder, _ = load_encoder_for_training(
+        str(tiny_bert_path), pooler_type="cls", hidden_dropout_prob=0.0, attention_probs_dropout_prob=0.0
+    )
+    model = ContrastiveModel(encoder, InfoNCELoss(temp=0.05, hard_negative_weight=0.2))
+    model.train()
+    loss = model(**_batch(model, 3, n=8))["loss"]
+    loss.backward()
+    ref = _grads(model)
+    for rank in range(2):
+        got = torch.load(tmp_path / f"rank{rank}.pt")
+        torch.testing.assert_close(got["loss"], loss.detach(), atol=1e-5, rtol=1e-5)
+        _assert_same(ref, got["grads"])
