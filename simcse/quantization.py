@@ -435,6 +435,7 @@ class QuantizedIndex:
         rescore_multiplier: 0 = no re-scoring; else retrieve ``k * rescore_multiplier`` candidates
             and re-rank them with the float query.
         rescore_with: ``"quantized"`` or ``"float"`` (see the module docstring).
+        device: recorded only: quantised indexes search on the CPU (FAISS CPU or numpy/torch CPU).
     """
 
     def __init__(self, dim: int, precision: str, use_faiss: bool | None = None, rescore_multiplier: int = 4,

@@ -142,7 +142,8 @@ class SimCSE:
         :mod:`simcse.quantization`): ``int8``/``uint8`` (one byte per dimension; per-dimension
         ranges from ``calibration_embeddings`` when given, else from this batch itself, which then
         needs at least 2 sentences) or ``binary``/``ubinary`` (sign bits packed into
-        ``ceil(dim / 8)`` int8/uint8 bytes).
+        ``ceil(dim / 8)`` int8/uint8 bytes); quantised results are int8/uint8 tensors (arrays with
+        ``return_numpy``).
         """
         check_precision(precision)
         dim_out = check_truncate_dim(self.truncate_dim if truncate_dim is None else truncate_dim, self.encoder.dim)
