@@ -27,16 +27,21 @@ def write_sentence_transformers_files(encoder: "SentenceEncoder", path: Path) ->
     from .encoder import MLP_DIR
 
     cfg = encoder.config
+    if cfg.prompt:
+        # A template with text after the sentence (e.g. PromptEOL) has no sentence-transformers
+        # equivalent (its prompts are prefixes): the folder is written for SimCSE / SentenceEncoder only.
+        import logging
+
+        logging.getLogger(__name__).warning(
+            "%s: prompt template %r is not expressible in a sentence-transformers folder; no sentence-transformers "
+            "manifest written (load the folder with simcse.SimCSE)", path, cfg.prompt,
+        )
+        return
     hidden = encoder.backbone.config.hidden_size
     modules = [{"idx": 0, "name": "0", "path": "", "type": "sentence_transformers.models.Transformer"}]
     (path / "sentence_bert_config.json").write_text(
         json.dumps({"max_seq_length": cfg.max_length, "do_lower_case": False}, indent=2) + "\n"
     )
-    if cfg.prompt:
-        raise ValueError(
-            "prompt templates are not expressible in a sentence-transformers folder; "
-            "save without a prompt or load the folder with simcse.SimCSE"
-        )
     if cfg.pooler_type in _ST_MODE:
         mode = _ST_MODE[cfg.pooler_type]
         pooling = {"word_embedding_dimension": hidden}

@@ -69,6 +69,18 @@ class ModelArguments:
     matryoshka_weights: list[float] | None = field(
         default=None, metadata={"help": "Weight of each --matryoshka_dims loss (default 1 each)."}
     )
+    prompt_template: str | None = field(
+        default=None,
+        metadata={"help": "Template wrapped around every sentence (training and, once saved, inference): a preset "
+                  "(prompteol: 'This sentence : \"{}\" means in one word:\"', none) or a text with {} (decoder LLMs)."},
+    )
+    lora_r: int = field(default=0, metadata={"help": "LoRA rank (> 0 trains peft LoRA adapters on a frozen backbone)."})
+    lora_alpha: float | None = field(default=None, metadata={"help": "LoRA alpha (default 2 * lora_r)."})
+    lora_dropout: float = field(default=0.05, metadata={"help": "Dropout on the LoRA adapters' input."})
+    lora_target_modules: list[str] | None = field(
+        default=None,
+        metadata={"help": "Module names to adapt (e.g. q_proj v_proj), or all-linear (default: peft's choice for the model)."},
+    )
 
 
 @dataclass
@@ -249,6 +261,16 @@ def validate(model_args: ModelArguments, data_args: DataTrainingArguments, train
         from .matryoshka import check_matryoshka
 
         check_matryoshka(model_args.matryoshka_dims or [], model_args.matryoshka_weights)
+    if model_args.prompt_template is not None:
+        from .lora import resolve_prompt
+
+        resolve_prompt(model_args.prompt_template)
+    if model_args.lora_r < 0:
+        raise ValueError(f"--lora_r must be >= 0 (0: no LoRA), got {model_args.lora_r}")
+    if model_args.lora_r and not 0 <= model_args.lora_dropout < 1:
+        raise ValueError(f"--lora_dropout must be in [0, 1), got {model_args.lora_dropout}")
+    if model_args.lora_r and model_args.do_mlm:
+        raise ValueError("--lora_r does not support --do_mlm")
     if data_args.max_seq_length < 2:
         raise ValueError(f"--max_seq_length must be at least 2, got {data_args.max_seq_length}")
     if data_args.train_file_header not in ("auto", "yes", "no"):
@@ -295,6 +317,16 @@ def run(model_args: ModelArguments, data_args: DataTrainingArguments, training_a
         do_mlm=model_args.do_mlm,
         mlp_init=model_args.mlp_init,
     )
+    if model_args.prompt_template is not None:
+        from .lora import resolve_prompt
+
+        encoder.config.prompt = resolve_prompt(model_args.prompt_template)
+    if model_args.lora_r:
+        from .lora import apply_lora
+
+        apply_lora(
+            encoder, model_args.lora_r, model_args.lora_alpha, model_args.lora_dropout, model_args.lora_target_modules
+        )
     loss = InfoNCELoss(model_args.temp, model_args.hard_negative_weight)
     if model_args.matryoshka_dims:
         from .matryoshka import CONFIG_KEY, MatryoshkaInfoNCELoss, check_matryoshka

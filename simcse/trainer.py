@@ -92,6 +92,19 @@ class ContrastiveModel(nn.Module):
             loss = loss + self.mlm_weight * out.loss
         return {"loss": loss}
 
+    def activation_checkpointing_enable(
+        self, activation_checkpointing_kwargs: dict | None = None, every_n_layers: int = 1, offload: bool = False
+    ) -> None:
+        """``--gradient_checkpointing``: activation checkpointing in the backbone (LoRA-wrapped or not)."""
+        from .lora import enable_checkpointing
+
+        enable_checkpointing(
+            self.encoder.backbone,
+            activation_checkpointing_kwargs=activation_checkpointing_kwargs,
+            every_n_layers=every_n_layers,
+            offload=offload,
+        )
+
     def head_state_dict(self) -> dict[str, torch.Tensor]:
         """Weights of the MLM model that are not the backbone's (nor tied to it)."""
         if self.mlm_model is None:
@@ -130,8 +143,9 @@ def load_encoder_for_training(
         raise ValueError(f"mlp_init must be auto, fresh or pooler, got {mlp_init!r}")
     root = resolve_model_path(model_name_or_path)
     cfg, backbone_dir, mlp_dir = _read_folder_config(root, str(model_name_or_path or root))
-    if pooler_type is None and not ((root / SIMCSE_CONFIG).is_file() or (root / "modules.json").is_file()):
-        pooler_type = "cls"  # a plain Hugging Face model: SimCSE's default
+    plain = not ((root / SIMCSE_CONFIG).is_file() or (root / "modules.json").is_file())
+    if pooler_type is None and plain and cfg.pooler_type != "last":
+        pooler_type = "cls"  # a plain Hugging Face encoder: SimCSE's default (decoders keep `last`)
     if pooler_type is not None:
         cfg.pooler_type = check_pooler(pooler_type)
     if mlp_only_train is not None:
@@ -325,13 +339,15 @@ class SimCSETrainer(Trainer):
             return
         target = Path(output_dir if output_dir is not None else self.args.output_dir)
         heads = self.model.head_state_dict()
+        from .lora import merged_for_saving, save_adapter
 
         def extra(tmp: Path) -> None:
+            save_adapter(self.encoder, tmp)  # LoRA: the adapter beside the merged model
             if heads:
                 torch.save(heads, tmp / HEADS_FILE)
             torch.save(self.args, tmp / "training_args.bin")
 
-        save_model_atomically(self.encoder, target, extra)
+        save_model_atomically(merged_for_saving(self.encoder), target, extra)
 
     def _load_from_checkpoint(self, resume_from_checkpoint: str, model: nn.Module | None = None) -> None:
         load_checkpoint_weights(self.model, resume_from_checkpoint)
@@ -384,12 +400,17 @@ def load_checkpoint_weights(model: ContrastiveModel, folder: str | os.PathLike) 
     folder = Path(folder)
     if not folder.is_dir():
         raise FileNotFoundError(f"checkpoint {str(folder)!r} does not exist")
+    from .lora import is_lora, load_adapter_weights
+
     loaded = SentenceEncoder.from_pretrained(str(folder))
     enc = model.encoder
-    missing, unexpected = enc.backbone.load_state_dict(loaded.backbone.state_dict(), strict=False)
-    bad = [k for k in missing if "pooler" not in k] + [k for k in unexpected if "pooler" not in k]
-    if bad:
-        raise ValueError(f"checkpoint {str(folder)!r} does not match the model being trained: {bad[:5]}")
+    if is_lora(enc):  # the frozen base is unchanged; the adapter holds what was trained
+        load_adapter_weights(enc, folder)
+    else:
+        missing, unexpected = enc.backbone.load_state_dict(loaded.backbone.state_dict(), strict=False)
+        bad = [k for k in missing if "pooler" not in k] + [k for k in unexpected if "pooler" not in k]
+        if bad:
+            raise ValueError(f"checkpoint {str(folder)!r} does not match the model being trained: {bad[:5]}")
     if enc.mlp is not None:
         if loaded.mlp is None:
             raise ValueError(f"checkpoint {str(folder)!r} has no MLP head, but the model uses the cls pooler")
