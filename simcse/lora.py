@@ -140,8 +140,18 @@ def load_adapter_weights(encoder: Any, folder: str | os.PathLike) -> None:
 def enable_checkpointing(backbone: nn.Module, **kwargs: Any) -> None:
     """Turn on activation checkpointing in a Hugging Face (or peft-wrapped) backbone."""
     base = backbone.get_base_model() if hasattr(backbone, "get_base_model") else backbone
-    if not hasattr(base, "activation_checkpointing_enable"):
+    if hasattr(base, "activation_checkpointing_enable"):  # transformers >= 5.20
+        base.activation_checkpointing_enable(**kwargs)
+    elif hasattr(base, "gradient_checkpointing_enable"):  # earlier transformers (the same feature)
+        import inspect
+
+        rest = {k: v for k, v in kwargs.items() if k != "activation_checkpointing_kwargs"}
+        accepted = inspect.signature(base.gradient_checkpointing_enable).parameters
+        base.gradient_checkpointing_enable(
+            gradient_checkpointing_kwargs=kwargs.get("activation_checkpointing_kwargs"),
+            **{k: v for k, v in rest.items() if k in accepted},
+        )
+    else:
         raise ValueError(f"--gradient_checkpointing: {type(base).__name__} does not support activation checkpointing")
-    base.activation_checkpointing_enable(**kwargs)
     if base is not backbone and hasattr(base, "enable_input_require_grads"):
         base.enable_input_require_grads()

@@ -92,6 +92,10 @@ class ContrastiveModel(nn.Module):
             loss = loss + self.mlm_weight * out.loss
         return {"loss": loss}
 
+    def gradient_checkpointing_enable(self, gradient_checkpointing_kwargs: dict | None = None, **kwargs: Any) -> None:
+        """The name earlier transformers releases' Trainer calls for ``--gradient_checkpointing``."""
+        self.activation_checkpointing_enable(activation_checkpointing_kwargs=gradient_checkpointing_kwargs, **kwargs)
+
     def activation_checkpointing_enable(
         self, activation_checkpointing_kwargs: dict | None = None, every_n_layers: int = 1, offload: bool = False
     ) -> None:
