@@ -2,7 +2,7 @@
 import re
 from pathlib import Path
 
-from setuptools import find_packages, setup
+from setuptools import find_namespace_packages, setup
 
 ROOT = Path(__file__).resolve().parent
 VERSION = re.search(r'__version__ = "([^"]+)"', (ROOT / "simcse" / "__init__.py").read_text()).group(1)
@@ -15,8 +15,8 @@ setup(
     long_description_content_type="text/markdown",
     license="MIT",
     python_requires=">=3.10",
-    packages=find_packages(include=["simcse", "simcse.*"]),
-    package_data={"simcse": ["data/*.txt", "recipes/*.json", "demo/static/*", "demo/templates/*"]},
+    packages=find_namespace_packages(include=["simcse", "simcse.*"]),
+    package_data={"simcse": ["resources/*.txt", "recipes/*.json", "demo/static/*", "demo/templates/*"]},
     include_package_data=True,
     install_requires=[
         "torch>=2.1",

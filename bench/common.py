@@ -29,7 +29,7 @@ def wiki_sentences(n: int) -> tuple[list[str], str]:
         cands = sorted((d / "wiki").glob("wiki1m*.txt")) if (d / "wiki").is_dir() else []
         src = cands[0] if cands else None
     if src is None:
-        src = Path(__file__).resolve().parents[1] / "simcse" / "data" / "example_corpus.txt"
+        src = Path(__file__).resolve().parents[1] / "simcse" / "resources" / "example_corpus.txt"
     lines = [l.strip() for l in src.read_text(encoding="utf-8").splitlines() if l.strip()]
     out = [lines[i % len(lines)] for i in range(n)]
     return out, f"{src.name} ({len(lines)} unique lines, cycled to {n})"

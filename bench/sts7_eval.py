@@ -68,12 +68,14 @@ def main() -> int:
     p.add_argument("--max_length", type=int, default=256)
     p.add_argument("--data_dir", default=None)
     p.add_argument("--output", default="bench/results/sts7_eval.json")
+    p.add_argument("--dtype", choices=("float32", "bfloat16", "float16"), default="float32",
+                   help="our engine's precision (the naive path stays float32)")
     args = p.parse_args()
 
     model = SimCSE(args.model, device=args.device)
     t0, c0 = time.perf_counter(), time.process_time()
     ours = evaluate(model, task_set="sts", mode="test", data_dir=args.data_dir, batch_size=args.batch_size,
-                    max_length=args.max_length)
+                    max_length=args.max_length, dtype=args.dtype)
     t_ours, c_ours = time.perf_counter() - t0, time.process_time() - c0
     t_naive, c_naive, naive_scores = naive(args.model, args.device, args.batch_size, args.max_length, args.data_dir)
 
@@ -85,6 +87,7 @@ def main() -> int:
         "cpu_count": os.cpu_count(),
         "batch_size": args.batch_size,
         "max_length": args.max_length,
+        "dtype": args.dtype,
         "ours_seconds": round(t_ours, 2),
         "naive_seconds": round(t_naive, 2),
         "speedup": round(t_naive / t_ours, 2),

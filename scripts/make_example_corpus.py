@@ -1,4 +1,4 @@
-"""Write simcse/data/example_corpus.txt: the example corpus bundled with the package.
+"""Write simcse/resources/example_corpus.txt: the example corpus bundled with the package.
 
 Every sentence is composed here, from hand-written templates and word lists over some twenty-five
 topics (music, pets, cooking, sport, weather, markets, banking, accounts and passwords, customer
@@ -21,7 +21,7 @@ import re
 import sys
 from pathlib import Path
 
-OUT = Path(__file__).resolve().parents[1] / "simcse" / "data" / "example_corpus.txt"
+OUT = Path(__file__).resolve().parents[1] / "simcse" / "resources" / "example_corpus.txt"
 SEED = 20211107  # the day SimCSE was presented at EMNLP 2021
 PER_TEMPLATE = 40  # at most this many sentences from one template
 SIBLINGS = 2  # at most this many sentences of a template that differ in one slot only

@@ -31,7 +31,7 @@ DEFAULT_QUERIES = [
 
 def bundled_corpus() -> Path:
     """The example corpus shipped with the package (sentences we wrote, one per line)."""
-    return Path(__file__).resolve().parent / "data" / "example_corpus.txt"
+    return Path(__file__).resolve().parent / "resources" / "example_corpus.txt"
 
 
 def _read_inputs(args_text: Sequence[str] | None, file: str | None) -> list[str]:

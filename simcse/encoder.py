@@ -15,7 +15,7 @@ import os
 import weakref
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
-from typing import Any, Iterable, Iterator, Sequence
+from typing import Any, Iterator, Sequence
 
 import torch
 from torch import nn
@@ -353,12 +353,7 @@ class SentenceEncoder(nn.Module):
 
         root = resolve_model_path(name_or_path)
         cfg, backbone_dir, mlp_dir = _read_folder_config(root, str(name_or_path or root))
-        if pooler_type is not None:
-            cfg.pooler_type = check_pooler(pooler_type)
-        if mlp_only_train is not None:
-            cfg.mlp_only_train = mlp_only_train
-        if max_length is not None:
-            cfg.max_length = max_length
+        apply_overrides(cfg, pooler_type, mlp_only_train, max_length)
         try:
             backbone = AutoModel.from_pretrained(str(backbone_dir), **model_kwargs)
         except Exception as exc:
@@ -389,6 +384,19 @@ class SentenceEncoder(nn.Module):
 
 
 # ---------------------------------------------------------------------- helpers
+def apply_overrides(
+    cfg: EncoderConfig, pooler_type: str | None = None, mlp_only_train: bool | None = None, max_length: int | None = None
+) -> EncoderConfig:
+    """Replace what a folder's config says with the caller's choices (``None`` keeps the folder's)."""
+    if pooler_type is not None:
+        cfg.pooler_type = check_pooler(pooler_type)
+    if mlp_only_train is not None:
+        cfg.mlp_only_train = mlp_only_train
+    if max_length is not None:
+        cfg.max_length = max_length
+    return cfg
+
+
 def pad_batch(
     ids: Sequence[Sequence[int]],
     pad_id: int,

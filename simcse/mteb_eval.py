@@ -29,7 +29,7 @@ from typing import Any, Sequence
 
 import numpy as np
 
-from .evaluation.datadir import read_sick, read_sts_year, resolve_data_dir
+from .evaluation.datadir import read_sick, read_sts_year
 
 LOCAL_STS = ("STS12", "STS13", "STS14", "STS15", "STS16", "STSBenchmark", "SICK-R")
 LOCAL_CLASSIFICATION = ("Banking77Classification", "AmazonCounterfactualClassification")

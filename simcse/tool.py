@@ -10,7 +10,7 @@ import json
 import logging
 import os
 from pathlib import Path
-from typing import Any, Iterable, Sequence
+from typing import Any, Sequence
 
 import numpy as np
 import torch
@@ -18,7 +18,6 @@ import torch
 from .encoder import SentenceEncoder, resolve_model_path
 from .index import (
     FaissIndex,
-    TorchIndex,
     load_index_files,
     make_index,
     read_index_meta,

@@ -37,9 +37,17 @@ import torch
 from torch import nn
 from transformers import Trainer, TrainingArguments
 
-from .encoder import SIMCSE_CONFIG, SentenceEncoder, _load_mlp, _mlp_from_backbone_pooler, _read_folder_config, resolve_model_path
+from .encoder import (
+    SIMCSE_CONFIG,
+    SentenceEncoder,
+    _load_mlp,
+    _mlp_from_backbone_pooler,
+    _read_folder_config,
+    apply_overrides,
+    resolve_model_path,
+)
 from .loss import InfoNCELoss
-from .pooling import MLPHead, check_pooler
+from .pooling import MLPHead
 
 logger = logging.getLogger(__name__)
 
@@ -150,12 +158,7 @@ def load_encoder_for_training(
     plain = not ((root / SIMCSE_CONFIG).is_file() or (root / "modules.json").is_file())
     if pooler_type is None and plain and cfg.pooler_type != "last":
         pooler_type = "cls"  # a plain Hugging Face encoder: SimCSE's default (decoders keep `last`)
-    if pooler_type is not None:
-        cfg.pooler_type = check_pooler(pooler_type)
-    if mlp_only_train is not None:
-        cfg.mlp_only_train = mlp_only_train
-    if max_length is not None:
-        cfg.max_length = max_length
+    apply_overrides(cfg, pooler_type, mlp_only_train, max_length)
     mlm_model = None
     if do_mlm:
         mlm_model = AutoModelForMaskedLM.from_pretrained(str(backbone_dir), **model_kwargs)

@@ -149,3 +149,15 @@ def test_embedding_cache_rejects_wrong_shapes():
     cache = EmbeddingCache(lambda s: np.zeros((len(s) + 1, 4)))
     with pytest.raises(ValueError, match="shape"):
         cache(["a", "b"])
+
+
+def test_bfloat16_evaluation_stays_within_a_few_hundredths(minilm, senteval_dir):
+    """The fast bf16 path scores STS-B like the exact float32 path (to about 0.05 points)."""
+    from simcse.evaluation import evaluate
+
+    exact = evaluate(minilm, tasks=["STSBenchmark"], data_dir=senteval_dir, max_length=256)
+    fast = evaluate(minilm, tasks=["STSBenchmark"], data_dir=senteval_dir, max_length=256, dtype="bfloat16")
+    assert fast["dtype"] == "bfloat16"
+    assert abs(fast["scores"]["STSBenchmark"] - exact["scores"]["STSBenchmark"]) < 0.1
+    with pytest.raises(ValueError, match="unknown dtype 'int4'"):
+        evaluate(minilm, tasks=["STSBenchmark"], data_dir=senteval_dir, dtype="int4")

@@ -39,6 +39,8 @@ def build_parser(prog: str = "simcse evaluate") -> argparse.ArgumentParser:
                    help="SentEval data/downstream folder (default: $SIMCSE_DATA_DIR or SentEval/data/downstream)")
     p.add_argument("--device", default=None, help="cpu, cuda, cuda:1 ... (default: cuda if available)")
     p.add_argument("--seed", type=int, default=1111, help="seed of the probes (SentEval's 1111)")
+    p.add_argument("--dtype", choices=("float32", "bfloat16", "float16"), default="float32",
+                   help="float32 (default, exact) or bfloat16/float16 autocast for speed (scores move by ~0.01)")
     p.add_argument("--output", default=None, help="write all numbers to this JSON file")
     return p
 
@@ -57,7 +59,7 @@ def main(argv: Sequence[str] | None = None, prog: str = "simcse evaluate") -> in
         model = SimCSE(args.model, device=args.device, pooler=args.pooler)
         result = evaluate(model, tasks=tasks, task_set=task_set, mode=args.mode, data_dir=args.data_dir,
                           batch_size=args.batch_size, max_length=args.max_length,
-                          normalize=True if args.normalize else False, seed=args.seed)
+                          normalize=True if args.normalize else False, seed=args.seed, dtype=args.dtype)
     except (FileNotFoundError, ValueError, TypeError, OSError, FloatingPointError) as exc:
         print(f"{prog}: error: {exc}", file=sys.stderr)
         return 2
