@@ -66,6 +66,8 @@ def _flags(params: dict[str, Any]) -> list[str]:
         if isinstance(v, bool):
             if v:
                 out.append(f"--{k}")
+        elif isinstance(v, (list, tuple)):
+            out += [f"--{k}", *map(str, v)]
         else:
             out += [f"--{k}", str(v)]
     return out
