@@ -38,6 +38,8 @@ from typing import Any, Callable, Iterable, Sequence
 import numpy as np
 import torch
 
+from .encoder import pad_batch
+
 logger = logging.getLogger(__name__)
 
 CACHE_VERSION = 1
@@ -301,8 +303,6 @@ def load_training_data(
         root = Path(cache_dir) if cache_dir else default_cache_dir()
         extra = {
             "prompt": encoder.config.prompt,
-            "append_eos": bool(encoder.config.extra.get("append_eos", False)),
-            "pooler_last": encoder.config.pooler_type == "last",
             "header": header,
         }
         key = cache_key(path, tokenizer_fingerprint(encoder.tokenizer), max_length, extra)
@@ -377,29 +377,18 @@ class ContrastiveCollator:
     def __call__(self, examples: Sequence[Sequence[np.ndarray]]) -> dict[str, torch.Tensor]:
         b = len(examples)
         v = len(examples[0])
-        length = max(len(seq) for ex in examples for seq in ex)
-        if self.pad_to_max_length:
-            length = max(length, int(self.max_length))  # type: ignore[arg-type]
-        if self.pad_to_multiple_of:
-            m = self.pad_to_multiple_of
-            length = -(-length // m) * m
-        ids = np.full((b, v, length), self.pad_id, dtype=np.int64)
-        mask = np.zeros((b, v, length), dtype=np.int64)
-        left = self.padding_side == "left"
         for i, ex in enumerate(examples):
             if len(ex) != v:
                 raise ValueError(f"example {i} of the batch has {len(ex)} views, the first has {v}")
-            for j, seq in enumerate(ex):
-                n = len(seq)
-                if left:
-                    ids[i, j, length - n :] = seq
-                    mask[i, j, length - n :] = 1
-                else:
-                    ids[i, j, :n] = seq
-                    mask[i, j, :n] = 1
-        batch = {"input_ids": torch.from_numpy(ids), "attention_mask": torch.from_numpy(mask)}
-        if self.with_token_type_ids:
-            batch["token_type_ids"] = torch.zeros_like(batch["input_ids"])
+        flat = pad_batch(
+            [seq for ex in examples for seq in ex],
+            pad_id=self.pad_id,
+            padding_side=self.padding_side,
+            with_token_type_ids=self.with_token_type_ids,
+            pad_to_multiple_of=self.pad_to_multiple_of,
+            pad_to=self.max_length if self.pad_to_max_length else None,
+        )
+        batch = {k: t.view(b, v, -1) for k, t in flat.items()}
         if self.mlm_probability:
             batch["mlm_input_ids"], batch["mlm_targets"] = self.mask_tokens(batch["input_ids"], batch["attention_mask"])
         return batch

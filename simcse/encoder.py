@@ -210,8 +210,9 @@ class SentenceEncoder(nn.Module):
         kwargs = dict(backbone_kwargs)
         if token_type_ids is not None:
             kwargs["token_type_ids"] = token_type_ids
-        if self._decoder_only and "position_ids" not in kwargs and not bool(attention_mask[:, 0].all()):
-            # Left-padded decoder batch: positions count real tokens only, as in unpadded input.
+        if self._decoder_only and "position_ids" not in kwargs:
+            # Positions count real tokens only, so left padding gives the unpadded input's positions
+            # (for right padding these are the default positions); no host sync to inspect the mask.
             kwargs["position_ids"] = (attention_mask.long().cumsum(dim=1) - 1).clamp(min=0)
         out = self.backbone(
             input_ids=input_ids,
@@ -229,15 +230,7 @@ class SentenceEncoder(nn.Module):
         max_length = max_length or self.config.max_length
         if self.config.prompt:
             sentences = [self.config.prompt.format(s) for s in sentences]
-        ids = _fast_token_ids(self.tokenizer, list(sentences), max_length)
-        eos = self.tokenizer.eos_token_id
-        if (
-            self.config.pooler_type == "last"
-            and eos is not None
-            and self.config.extra.get("append_eos", False)
-        ):
-            ids = [(x if (x and x[-1] == eos) else (x[: max_length - 1] + [eos])) for x in ids]
-        return ids
+        return _fast_token_ids(self.tokenizer, list(sentences), max_length)
 
     def collate(
         self, ids: Sequence[Sequence[int]], pad_to_multiple_of: int | None = None, pad_to: int | None = None
@@ -285,7 +278,7 @@ class SentenceEncoder(nn.Module):
         out = torch.empty(n, self.dim, dtype=torch.float32, device=device)
         if n == 0:
             self.train(was_training)
-            return out.cpu() if device.type != "cpu" else out
+            return out
         use_autocast = dtype is not None and dtype != torch.float32
         on_cuda = device.type == "cuda"
         pad_mult = 8 if on_cuda else None
@@ -421,7 +414,7 @@ def pad_batch(
         mask = positions[None, :] < lengths[:, None]
     input_ids = np.full((len(ids), length), pad_id, dtype=np.int64)
     if lengths.sum():
-        input_ids[mask] = np.fromiter((t for seq in ids for t in seq), dtype=np.int64, count=int(lengths.sum()))
+        input_ids[mask] = np.concatenate([np.asarray(seq, dtype=np.int64) for seq in ids])
     batch = {"input_ids": torch.from_numpy(input_ids), "attention_mask": torch.from_numpy(mask.astype(np.int64))}
     if with_token_type_ids:
         batch["token_type_ids"] = torch.zeros_like(batch["input_ids"])

@@ -240,11 +240,16 @@ def read_index_meta(path: Path) -> dict[str, Any]:
     return meta
 
 
+def read_index_sentences(path: Path) -> list[str]:
+    """The sentences of a saved index (``sentences.jsonl``, one JSON string a line)."""
+    with open(path / "sentences.jsonl", encoding="utf-8") as f:
+        return [json.loads(line) for line in f]
+
+
 def load_index_files(
     path: Path, meta: dict[str, Any], use_faiss: bool | None, device: str | torch.device
 ) -> tuple[TorchIndex | FaissIndex, np.ndarray, list[str]]:
-    with open(path / "sentences.jsonl", encoding="utf-8") as f:
-        sentences = [json.loads(line) for line in f]
+    sentences = read_index_sentences(path)
     vectors = np.load(path / "embeddings.npy")
     if len(sentences) != vectors.shape[0]:
         raise ValueError(f"saved index {path}: {len(sentences)} sentences but {vectors.shape[0]} vectors")

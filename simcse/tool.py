@@ -6,7 +6,6 @@ search over a FAISS or exact torch index.
 """
 from __future__ import annotations
 
-import json
 import logging
 import os
 from pathlib import Path
@@ -21,6 +20,7 @@ from .index import (
     load_index_files,
     make_index,
     read_index_meta,
+    read_index_sentences,
     save_index_files,
 )
 from .quantization import (
@@ -313,8 +313,7 @@ class SimCSE:
 
     # ------------------------------------------------------------------ persistence
     def _fingerprint(self) -> list[float]:
-        return self.encode(_FINGERPRINT_TEXT, return_numpy=True, device="cpu" if self.device.type == "cpu" else None,
-                           truncate_dim=self.encoder.dim).tolist()
+        return self.encode(_FINGERPRINT_TEXT, return_numpy=True, truncate_dim=self.encoder.dim).tolist()
 
     def save_index(self, path: str | os.PathLike) -> None:
         """Save the current index (sentences, vectors, FAISS cells, model identity) to a folder."""
@@ -369,8 +368,7 @@ class SimCSE:
             index, vectors, sentences = load_index_files(p, meta, use_faiss, dev)
         else:
             index = QuantizedIndex.load(p, meta, use_faiss, dev)
-            with open(p / "sentences.jsonl", encoding="utf-8") as f:
-                sentences = [json.loads(line) for line in f]
+            sentences = read_index_sentences(p)
             if len(sentences) != index.ntotal:
                 raise ValueError(f"saved index {p}: {len(sentences)} sentences but {index.ntotal} vectors")
             vectors = index.vectors()
