@@ -56,6 +56,11 @@ class ModelArguments:
         default="auto",
         metadata={"help": "MLP head init: auto (keep a saved SimCSE head, else fresh), fresh, or pooler (copy BERT's pooler)."},
     )
+    mlp_learning_rate: float | None = field(
+        default=None,
+        metadata={"help": "Learning rate of the MLP head (cls pooler), which starts untrained; the backbone keeps "
+                  "--learning_rate (default: --learning_rate for both, as in SimCSE)."},
+    )
     grad_cache_chunk_size: int | None = field(
         default=None,
         metadata={"help": "Gradient caching: encode the batch in chunks of this many sequences (two passes), so the "
@@ -250,6 +255,8 @@ def validate(model_args: ModelArguments, data_args: DataTrainingArguments, train
         raise ValueError(f"--mlp_init must be auto, fresh or pooler, got {model_args.mlp_init!r}")
     if model_args.do_mlm and not 0 < data_args.mlm_probability < 1:
         raise ValueError(f"--mlm_probability must be in (0, 1), got {data_args.mlm_probability}")
+    if model_args.mlp_learning_rate is not None and not model_args.mlp_learning_rate > 0:
+        raise ValueError(f"--mlp_learning_rate must be > 0, got {model_args.mlp_learning_rate}")
     if model_args.grad_cache_chunk_size is not None:
         if model_args.grad_cache_chunk_size < 1:
             raise ValueError(f"--grad_cache_chunk_size must be a positive integer, got {model_args.grad_cache_chunk_size}")
@@ -367,6 +374,7 @@ def run(model_args: ModelArguments, data_args: DataTrainingArguments, training_a
         eval_dataset=eval_dataset,
         data_collator=collator,
         grad_cache_chunk_size=model_args.grad_cache_chunk_size,
+        mlp_learning_rate=model_args.mlp_learning_rate,
     )
     metrics: dict[str, float] = {}
     if training_args.do_train:

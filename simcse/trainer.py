@@ -234,9 +234,11 @@ class SimCSETrainer(Trainer):
         args: TrainingArguments,
         *pargs: Any,
         grad_cache_chunk_size: int | None = None,
+        mlp_learning_rate: float | None = None,
         **kwargs: Any,
     ):
         self.grad_cache_chunk_size = grad_cache_chunk_size
+        self.mlp_learning_rate = mlp_learning_rate
         if not isinstance(model, ContrastiveModel):
             raise TypeError(f"SimCSETrainer trains a ContrastiveModel, got {type(model).__name__}")
         # One process never wraps the model in nn.DataParallel: use one GPU (torchrun for more).
@@ -262,6 +264,34 @@ class SimCSETrainer(Trainer):
     @property
     def encoder(self) -> SentenceEncoder:
         return self.model.encoder
+
+    # ------------------------------------------------------------------ optimizer
+    def create_optimizer(self, model: nn.Module | None = None) -> torch.optim.Optimizer:
+        """The Trainer's optimizer; with ``mlp_learning_rate`` the MLP head's parameters get their own groups.
+
+        The groups are split before the scheduler is built, so the schedule scales both rates alike.
+        """
+        fresh = self.optimizer is None
+        # (older transformers take no ``model`` argument)
+        optimizer = super().create_optimizer() if model is None else super().create_optimizer(model)
+        if not fresh or self.mlp_learning_rate is None:
+            return optimizer
+        if self.encoder.mlp is None:
+            raise ValueError("--mlp_learning_rate needs the MLP head (--pooler_type cls)")
+        head = {id(p) for p in self.encoder.mlp.parameters()}
+        groups = []
+        for group in optimizer.param_groups:
+            mine = [p for p in group["params"] if id(p) in head]
+            if mine:
+                group["params"] = [p for p in group["params"] if id(p) not in head]
+                groups.append({**{k: v for k, v in group.items() if k != "params"}, "params": mine,
+                               "lr": self.mlp_learning_rate})
+        if not groups:
+            raise ValueError("--mlp_learning_rate: the optimizer does not hold the MLP head's parameters")
+        optimizer.param_groups[:] = [g for g in optimizer.param_groups if g["params"]]
+        for group in groups:
+            optimizer.add_param_group(group)
+        return optimizer
 
     # ------------------------------------------------------------------ loss
     def training_step(

@@ -316,3 +316,48 @@ def test_default_pooler_and_fresh_mlp(tiny_bert_path, minilm_path, tmp_path):
     enc.save_pretrained(tmp_path / "saved")
     again, _ = load_encoder_for_training(str(tmp_path / "saved"))
     assert torch.all(again.mlp.dense.weight == 0.5)
+
+
+def test_mlp_learning_rate_gets_its_own_groups_and_schedule(tmp_path, tiny_bert_path, unsup_file, capsys):
+    from transformers import TrainingArguments
+
+    from simcse.loss import InfoNCELoss
+    from simcse.trainer import ContrastiveModel, SimCSETrainer, load_encoder_for_training
+
+    args = TrainingArguments(output_dir=str(tmp_path), report_to="none", use_cpu=True, learning_rate=1e-4,
+                             weight_decay=0.01, lr_scheduler_type="linear")
+    enc, _ = load_encoder_for_training(str(tiny_bert_path), pooler_type="cls", mlp_only_train=True)
+    trainer = SimCSETrainer(ContrastiveModel(enc, InfoNCELoss()), args, mlp_learning_rate=1e-2)
+    trainer.create_optimizer_and_scheduler(num_training_steps=10)
+    head = {id(p) for p in enc.mlp.parameters()}
+    lrs = {}
+    for g in trainer.optimizer.param_groups:
+        kinds = {id(p) in head for p in g["params"]}
+        assert len(kinds) == 1, "a group mixes head and backbone parameters"
+        lrs.setdefault(kinds.pop(), set()).add((g["lr"], g["weight_decay"]))
+    # weight decay still follows the Trainer's rule (biases none) in both parts
+    assert lrs == {True: {(1e-2, 0.01), (1e-2, 0.0)}, False: {(1e-4, 0.01), (1e-4, 0.0)}}
+    n = sum(len(g["params"]) for g in trainer.optimizer.param_groups)
+    assert n == sum(1 for p in trainer.model.parameters() if p.requires_grad)
+    trainer.optimizer.step()
+    trainer.lr_scheduler.step()
+    assert sorted({round(lr, 8) for lr in trainer.lr_scheduler.get_last_lr()}) == [9e-5, 9e-3]
+
+    # End to end: Adam moves each weight by about the learning rate a step, so after 3 steps the head
+    # (lr 0.1) is far from its N(0, 0.02) init while the backbone (lr 1e-5) has barely moved.
+    rc, out = _train(tmp_path, tiny_bert_path, unsup_file, extra=[
+        "--max_steps", "3", "--learning_rate", "1e-5", "--mlp_learning_rate", "1e-1", "--pooler_type", "cls",
+        "--mlp_only_train", "--save_strategy", "no"])
+    assert rc == 0
+    trained, _ = load_encoder_for_training(str(out))
+    assert float(trained.mlp.dense.weight.detach().std()) > 0.1
+    orig, _ = load_encoder_for_training(str(tiny_bert_path), pooler_type="cls")
+    drift = max(float((a - b).abs().max()) for a, b in zip(trained.backbone.encoder.parameters(),
+                                                          orig.backbone.encoder.parameters()))
+    assert 0 < drift < 1e-4
+    # ... and bad values or a head-less pooler are named.
+    assert _train(tmp_path, tiny_bert_path, unsup_file, "o2", ["--mlp_learning_rate", "0"])[0] == 2
+    assert "--mlp_learning_rate must be > 0, got 0.0" in capsys.readouterr().err
+    assert _train(tmp_path, tiny_bert_path, unsup_file, "o3", ["--mlp_learning_rate", "1e-3", "--pooler_type", "avg",
+                                                               "--max_steps", "1"])[0] == 2
+    assert "--mlp_learning_rate needs the MLP head (--pooler_type cls)" in capsys.readouterr().err
