@@ -1,0 +1,26 @@
+#!/usr/bin/env bash
+# The unsupervised-CLS explorations of REPRODUCTION.md (one H100; run from the repository root with
+# .gpu/ and .whl/ beside it, see bench/gpu_setup.sh). Each variant: 3 seeds, STS-B dev every 25 steps.
+#   bash bench/explore_cls.sh part1   # MLP learning rate, warm-up, temperature -> $OUT/explore3.json
+#   bash bench/explore_cls.sh part2   # the main table again, MLM auxiliary loss, MLP lr 1e-2
+set -e
+source bench/gpu_setup.sh
+OUT=${OUT:-bench/results}
+R() { python3 -m simcse.cli reproduce --model "$MINILM" --groups main --only "unsupervised SimCSE, CLS" \
+        --work_dir /tmp/w "$@" 2>&1 | grep -E "^unsupervised|Error|error"; }
+case "${1:-part1}" in
+  part1)
+    O=$OUT/explore3.json
+    R --output "$O" --set mlp_learning_rate=3e-4 --suffix " [MLP lr 3e-4]"
+    R --output "$O" --set mlp_learning_rate=3e-3 --suffix " [MLP lr 3e-3]"
+    R --output "$O" --set mlp_learning_rate=3e-4 mlp_init=pooler --suffix " [MLP lr 3e-4, pooler init]"
+    R --output "$O" --set warmup_steps=0.1 --suffix " [warm-up 10%]"
+    for t in 0.1 0.02 0.2 0.03 0.07; do R --output "$O" --set temp=$t --suffix " [temp $t]"; done ;;
+  part2)
+    python3 -m simcse.cli reproduce --model "$MINILM" --output "$OUT/reproduce_main.json" --work_dir /tmp/m 2>&1 \
+      | grep -E "^(no|unsup|sup)|Error|error"
+    O=$OUT/explore4.json
+    R --output "$O" --set do_mlm=true --suffix " [MLM auxiliary loss, weight 0.1]"
+    R --output "$O" --set mlp_learning_rate=1e-2 --suffix " [MLP lr 1e-2]" ;;
+  *) echo "usage: bash bench/explore_cls.sh part1|part2" >&2; exit 2 ;;
+esac
