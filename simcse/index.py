@@ -77,6 +77,11 @@ class TorchIndex:
             ids[start : start + self.chunk_size, :k_eff] = top.indices.cpu().numpy()
         return scores, ids
 
+    @property
+    def keeps_float32(self) -> bool:
+        """Whether :meth:`vectors` gives back the added float32 vectors exactly (not on GPU: fp16)."""
+        return self.dtype == torch.float32
+
     def vectors(self) -> np.ndarray:
         return self._data.float().cpu().numpy()
 
@@ -171,6 +176,11 @@ class FaissIndex:
         if self.on_gpu:
             return self._faiss.index_gpu_to_cpu(self._index)
         return self._index
+
+    @property
+    def keeps_float32(self) -> bool:
+        """Whether :meth:`vectors` gives back the added vectors (flat: yes; IVF: not without a direct map)."""
+        return self.kind == "flat"
 
     def vectors(self) -> np.ndarray:
         index = self.cpu_index()

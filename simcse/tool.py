@@ -251,10 +251,8 @@ class SimCSE:
             index.train(vectors)
         if len(sentences):
             index.add(vectors)
-        if isinstance(index, QuantizedIndex):
-            vectors = index.vectors()  # float vectors only when kept for re-scoring
-        self.index = {"index": index, "sentences": sentences, "vectors": vectors, "device": dev,
-                      "truncate_dim": tdim, "precision": precision}
+        self.index = {"index": index, "sentences": sentences, "vectors": self._float_copy(index, vectors),
+                      "device": dev, "truncate_dim": tdim, "precision": precision}
 
     def add_to_index(
         self,
@@ -275,10 +273,10 @@ class SimCSE:
         ).reshape(-1, dim)
         self.index["index"].add(vectors)
         self.index["sentences"] = self.index["sentences"] + sentences
-        if isinstance(self.index["index"], QuantizedIndex):
-            self.index["vectors"] = self.index["index"].vectors()
-        else:
-            self.index["vectors"] = np.concatenate([self.index["vectors"], vectors], axis=0)
+        kept = self.index["vectors"]
+        if kept is not None and not isinstance(self.index["index"], QuantizedIndex):
+            vectors = np.concatenate([kept, vectors], axis=0)
+        self.index["vectors"] = self._float_copy(self.index["index"], vectors)
 
     def search(
         self,
@@ -333,7 +331,8 @@ class SimCSE:
             save_index_files(Path(path), index, None, self.index["sentences"], meta)
             index.save(Path(path))
         else:
-            save_index_files(Path(path), index, self.index["vectors"], self.index["sentences"], meta)
+            vectors = self.index["vectors"] if self.index["vectors"] is not None else index.vectors()
+            save_index_files(Path(path), index, vectors, self.index["sentences"], meta)
 
     def load_index(
         self, path: str | os.PathLike, use_faiss: bool | None = None, device: str | torch.device | None = None
@@ -368,14 +367,23 @@ class SimCSE:
             index, vectors, sentences = load_index_files(p, meta, use_faiss, dev)
         else:
             index = QuantizedIndex.load(p, meta, use_faiss, dev)
+            vectors = None  # the quantised index keeps its own float copy, if any
             sentences = read_index_sentences(p)
             if len(sentences) != index.ntotal:
                 raise ValueError(f"saved index {p}: {len(sentences)} sentences but {index.ntotal} vectors")
-            vectors = index.vectors()
-        self.index = {"index": index, "sentences": sentences, "vectors": vectors, "device": dev,
-                      "truncate_dim": int(tdim) if tdim is not None else None, "precision": precision}
+        self.index = {"index": index, "sentences": sentences, "vectors": self._float_copy(index, vectors),
+                      "device": dev, "truncate_dim": int(tdim) if tdim is not None else None, "precision": precision}
 
     # ------------------------------------------------------------------ helpers
+    @staticmethod
+    def _float_copy(index: Any, vectors: np.ndarray) -> np.ndarray | None:
+        """What ``self.index["vectors"]`` keeps: the float32 corpus vectors only where the index
+        cannot give them back exactly (IVF; the torch index's fp16 storage on a GPU), so flat
+        indexes do not hold the corpus twice. Quantised indexes keep their own (optional) copy."""
+        if isinstance(index, QuantizedIndex):
+            return index.vectors()  # float vectors only when kept for re-scoring
+        return None if index.keeps_float32 else vectors
+
     @staticmethod
     def _corpus(sentences_or_file_path: str | Sequence[str]) -> list[str]:
         if isinstance(sentences_or_file_path, (str, os.PathLike)):

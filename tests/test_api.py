@@ -154,6 +154,37 @@ def test_save_and_load_index(minilm, tmp_path):
         assert [[s for s, _ in r] for r in before] == [[s for s, _ in r] for r in after]
 
 
+def test_flat_indexes_hold_the_corpus_once_and_save_it_exactly(minilm, corpus, tmp_path):
+    """Flat indexes are read back for saving (no float copy beside them); IVF keeps one."""
+    kinds = {"torch": dict(use_faiss=False)}
+    try:
+        import faiss  # noqa: F401
+
+        kinds.update(faiss_flat=dict(use_faiss=True), faiss_ivf=dict(use_faiss=True, faiss_fast=True))
+    except ImportError:
+        pass
+    first, more = corpus[:200], corpus[200:260]
+    want = minilm.encode(first + more, return_numpy=True)
+    for name, kwargs in kinds.items():
+        minilm.num_cells, minilm.num_cells_in_search = 10, 10
+        minilm.build_index(first, **kwargs)
+        minilm.add_to_index(more)
+        kept = minilm.index["vectors"]
+        if name == "faiss_ivf":
+            assert kept.shape == want.shape  # IVF cannot give its vectors back without a direct map
+        else:
+            assert kept is None, name
+        minilm.save_index(tmp_path / name)
+        saved = np.load(tmp_path / name / "embeddings.npy")
+        np.testing.assert_allclose(saved, want, atol=1e-5, err_msg=name)
+        minilm.index = None
+        minilm.load_index(tmp_path / name)
+        assert (minilm.index["vectors"] is None) == (name != "faiss_ivf")
+        hits = minilm.search(more[:5], threshold=-1, top_k=1)
+        assert [h[0][0] for h in hits] == more[:5], name
+    minilm.num_cells, minilm.num_cells_in_search = 100, 10
+
+
 def test_load_index_from_another_model_fails(minilm, tmp_path, tiny_bert_path):
     minilm.build_index(["one sentence", "another one"], use_faiss=False)
     minilm.save_index(tmp_path / "idx")

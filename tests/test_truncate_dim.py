@@ -78,7 +78,7 @@ def test_constructor_option_applies_everywhere(minilm_path, raw, tmp_path):
     np.testing.assert_allclose(m.encode(SENTS, return_numpy=True), want, atol=1e-5)
     assert m.encode(SENTS, truncate_dim=384, return_numpy=True).shape == (len(SENTS), 384)  # explicit wins
     m.build_index(SENTS)
-    assert m.index["index"].dim == 64 and m.index["vectors"].shape == (len(SENTS), 64)
+    assert m.index["index"].dim == 64 and m.index["index"].vectors().shape == (len(SENTS), 64)
     hits = m.search(SENTS[1], threshold=-1, top_k=len(SENTS))
     sims = want @ want[1]
     assert [s for s, _ in hits] == [SENTS[i] for i in np.argsort(-sims)]
@@ -92,7 +92,7 @@ def test_constructor_option_applies_everywhere(minilm_path, raw, tmp_path):
     assert [s for s, _ in plain.search(SENTS[1], threshold=-1, top_k=3)] == [s for s, _ in hits[:3]]
     assert plain.encode(SENTS[0]).shape[-1] == 384  # the model itself is not truncated
     plain.add_to_index(["A guitarist performs for an audience."])
-    assert plain.index["vectors"].shape == (len(SENTS) + 1, 64)
+    assert plain.index["index"].vectors().shape == (len(SENTS) + 1, 64)
 
 
 def test_truncated_quantised_index(model):
