@@ -1,6 +1,7 @@
 """Gradient caching: peak GPU memory and training throughput against the contrastive batch size.
 
     python -m bench.grad_cache --out_dir bench/results            # GPU: BERT-base, bf16, batch 64..4096
+    python -m bench.grad_cache --chunk_size 128 512 1024 --batch_sizes 64 128 256 512 1024 2048 4096 8192
     python -m bench.grad_cache --tiny --out_dir /tmp/gc           # CPU smoke test: tiny BERT, small batches
 
 Workload: unsupervised SimCSE steps (each sentence encoded twice, dropout views; InfoNCE over the
@@ -8,7 +9,8 @@ batch; AdamW step) on Wikipedia sentences (SimCSE's wiki1m head via ``SIMCSE_DAT
 bundled corpus), padded to ``--max_len`` tokens, a randomly initialised BERT-base
 (bert-base-uncased config) with SimCSE's CLS + MLP head, bf16 autocast on CUDA. For every batch
 size the plain step (one forward/backward over ``2 * batch`` sequences) and the gradient-cached
-step (:func:`simcse.grad_cache.grad_cache_step`, chunks of ``--chunk_size`` sequences) are run for
+step (:func:`simcse.grad_cache.grad_cache_step`, chunks of ``--chunk_size`` sequences, one mode per
+value) are run for
 ``--warmup`` + ``--steps`` steps; reported are ``torch.cuda.max_memory_allocated`` over the timed
 steps and sentences (examples) per second. An out-of-memory step is recorded as ``"OOM"`` (and
 larger batches of that mode are skipped). Writes ``grad_cache_<device>.json`` and
@@ -164,7 +166,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--out_dir", type=Path, default=RESULTS)
     parser.add_argument("--device", default="cuda" if torch.cuda.is_available() else "cpu")
     parser.add_argument("--batch_sizes", type=int, nargs="+", default=None)
-    parser.add_argument("--chunk_size", type=int, default=None, help="sequences per chunk (default 128; 8 with --tiny)")
+    parser.add_argument("--chunk_size", type=int, nargs="+", default=None,
+                        help="sequences per chunk, one gradient-cached mode per value (default 128; 8 with --tiny)")
     parser.add_argument("--max_len", type=int, default=32)
     parser.add_argument("--steps", type=int, default=3)
     parser.add_argument("--warmup", type=int, default=1)
@@ -178,9 +181,9 @@ def main(argv: list[str] | None = None) -> int:
 
     device = torch.device(args.device)
     batches = args.batch_sizes or (TINY_BATCHES if args.tiny else BATCHES)
-    chunk = args.chunk_size or (8 if args.tiny else 128)
-    if chunk < 1 or any(b < 2 for b in batches):
-        parser.error(f"--chunk_size must be >= 1 and batch sizes >= 2, got {chunk} and {batches}")
+    chunks = args.chunk_size or ([8] if args.tiny else [128])
+    if any(c < 1 for c in chunks) or any(b < 2 for b in batches):
+        parser.error(f"--chunk_size must be >= 1 and batch sizes >= 2, got {chunks} and {batches}")
     bf16 = device.type == "cuda" and not args.no_bf16
     model_root = args.model_dir or args.out_dir / "models"
     model_dir = _tiny_bert(model_root / "tiny-bert") if args.tiny else random_bert_base(model_root / "bert-base-random", pooler="cls")
@@ -193,7 +196,7 @@ def main(argv: list[str] | None = None) -> int:
     failed: set[str] = set()
     for b in batches:
         batch = _batch(encoder, sentences[:b], args.max_len, device)
-        for mode, size in (("full batch", None), (f"grad cache (chunk {chunk})", chunk)):
+        for mode, size in [("full batch", None)] + [(f"grad cache (chunk {c})", c) for c in chunks]:
             row: dict[str, Any] = {"mode": mode, "batch_size": b, "chunk_size": size}
             if mode in failed:
                 row["status"] = "OOM"
@@ -209,7 +212,7 @@ def main(argv: list[str] | None = None) -> int:
     name = f"grad_cache_{device.type}" + ("_tiny" if args.tiny else "")
     config = {
         "model": "tiny random BERT (2x32)" if args.tiny else "random BERT-base (bert-base-uncased config)",
-        "data": source, "max_len": args.max_len, "bf16": bf16, "chunk_size": chunk,
+        "data": source, "max_len": args.max_len, "bf16": bf16, "chunk_sizes": chunks,
         "steps": args.steps, "warmup": args.warmup, "optimizer": "AdamW",
     }
     path = write_result(name, {"config": config, "rows": rows}, args.out_dir)

@@ -210,11 +210,11 @@ def test_bad_flags_are_named(tmp_path, tiny_bert_path, capsys, extra, message):
 def test_benchmark_script_runs_tiny_on_cpu(tmp_path):
     from bench import grad_cache as bench
 
-    assert bench.main(["--tiny", "--device", "cpu", "--batch_sizes", "4", "6", "--chunk_size", "5", "--steps", "1",
+    assert bench.main(["--tiny", "--device", "cpu", "--batch_sizes", "4", "6", "--chunk_size", "5", "3", "--steps", "1",
                        "--warmup", "0", "--max_len", "12", "--out_dir", str(tmp_path)]) == 0
     result = json.loads((tmp_path / "grad_cache_cpu_tiny.json").read_text())
     rows = result["rows"]
-    assert [(r["batch_size"], r["chunk_size"]) for r in rows] == [(4, None), (4, 5), (6, None), (6, 5)]
+    assert [(r["batch_size"], r["chunk_size"]) for r in rows] == [(4, None), (4, 5), (4, 3), (6, None), (6, 5), (6, 3)]
     assert all(r["status"] == "ok" and r["examples_per_second"] > 0 for r in rows)
     assert (tmp_path / "grad_cache_cpu_tiny.png").stat().st_size > 1000
 
