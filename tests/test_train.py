@@ -352,7 +352,7 @@ def test_mlp_learning_rate_gets_its_own_groups_and_schedule(tmp_path, tiny_bert_
     trained, _ = load_encoder_for_training(str(out))
     assert float(trained.mlp.dense.weight.detach().std()) > 0.1
     orig, _ = load_encoder_for_training(str(tiny_bert_path), pooler_type="cls")
-    drift = max(float((a - b).abs().max()) for a, b in zip(trained.backbone.encoder.parameters(),
+    drift = max(float((a - b).detach().abs().max()) for a, b in zip(trained.backbone.encoder.parameters(),
                                                           orig.backbone.encoder.parameters()))
     assert 0 < drift < 1e-4
     # ... and bad values or a head-less pooler are named.
