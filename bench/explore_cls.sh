@@ -3,6 +3,7 @@
 # .gpu/ and .whl/ beside it, see bench/gpu_setup.sh). Each variant: 3 seeds, STS-B dev every 25 steps.
 #   bash bench/explore_cls.sh part1   # MLP learning rate, warm-up, temperature -> $OUT/explore3.json
 #   bash bench/explore_cls.sh part2   # the main table again, MLM auxiliary loss, MLP lr 1e-2
+#   bash bench/explore_cls.sh part3   # does the MLP pay off with more steps? 5 epochs, with / without
 set -e
 source bench/gpu_setup.sh
 OUT=${OUT:-bench/results}
@@ -22,5 +23,11 @@ case "${1:-part1}" in
     O=$OUT/explore4.json
     R --output "$O" --set do_mlm=true --suffix " [MLM auxiliary loss, weight 0.1]"
     R --output "$O" --set mlp_learning_rate=1e-2 --suffix " [MLP lr 1e-2]" ;;
-  *) echo "usage: bash bench/explore_cls.sh part1|part2" >&2; exit 2 ;;
+  part3)
+    O=$OUT/explore5.json
+    R --output "$O" --eval_steps 125 --set num_train_epochs=5 --suffix " [5 epochs]"
+    R --output "$O" --eval_steps 125 --set num_train_epochs=5 pooler_type=cls_before_pooler mlp_only_train=false \
+      --suffix " [5 epochs, no MLP]"
+    R --output "$O" --eval_steps 125 --set pooler_type=cls_before_pooler mlp_only_train=false --suffix " [1 epoch, no MLP]" ;;
+  *) echo "usage: bash bench/explore_cls.sh part1|part2|part3" >&2; exit 2 ;;
 esac
