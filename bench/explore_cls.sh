@@ -4,6 +4,7 @@
 #   bash bench/explore_cls.sh part1   # MLP learning rate, warm-up, temperature -> $OUT/explore3.json
 #   bash bench/explore_cls.sh part2   # the main table again, MLM auxiliary loss, MLP lr 1e-2
 #   bash bench/explore_cls.sh part3   # does the MLP pay off with more steps? 5 epochs, with / without
+#   bash bench/explore_cls.sh part4   # the ablation grid with seeds 43 and 44 (seed 42: explore.json)
 set -e
 source bench/gpu_setup.sh
 OUT=${OUT:-bench/results}
@@ -29,5 +30,8 @@ case "${1:-part1}" in
     R --output "$O" --eval_steps 125 --set num_train_epochs=5 pooler_type=cls_before_pooler mlp_only_train=false \
       --suffix " [5 epochs, no MLP]"
     R --output "$O" --eval_steps 125 --set pooler_type=cls_before_pooler mlp_only_train=false --suffix " [1 epoch, no MLP]" ;;
-  *) echo "usage: bash bench/explore_cls.sh part1|part2|part3" >&2; exit 2 ;;
+  part4)
+    python3 -m simcse.cli reproduce --model "$MINILM" --groups ablation --all_seeds --seeds 43 44 --eval_steps 125 \
+      --output "$OUT/ablation_seeds_43_44.json" --work_dir /tmp/a 2>&1 | grep -E "^(unsup|sup)|Error|error" | cut -c1-160 ;;
+  *) echo "usage: bash bench/explore_cls.sh part1|part2|part3|part4" >&2; exit 2 ;;
 esac

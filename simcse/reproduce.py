@@ -3,6 +3,7 @@
     simcse reproduce                       # GPU: the five rows x 3 seeds (minutes on one H100)
     simcse reproduce --groups ablation     # temperature, pooler, batch size, hard-negative weight
     simcse reproduce --preset cpu          # a reduced form for a 2-core CPU (1 seed, short runs)
+    simcse reproduce --merge a.json b.json --output all.json   # combine seeds run separately
 
 Data (from the data directory, ``--data_dir`` or ``$SIMCSE_DATA_DIR``): the wiki1m head
 (``wiki/wiki1m_for_simcse*.txt``) for unsupervised training and the SNLI dev+test triplets
@@ -148,7 +149,17 @@ def main(argv: Sequence[str] | None = None) -> int:
     p.add_argument("--set", nargs="+", default=[], metavar="FLAG=VALUE",
                    help="override a training flag in every trained run, e.g. --set mlp_init=pooler")
     p.add_argument("--suffix", default="", help="appended to row names (to keep variants apart in one JSON)")
+    p.add_argument("--all_seeds", action="store_true",
+                   help="run every seed for ablation rows too (default: ablation rows use the first seed only)")
+    p.add_argument("--merge", nargs="+", default=None, metavar="JSON",
+                   help="no training: combine the runs of same-named rows from these result files (e.g. seeds run on "
+                        "different machines) into --output, and print the table")
     args = p.parse_args(argv)
+    if args.merge:
+        merged = merge_results([json.loads(Path(f).read_text()) for f in args.merge], args.merge)
+        Path(args.output).write_text(json.dumps(merged, indent=2) + "\n")
+        print(markdown_table(merged))
+        return 0
 
     import os
 
@@ -198,7 +209,7 @@ def main(argv: Sequence[str] | None = None) -> int:
             continue
         params = dict(params, **overrides)
         row_name = name + args.suffix
-        run_seeds = seeds if name in MAIN_RUNS else seeds[:1]
+        run_seeds = seeds if (name in MAIN_RUNS or args.all_seeds) else seeds[:1]
         rows = []
         for seed in run_seeds:
             t = time.perf_counter()
@@ -218,6 +229,39 @@ def main(argv: Sequence[str] | None = None) -> int:
         save()
     print(markdown_table(results))
     return 0
+
+
+def merge_results(results: list[dict[str, Any]], names: Sequence[str] | None = None) -> dict[str, Any]:
+    """One result dict from several: rows of the same name pool their runs (a seed appearing twice in a
+    row, or rows trained with different settings, is an error that names the files)."""
+    names = list(names or [f"result {i + 1}" for i in range(len(results))])
+    out: dict[str, Any] = {"model": results[0].get("model"), "device": results[0].get("device"),
+                           "preset": results[0].get("preset"), "merged_from": names, "rows": {}}
+    seeds: set[int] = set()
+    for res, name in zip(results, names):
+        for key in ("device", "preset"):
+            if res.get(key) != out[key]:
+                raise ValueError(f"cannot merge {name}: {key} {res.get(key)!r}, but {names[0]} has {out[key]!r}")
+        for row_name, rec in res.get("rows", {}).items():
+            have = out["rows"].get(row_name)
+            if have is None:
+                out["rows"][row_name] = {**rec, "runs": list(rec["runs"])}
+                continue
+            for key in ("kind", "params", "eval_steps"):
+                if have.get(key) != rec.get(key):
+                    raise ValueError(f"cannot merge row {row_name!r} of {name}: its {key} {rec.get(key)!r} differs "
+                                     f"from {have.get(key)!r}")
+            if "seed" not in rec["runs"][0]:  # untrained rows: one deterministic run, keep the first
+                continue
+            known = {r.get("seed") for r in have["runs"]}
+            for run in rec["runs"]:
+                if run.get("seed") in known:
+                    raise ValueError(f"cannot merge row {row_name!r} of {name}: seed {run.get('seed')} is already there")
+                have["runs"].append(run)
+            have["runs"].sort(key=lambda r: r.get("seed", 0))
+        seeds.update(r.get("seed") for rec in res.get("rows", {}).values() for r in rec["runs"] if "seed" in r)
+    out["seeds"] = sorted(seeds)
+    return out
 
 
 def summarize(runs: list[dict[str, Any]]) -> dict[str, str]:
