@@ -18,13 +18,14 @@ Embedding precisions (:func:`quantize_embeddings`, the semantics of sentence-tra
 
 Quantised indexes (:class:`QuantizedIndex`, used by ``SimCSE.build_index(precision=...)``):
 
-* ``int8``: FAISS ``IndexScalarQuantizer`` (``QT_8bit``, inner product) or, without FAISS, a torch
-  index holding the uint8 codes. Both use the per-dimension min/max of the indexed corpus (the first
-  batch added) as ranges and score ``float query . dequantised document``, so both backends give the
-  same codes and scores. 1 byte per dimension.
-* ``binary``: FAISS ``IndexBinaryFlat`` (Hamming distance) or, without FAISS, a torch index holding
-  the packed bits, Hamming distance by XOR and a 256-entry popcount lookup table. The query is
-  binarised too. Scores before re-scoring are ``cos(pi * hamming / dim)``, the angle estimate of
+* ``int8``: FAISS ``IndexScalarQuantizer`` (``QT_8bit``, inner product) or, without FAISS or on a
+  GPU, a torch index holding the uint8 codes (on the index's device). Both use the per-dimension
+  min/max of the indexed corpus (the first batch added) as ranges and score ``float query .
+  dequantised document``, so both backends give the same codes and scores. 1 byte per dimension.
+* ``binary``: FAISS ``IndexBinaryFlat`` (Hamming distance) or, without FAISS or on a GPU, a torch
+  index holding the packed bits (on the index's device). Hamming distance by XOR and a 256-entry
+  popcount lookup table; on a GPU by a matrix product of the bits unpacked to +-1 per chunk, which
+  is exact. The query is binarised too. Scores before re-scoring are ``cos(pi * hamming / dim)``, the angle estimate of
   sign random projections. 1 bit per dimension.
 
 Re-scoring (``rescore_multiplier`` > 0): the quantised index retrieves ``top_k * rescore_multiplier``
@@ -245,12 +246,14 @@ def _merge_topk(best_s: torch.Tensor | None, best_i: torch.Tensor | None, s: tor
 class Int8Codes:
     """Scalar-quantised vectors (uint8 codes 0..255, per-dimension ranges); FAISS or torch search."""
 
-    def __init__(self, dim: int, use_faiss: bool | None = None, chunk_size: int = 32768):
+    def __init__(self, dim: int, use_faiss: bool | None = None, chunk_size: int = 32768,
+                 device: str | torch.device = "cpu"):
         self.dim = dim
         self.backend = "faiss" if _faiss_wanted(use_faiss) else "torch"
         self.chunk_size = chunk_size
+        self.device = torch.device(device) if self.backend == "torch" else torch.device("cpu")
         self.ranges: np.ndarray | None = None
-        self._codes = np.zeros((0, dim), np.uint8)  # torch backend
+        self._codes = torch.zeros((0, dim), dtype=torch.uint8, device=self.device)  # torch backend
         self._faiss_index: Any = None
 
     @property
@@ -278,7 +281,10 @@ class Int8Codes:
         if self.backend == "faiss":
             self._faiss_index.add(np.ascontiguousarray(vectors, dtype=np.float32))
         else:
-            self._codes = np.concatenate([self._codes, self._encode(vectors)])
+            self._append(self._encode(vectors))
+
+    def _append(self, codes: np.ndarray) -> None:
+        self._codes = torch.cat([self._codes, torch.from_numpy(np.ascontiguousarray(codes, np.uint8)).to(self.device)])
 
     def _encode(self, vectors: np.ndarray) -> np.ndarray:
         """uint8 codes computed as FAISS's 8-bit scalar quantiser does: ``floor(255 * (x - min) / (max - min))``
@@ -294,15 +300,13 @@ class Int8Codes:
             # Re-encoding a bucket centre gives back the same code.
             self._faiss_index.add(dequantize_int8(codes, self.ranges))
         else:
-            self._codes = np.concatenate([self._codes, np.asarray(codes, np.uint8)])
+            self._append(codes)
 
     def codes(self) -> np.ndarray:
-        """All codes as uint8 [N, dim]."""
+        """All codes as uint8 [N, dim] (a copy)."""
         if self.backend == "faiss":
-            import faiss
-
-            return faiss.vector_to_array(self._faiss_index.codes).reshape(-1, self.dim).copy()
-        return self._codes
+            return _faiss_codes_view(self._faiss_index.codes, self.ntotal, self.dim).copy()
+        return self._codes.cpu().numpy()
 
     def search(self, queries: np.ndarray, k: int) -> tuple[np.ndarray, np.ndarray]:
         """Top ``k`` by float query . dequantised vector."""
@@ -316,36 +320,49 @@ class Int8Codes:
             return s, i.astype(np.int64)
         lo, hi = self.ranges
         step = np.where(hi - lo == 0, 1.0, (hi - lo) / 255.0).astype(np.float32)
-        q = torch.from_numpy(np.ascontiguousarray(queries, dtype=np.float32))
-        qs = q * torch.from_numpy(step)  # q . (lo + (c + 0.5) step) = (q*step) . c + q . lo + 0.5 sum(q*step)
-        offset = q @ torch.from_numpy(lo) + 0.5 * qs.sum(dim=1)
+        dev = self.device
+        q = torch.from_numpy(np.ascontiguousarray(queries, dtype=np.float32)).to(dev)
+        qs = q * torch.from_numpy(step).to(dev)  # q . (lo + (c + 0.5) step) = (q*step) . c + q . lo + 0.5 sum(q*step)
+        offset = q @ torch.from_numpy(np.ascontiguousarray(lo, np.float32)).to(dev) + 0.5 * qs.sum(dim=1)
         best_s = best_i = None
         for start in range(0, self.ntotal, self.chunk_size):
-            c = torch.from_numpy(self._codes[start : start + self.chunk_size]).float()
+            c = self._codes[start : start + self.chunk_size].float()
             sims = qs @ c.T + offset[:, None]
             top = torch.topk(sims, min(k, sims.shape[1]), dim=1)
             best_s, best_i = _merge_topk(best_s, best_i, top.values, top.indices + start, k, largest=True)
-        return _pad(best_s.numpy(), best_i.numpy(), k, -np.inf)
+        return _pad(best_s.cpu().numpy(), best_i.cpu().numpy(), k, -np.inf)
 
     def vectors_of(self, ids: np.ndarray) -> np.ndarray:
-        return dequantize_int8(self.codes()[ids], self.ranges)
+        return dequantize_int8(self._codes_of(ids), self.ranges)
+
+    def _codes_of(self, ids: np.ndarray) -> np.ndarray:
+        """The codes of rows ``ids`` (any shape), gathered where they live (no copy of the whole index)."""
+        if self.backend == "faiss":
+            return _faiss_codes_view(self._faiss_index.codes, self.ntotal, self.dim)[ids]
+        return self._codes[torch.as_tensor(ids, device=self.device)].cpu().numpy()
 
 
 class BinaryCodes:
     """Sign bits packed 8 per byte; Hamming search by FAISS ``IndexBinaryFlat`` or torch XOR + popcount."""
 
-    def __init__(self, dim: int, use_faiss: bool | None = None, chunk_elems: int = 1 << 24):
+    def __init__(self, dim: int, use_faiss: bool | None = None, chunk_elems: int = 1 << 24,
+                 device: str | torch.device = "cpu"):
         self.dim = dim
         self.nbytes = (dim + 7) // 8
         self.backend = "faiss" if _faiss_wanted(use_faiss) else "torch"
+        self.device = torch.device(device) if self.backend == "torch" else torch.device("cpu")
         self.chunk_elems = chunk_elems
-        self._codes = np.zeros((0, self.nbytes), np.uint8)
+        self._codes = torch.zeros((0, self.nbytes), dtype=torch.uint8, device=self.device)
         self._faiss_index: Any = None
         if self.backend == "faiss":
             import faiss
 
             self._faiss_index = faiss.IndexBinaryFlat(8 * self.nbytes)  # padding bits are 0 on both sides
-        self._lut = torch.from_numpy(_POPCOUNT.astype(np.int32))
+        self._lut = torch.from_numpy(_POPCOUNT.astype(np.int32)).to(self.device)
+        # On a GPU, Hamming distances come from a matrix product of +-1 bit vectors (exact in fp16:
+        # the dot products are integers of magnitude <= 8 * nbytes): hamming = (8 * nbytes - dot) / 2.
+        bits = np.unpackbits(np.arange(256, dtype=np.uint8)[:, None], axis=1).astype(np.float32)
+        self._signs = torch.from_numpy(2 * bits - 1).to(self.device, torch.float16) if self.device.type == "cuda" else None
 
     @property
     def ntotal(self) -> int:
@@ -362,14 +379,13 @@ class BinaryCodes:
         if self.backend == "faiss":
             self._faiss_index.add(codes)
         else:
-            self._codes = np.concatenate([self._codes, codes])
+            self._codes = torch.cat([self._codes, torch.from_numpy(codes).to(self.device)])
 
     def codes(self) -> np.ndarray:
+        """All packed codes as uint8 [N, ceil(dim / 8)] (a copy)."""
         if self.backend == "faiss":
-            import faiss
-
-            return faiss.vector_to_array(self._faiss_index.xb).reshape(-1, self.nbytes).copy()
-        return self._codes
+            return _faiss_codes_view(self._faiss_index.xb, self.ntotal, self.nbytes).copy()
+        return self._codes.cpu().numpy()
 
     def hamming_search(self, queries: np.ndarray, k: int) -> tuple[np.ndarray, np.ndarray]:
         """Top ``k`` smallest Hamming distances (int32) between the binarised queries and the codes."""
@@ -380,26 +396,36 @@ class BinaryCodes:
         if self.backend == "faiss":
             d, i = self._faiss_index.search(qc, k)
             return d.astype(np.int32), i.astype(np.int64)
-        q = torch.from_numpy(qc)
-        docs = torch.from_numpy(self._codes)
+        dev = self.device
+        q = torch.from_numpy(qc).to(dev)
+        docs = self._codes
         n = docs.shape[0]
-        doc_chunk = max(1, min(n, self.chunk_elems // self.nbytes))
-        q_chunk = max(1, self.chunk_elems // (doc_chunk * self.nbytes))
+        if self._signs is not None:  # GPU: +-1 matrix products over chunks of 64k codes x 1k queries
+            doc_chunk, q_chunk = min(n, 1 << 16), 1024
+        else:  # CPU: XOR + popcount table over [queries, codes, bytes] blocks of chunk_elems
+            doc_chunk = max(1, min(n, self.chunk_elems // self.nbytes))
+            q_chunk = max(1, self.chunk_elems // (doc_chunk * self.nbytes))
         out_d = np.full((nq, k), self.dim + 1, np.int32)
         out_i = np.full((nq, k), -1, np.int64)
         for qs in range(0, nq, q_chunk):
             qq = q[qs : qs + q_chunk]
+            q_signs = None if self._signs is None else self._signs[qq.long()].reshape(len(qq), -1)
             best_s = best_i = None
             for ds in range(0, n, doc_chunk):
-                x = torch.bitwise_xor(qq[:, None, :], docs[None, ds : ds + doc_chunk, :])
-                ham = self._lut[x.to(torch.int32)].sum(dim=2)
+                if q_signs is not None:
+                    chunk = docs[ds : ds + doc_chunk]
+                    dot = q_signs @ self._signs[chunk.long()].reshape(len(chunk), -1).T
+                    ham = (8 * self.nbytes - dot.float()) / 2
+                else:
+                    x = torch.bitwise_xor(qq[:, None, :], docs[None, ds : ds + doc_chunk, :])
+                    ham = self._lut[x.to(torch.int32)].sum(dim=2)
                 # stable order on ties: lower id first, as FAISS does
-                top = torch.topk(ham.to(torch.float64) + (torch.arange(ham.shape[1]) + ds) * 1e-9,
+                top = torch.topk(ham.to(torch.float64) + (torch.arange(ham.shape[1], device=dev) + ds) * 1e-9,
                                  min(k, ham.shape[1]), dim=1, largest=False)
                 best_s, best_i = _merge_topk(best_s, best_i, top.values, top.indices + ds, k, largest=False)
             kk = best_s.shape[1]
-            out_d[qs : qs + len(qq), :kk] = np.rint(best_s.numpy()).astype(np.int32)
-            out_i[qs : qs + len(qq), :kk] = best_i.numpy()
+            out_d[qs : qs + len(qq), :kk] = np.rint(best_s.cpu().numpy()).astype(np.int32)
+            out_i[qs : qs + len(qq), :kk] = best_i.cpu().numpy()
         return out_d, out_i
 
     def search(self, queries: np.ndarray, k: int) -> tuple[np.ndarray, np.ndarray]:
@@ -411,7 +437,20 @@ class BinaryCodes:
 
     def vectors_of(self, ids: np.ndarray) -> np.ndarray:
         """Unit-norm sign vectors (±1 / sqrt(dim)) of the codes ``ids``."""
-        return unpack_binary(self.codes()[ids], self.dim) / np.float32(math.sqrt(self.dim))
+        if self.backend == "faiss":
+            codes = _faiss_codes_view(self._faiss_index.xb, self.ntotal, self.nbytes)[ids]
+        else:
+            codes = self._codes[torch.as_tensor(ids, device=self.device)].cpu().numpy()
+        return unpack_binary(codes, self.dim) / np.float32(math.sqrt(self.dim))
+
+
+def _faiss_codes_view(vector: Any, n: int, width: int) -> np.ndarray:
+    """A zero-copy uint8 [n, width] view of a FAISS code vector (valid until the index changes)."""
+    import faiss
+
+    if n == 0:
+        return np.zeros((0, width), np.uint8)
+    return faiss.rev_swig_ptr(vector.data(), n * width).reshape(n, width)
 
 
 def _pad(s: np.ndarray, i: np.ndarray, k: int, fill: float) -> tuple[np.ndarray, np.ndarray]:
@@ -435,7 +474,9 @@ class QuantizedIndex:
         rescore_multiplier: 0 = no re-scoring; else retrieve ``k * rescore_multiplier`` candidates
             and re-rank them with the float query.
         rescore_with: ``"quantized"`` or ``"float"`` (see the module docstring).
-        device: recorded only: quantised indexes search on the CPU (FAISS CPU or numpy/torch CPU).
+        device: where the torch backend keeps the codes and searches. On a GPU (``cuda:N``) the
+            torch backend is the default, because FAISS's quantised indexes here run on the CPU;
+            ``use_faiss=True`` keeps them there. Re-scoring of the candidates runs on the CPU.
     """
 
     def __init__(self, dim: int, precision: str, use_faiss: bool | None = None, rescore_multiplier: int = 4,
@@ -446,7 +487,12 @@ class QuantizedIndex:
         self.precision = precision
         self.kind = precision
         self.device = torch.device(device)
-        self.base: Int8Codes | BinaryCodes = (Int8Codes if precision == "int8" else BinaryCodes)(dim, use_faiss)
+        if use_faiss is None and self.device.type == "cuda":
+            use_faiss = False  # the torch codes search on the GPU; FAISS's would stay on the CPU
+        elif use_faiss and self.device.type == "cuda":
+            logger.info("use_faiss=True: the %s index searches with FAISS on the CPU, not %s", precision, self.device)
+        codes_cls = Int8Codes if precision == "int8" else BinaryCodes
+        self.base: Int8Codes | BinaryCodes = codes_cls(dim, use_faiss, device=self.device)
         self.backend = self.base.backend
         self.float_vectors: np.ndarray | None = np.zeros((0, dim), np.float32) if self.rescore_with == "float" else None
 

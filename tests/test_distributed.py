@@ -87,3 +87,31 @@ def test_without_process_group_gather_is_identity():
     x = torch.randn(3, 4, requires_grad=True)
     assert dist_info() == (0, 1)
     assert all_gather_with_grad(x) is x
+
+
+def test_ddp_benchmark_report(tmp_path):
+    """bench/ddp.py's report: per-step loss parity and throughput (first window left out) from trainer states."""
+    import json
+
+    from bench import ddp
+
+    def state(name, losses, speeds, step=None):
+        hist = [{"step": i + 1, "loss": v} for i, v in enumerate(losses)]
+        hist += [{"step": 50 * (i + 1), "sentences_per_second": v} for i, v in enumerate(speeds)]
+        (tmp_path / name).mkdir()
+        (tmp_path / name / "trainer_state.json").write_text(
+            json.dumps({"log_history": hist, "global_step": step or len(losses)}))
+
+    state("parity_1gpu", [4.0, 2.0], [])
+    state("parity_2gpu", [4.0, 2.002], [])
+    state("speed_1gpu", [1.0], [10.0, 1000.0, 1200.0])
+    state("speed_2gpu", [1.0], [20.0, 1700.0, 1900.0])
+    state("sup_2gpu", [3.0, 2.5], [], step=30)
+    state("mlm_2gpu", [3.0], [], step=30)
+    ddp.report(tmp_path, tmp_path / "out")
+    res = json.loads((tmp_path / "out" / "ddp_cuda.json").read_text())
+    assert res["max_rel_diff"] == pytest.approx(0.001)
+    assert res["throughput"]["speedup"] == pytest.approx(1800 / 1100)
+    assert res["throughput"]["scaling_efficiency"] == pytest.approx(1800 / 2200)
+    assert res["throughput_per_gpu_batch_256"] == {}
+    assert res["variants"] == {"sup_2gpu": {"steps": 30, "last_loss": 2.5}, "mlm_2gpu": {"steps": 30, "last_loss": 3.0}}

@@ -5,6 +5,7 @@ import json
 
 import numpy as np
 import pytest
+import torch
 
 from simcse.index import faiss_available
 from simcse.quantization import (
@@ -291,3 +292,29 @@ def test_bad_index_arguments(model, stsb, tmp_path):
     meta_file.write_text(json.dumps(meta))
     with pytest.raises(ValueError, match="int4"):
         model.load_index(tmp_path / "i8")
+
+
+@pytest.mark.skipif(not torch.cuda.is_available(), reason="needs a CUDA GPU")
+@pytest.mark.parametrize("precision", ["int8", "binary"])
+def test_quantised_index_searches_on_the_gpu(precision):
+    """On cuda the torch codes live and are searched on the GPU, with the CPU index's results."""
+    rng = np.random.default_rng(0)
+    docs = rng.standard_normal((5000, 384)).astype(np.float32)
+    docs /= np.linalg.norm(docs, axis=1, keepdims=True)
+    qs = docs[:200] + 0.3 * rng.standard_normal((200, 384)).astype(np.float32)
+    qs /= np.linalg.norm(qs, axis=1, keepdims=True)
+    cpu = QuantizedIndex(384, precision, use_faiss=False, rescore_multiplier=0, device="cpu")
+    gpu = QuantizedIndex(384, precision, rescore_multiplier=0, device="cuda")
+    for idx in (cpu, gpu):
+        idx.add(docs[:3000])
+        idx.add(docs[3000:])
+    assert gpu.backend == "torch" and gpu.base._codes.device.type == "cuda"
+    np.testing.assert_array_equal(cpu.base.codes(), gpu.base.codes())
+    (sc, ic), (sg, ig) = cpu.search(qs, 10), gpu.search(qs, 10)
+    np.testing.assert_allclose(sc, sg, atol=1e-4)
+    assert np.mean(ic == ig) > 0.98 and np.array_equal(ic[:, 0], ig[:, 0])
+    for idx in (cpu, gpu):
+        idx.rescore_multiplier, idx.rescore_with = 4, "quantized"
+    (sc, ic), (sg, ig) = cpu.search(qs, 5), gpu.search(qs, 5)
+    np.testing.assert_allclose(sc, sg, atol=1e-5)
+    assert np.mean(ic == ig) > 0.98
