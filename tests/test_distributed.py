@@ -5,7 +5,6 @@ Runs DDP with the gloo backend on CPU through torch.multiprocessing.
 from __future__ import annotations
 
 import os
-import socket
 
 import pytest
 import torch
@@ -14,6 +13,7 @@ import torch.multiprocessing as mp
 from torch import nn
 
 from simcse.distributed import all_gather_with_grad, dist_info
+from spawn_helpers import exit_after
 from simcse.loss import InfoNCELoss
 
 B, VIEWS_IN, DIM = 4, 16, 8
@@ -40,10 +40,9 @@ def _loss_and_grads(model: nn.Module, x: torch.Tensor, loss_fn: InfoNCELoss):
 CASES = [(2, 0.0), (3, 0.0), (3, 0.5)]
 
 
-def _worker(rank: int, world: int, port: int, out_dir: str) -> None:
-    os.environ["MASTER_ADDR"] = "127.0.0.1"
-    os.environ["MASTER_PORT"] = str(port)
-    dist.init_process_group("gloo", rank=rank, world_size=world)
+def _work(rank: int, world: int, rendezvous: str, out_dir: str) -> None:
+    # A file rendezvous: no TCP port to pick in advance (and lose to another process in between).
+    dist.init_process_group("gloo", init_method=f"file://{rendezvous}", rank=rank, world_size=world)
     try:
         assert dist_info() == (rank, world)
         for views, weight in CASES:
@@ -58,16 +57,14 @@ def _worker(rank: int, world: int, port: int, out_dir: str) -> None:
         dist.destroy_process_group()
 
 
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
+def _worker(*args) -> None:
+    exit_after(_work, *args)
 
 
 @pytest.fixture(scope="module")
 def ddp_results(tmp_path_factory):
     out = tmp_path_factory.mktemp("ddp")
-    mp.spawn(_worker, args=(2, _free_port(), str(out)), nprocs=2, join=True)
+    mp.spawn(_worker, args=(2, str(out / "rendezvous"), str(out)), nprocs=2, join=True)
     return out
 
 

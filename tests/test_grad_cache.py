@@ -219,15 +219,15 @@ def test_benchmark_script_runs_tiny_on_cpu(tmp_path):
     assert (tmp_path / "grad_cache_cpu_tiny.png").stat().st_size > 1000
 
 
-def _ddp_worker(rank: int, world: int, port: int, model_path: str, out_dir: str) -> None:
+def _ddp_work(rank: int, world: int, model_path: str, out_dir: str) -> None:
     import os
 
     import torch.distributed as dist
     from torch import nn
 
-    os.environ["MASTER_ADDR"] = "127.0.0.1"
-    os.environ["MASTER_PORT"] = str(port)
-    dist.init_process_group("gloo", rank=rank, world_size=world)
+    # A file rendezvous: no TCP port to pick in advance (and lose to another process in between).
+    dist.init_process_group("gloo", init_method=f"file://{os.path.join(out_dir, 'rendezvous')}", rank=rank,
+                            world_size=world)
     try:
         torch.manual_seed(0)
         encoder, _ = load_encoder_for_training(
@@ -243,16 +243,17 @@ def _ddp_worker(rank: int, world: int, port: int, model_path: str, out_dir: str)
         dist.destroy_process_group()
 
 
+def _ddp_worker(*args) -> None:
+    from spawn_helpers import exit_after
+
+    exit_after(_ddp_work, *args)
+
+
 def test_ddp_cached_gradients_equal_single_process_full_batch(tmp_path, tiny_bert_path):
     """Two gloo processes with 4 triplets each and gradient caching == one process with all 8, uncached."""
-    import socket
-
     import torch.multiprocessing as mp
 
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        port = s.getsockname()[1]
-    mp.spawn(_ddp_worker, args=(2, port, str(tiny_bert_path), str(tmp_path)), nprocs=2, join=True)
+    mp.spawn(_ddp_worker, args=(2, str(tiny_bert_path), str(tmp_path)), nprocs=2, join=True)
     torch.manual_seed(0)
     encoder, _ = load_encoder_for_training(
         str(tiny_bert_path), pooler_type="cls", hidden_dropout_prob=0.0, attention_probs_dropout_prob=0.0
