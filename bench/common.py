@@ -35,8 +35,9 @@ def wiki_sentences(n: int) -> tuple[list[str], str]:
     return out, f"{src.name} ({len(lines)} unique lines, cycled to {n})"
 
 
-def random_bert_base(folder: Path, pooler: str = "avg", seed: int = 0) -> Path:
-    """A randomly initialised BERT-base (bert-base-uncased config and vocabulary) saved as our folder."""
+def random_bert_base(folder: Path, pooler: str = "avg", seed: int = 0, **config: Any) -> Path:
+    """A randomly initialised BERT-base (bert-base-uncased config and vocabulary, ``config`` overriding
+    it, e.g. ``hidden_dropout_prob=0.0``) saved as our folder."""
     from transformers import AutoTokenizer, BertConfig, BertModel
 
     from simcse.encoder import EncoderConfig, SentenceEncoder, default_model_path
@@ -44,7 +45,7 @@ def random_bert_base(folder: Path, pooler: str = "avg", seed: int = 0) -> Path:
     if (folder / "simcse_config.json").is_file():
         return folder
     torch.manual_seed(seed)
-    model = BertModel(BertConfig())
+    model = BertModel(BertConfig(**config))
     tok = AutoTokenizer.from_pretrained(os.environ.get("MINILM") or str(default_model_path()))
     SentenceEncoder(model, tok, EncoderConfig(pooler_type=pooler, max_length=128)).save_pretrained(folder)
     return folder

@@ -14,25 +14,16 @@ from __future__ import annotations
 
 import csv
 import json
-import os
 import sys
 from pathlib import Path
 
-from bench.common import wiki_sentences, write_result
+from bench.common import random_bert_base, wiki_sentences, write_result
 
 
 def prepare(work: Path) -> None:
-    import torch
-    from transformers import AutoTokenizer, BertConfig, BertModel
-
-    from simcse.encoder import EncoderConfig, SentenceEncoder, default_model_path
-
     work.mkdir(parents=True, exist_ok=True)
-    tok = AutoTokenizer.from_pretrained(os.environ.get("MINILM") or str(default_model_path()))
     for name, p in (("nodrop", 0.0), ("drop", 0.1)):
-        torch.manual_seed(0)
-        model = BertModel(BertConfig(hidden_dropout_prob=p, attention_probs_dropout_prob=p))
-        SentenceEncoder(model, tok, EncoderConfig(pooler_type="cls", max_length=128)).save_pretrained(work / name)
+        random_bert_base(work / name, pooler="cls", hidden_dropout_prob=p, attention_probs_dropout_prob=p)
     sents, _ = wiki_sentences(60_000)
     (work / "wiki.txt").write_text("\n".join(sents) + "\n", encoding="utf-8")
     with open(work / "triplets.csv", "w", encoding="utf-8", newline="") as f:

@@ -25,8 +25,8 @@ Quantised indexes (:class:`QuantizedIndex`, used by ``SimCSE.build_index(precisi
 * ``binary``: FAISS ``IndexBinaryFlat`` (Hamming distance) or, without FAISS or on a GPU, a torch
   index holding the packed bits (on the index's device). Hamming distance by XOR and a 256-entry
   popcount lookup table; on a GPU by a matrix product of the bits unpacked to +-1 per chunk, which
-  is exact. The query is binarised too. Scores before re-scoring are ``cos(pi * hamming / dim)``, the angle estimate of
-  sign random projections. 1 bit per dimension.
+  is exact. The query is binarised too. Scores before re-scoring are ``cos(pi * hamming / dim)``,
+  the angle estimate of sign random projections. 1 bit per dimension.
 
 Re-scoring (``rescore_multiplier`` > 0): the quantised index retrieves ``top_k * rescore_multiplier``
 candidates, which are re-scored with the float query and re-ranked. ``rescore_with`` says against
@@ -243,22 +243,62 @@ def _merge_topk(best_s: torch.Tensor | None, best_i: torch.Tensor | None, s: tor
     return top.values, torch.gather(i, 1, top.indices)
 
 
-class Int8Codes:
-    """Scalar-quantised vectors (uint8 codes 0..255, per-dimension ranges); FAISS or torch search."""
+class _CodeStore:
+    """uint8 code rows of width ``width``, held by a FAISS index or by a torch tensor on ``device``."""
 
-    def __init__(self, dim: int, use_faiss: bool | None = None, chunk_size: int = 32768,
-                 device: str | torch.device = "cpu"):
-        self.dim = dim
+    def __init__(self, width: int, use_faiss: bool | None, device: str | torch.device):
+        self.width = width
         self.backend = "faiss" if _faiss_wanted(use_faiss) else "torch"
-        self.chunk_size = chunk_size
         self.device = torch.device(device) if self.backend == "torch" else torch.device("cpu")
-        self.ranges: np.ndarray | None = None
-        self._codes = torch.zeros((0, dim), dtype=torch.uint8, device=self.device)  # torch backend
+        self._codes = torch.zeros((0, width), dtype=torch.uint8, device=self.device)  # torch backend
         self._faiss_index: Any = None
 
     @property
     def ntotal(self) -> int:
         return int(self._faiss_index.ntotal) if self._faiss_index is not None else int(self._codes.shape[0])
+
+    def _faiss_codes(self) -> Any:
+        """The FAISS index's code vector."""
+        raise NotImplementedError
+
+    def _faiss_view(self) -> np.ndarray:
+        """A zero-copy uint8 [ntotal, width] view of the FAISS codes (valid until the index changes)."""
+        import faiss
+
+        if self.ntotal == 0:
+            return np.zeros((0, self.width), np.uint8)
+        return faiss.rev_swig_ptr(self._faiss_codes().data(), self.ntotal * self.width).reshape(-1, self.width)
+
+    def _append(self, codes: np.ndarray) -> None:
+        """Torch backend: add code rows."""
+        codes = torch.from_numpy(np.ascontiguousarray(codes, np.uint8)).to(self.device)
+        self._codes = torch.cat([self._codes, codes])
+
+    def codes(self) -> np.ndarray:
+        """All codes as uint8 [N, width] (a copy)."""
+        if self.backend == "faiss":
+            return self._faiss_view().copy()
+        return self._codes.cpu().numpy()
+
+    def codes_of(self, ids: np.ndarray) -> np.ndarray:
+        """The codes of rows ``ids`` (any shape), gathered where they live (no copy of the whole index)."""
+        if self.backend == "faiss":
+            return self._faiss_view()[ids]
+        return self._codes[torch.as_tensor(ids, device=self.device)].cpu().numpy()
+
+
+class Int8Codes(_CodeStore):
+    """Scalar-quantised vectors (uint8 codes 0..255, per-dimension ranges); FAISS or torch search."""
+
+    def __init__(self, dim: int, use_faiss: bool | None = None, chunk_size: int = 32768,
+                 device: str | torch.device = "cpu"):
+        super().__init__(dim, use_faiss, device)
+        self.dim = dim
+        self.chunk_size = chunk_size
+        self.ranges: np.ndarray | None = None
+
+    def _faiss_codes(self) -> Any:
+        return self._faiss_index.codes
 
     def train(self, vectors: np.ndarray, ranges: np.ndarray | None = None) -> None:
         """Set the ranges (given, or the per-dimension min/max of ``vectors``); once."""
@@ -283,9 +323,6 @@ class Int8Codes:
         else:
             self._append(self._encode(vectors))
 
-    def _append(self, codes: np.ndarray) -> None:
-        self._codes = torch.cat([self._codes, torch.from_numpy(np.ascontiguousarray(codes, np.uint8)).to(self.device)])
-
     def _encode(self, vectors: np.ndarray) -> np.ndarray:
         """uint8 codes computed as FAISS's 8-bit scalar quantiser does: ``floor(255 * (x - min) / (max - min))``
         (equal to :func:`quantize_embeddings` up to float rounding at bucket edges)."""
@@ -301,12 +338,6 @@ class Int8Codes:
             self._faiss_index.add(dequantize_int8(codes, self.ranges))
         else:
             self._append(codes)
-
-    def codes(self) -> np.ndarray:
-        """All codes as uint8 [N, dim] (a copy)."""
-        if self.backend == "faiss":
-            return _faiss_codes_view(self._faiss_index.codes, self.ntotal, self.dim).copy()
-        return self._codes.cpu().numpy()
 
     def search(self, queries: np.ndarray, k: int) -> tuple[np.ndarray, np.ndarray]:
         """Top ``k`` by float query . dequantised vector."""
@@ -333,40 +364,30 @@ class Int8Codes:
         return _pad(best_s.cpu().numpy(), best_i.cpu().numpy(), k, -np.inf)
 
     def vectors_of(self, ids: np.ndarray) -> np.ndarray:
-        return dequantize_int8(self._codes_of(ids), self.ranges)
-
-    def _codes_of(self, ids: np.ndarray) -> np.ndarray:
-        """The codes of rows ``ids`` (any shape), gathered where they live (no copy of the whole index)."""
-        if self.backend == "faiss":
-            return _faiss_codes_view(self._faiss_index.codes, self.ntotal, self.dim)[ids]
-        return self._codes[torch.as_tensor(ids, device=self.device)].cpu().numpy()
+        return dequantize_int8(self.codes_of(ids), self.ranges)
 
 
-class BinaryCodes:
+class BinaryCodes(_CodeStore):
     """Sign bits packed 8 per byte; Hamming search by FAISS ``IndexBinaryFlat`` or torch XOR + popcount."""
 
     def __init__(self, dim: int, use_faiss: bool | None = None, chunk_elems: int = 1 << 24,
                  device: str | torch.device = "cpu"):
+        super().__init__((dim + 7) // 8, use_faiss, device)
         self.dim = dim
-        self.nbytes = (dim + 7) // 8
-        self.backend = "faiss" if _faiss_wanted(use_faiss) else "torch"
-        self.device = torch.device(device) if self.backend == "torch" else torch.device("cpu")
+        self.nbytes = self.width
         self.chunk_elems = chunk_elems
-        self._codes = torch.zeros((0, self.nbytes), dtype=torch.uint8, device=self.device)
-        self._faiss_index: Any = None
         if self.backend == "faiss":
             import faiss
 
             self._faiss_index = faiss.IndexBinaryFlat(8 * self.nbytes)  # padding bits are 0 on both sides
-        self._lut = torch.from_numpy(_POPCOUNT.astype(np.int32)).to(self.device)
+        self._lut = torch.from_numpy(_POPCOUNT.astype(np.int32)).to(self.device)  # popcount table (XOR kernel)
         # On a GPU, Hamming distances come from a matrix product of +-1 bit vectors (exact in fp16:
         # the dot products are integers of magnitude <= 8 * nbytes): hamming = (8 * nbytes - dot) / 2.
         bits = np.unpackbits(np.arange(256, dtype=np.uint8)[:, None], axis=1).astype(np.float32)
         self._signs = torch.from_numpy(2 * bits - 1).to(self.device, torch.float16) if self.device.type == "cuda" else None
 
-    @property
-    def ntotal(self) -> int:
-        return int(self._faiss_index.ntotal) if self._faiss_index is not None else int(self._codes.shape[0])
+    def _faiss_codes(self) -> Any:
+        return self._faiss_index.xb
 
     def train(self, vectors: np.ndarray, ranges: np.ndarray | None = None) -> None:  # nothing to learn
         return None
@@ -379,13 +400,7 @@ class BinaryCodes:
         if self.backend == "faiss":
             self._faiss_index.add(codes)
         else:
-            self._codes = torch.cat([self._codes, torch.from_numpy(codes).to(self.device)])
-
-    def codes(self) -> np.ndarray:
-        """All packed codes as uint8 [N, ceil(dim / 8)] (a copy)."""
-        if self.backend == "faiss":
-            return _faiss_codes_view(self._faiss_index.xb, self.ntotal, self.nbytes).copy()
-        return self._codes.cpu().numpy()
+            self._append(codes)
 
     def hamming_search(self, queries: np.ndarray, k: int) -> tuple[np.ndarray, np.ndarray]:
         """Top ``k`` smallest Hamming distances (int32) between the binarised queries and the codes."""
@@ -437,20 +452,7 @@ class BinaryCodes:
 
     def vectors_of(self, ids: np.ndarray) -> np.ndarray:
         """Unit-norm sign vectors (±1 / sqrt(dim)) of the codes ``ids``."""
-        if self.backend == "faiss":
-            codes = _faiss_codes_view(self._faiss_index.xb, self.ntotal, self.nbytes)[ids]
-        else:
-            codes = self._codes[torch.as_tensor(ids, device=self.device)].cpu().numpy()
-        return unpack_binary(codes, self.dim) / np.float32(math.sqrt(self.dim))
-
-
-def _faiss_codes_view(vector: Any, n: int, width: int) -> np.ndarray:
-    """A zero-copy uint8 [n, width] view of a FAISS code vector (valid until the index changes)."""
-    import faiss
-
-    if n == 0:
-        return np.zeros((0, width), np.uint8)
-    return faiss.rev_swig_ptr(vector.data(), n * width).reshape(n, width)
+        return unpack_binary(self.codes_of(ids), self.dim) / np.float32(math.sqrt(self.dim))
 
 
 def _pad(s: np.ndarray, i: np.ndarray, k: int, fill: float) -> tuple[np.ndarray, np.ndarray]:

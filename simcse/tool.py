@@ -273,10 +273,10 @@ class SimCSE:
         ).reshape(-1, dim)
         self.index["index"].add(vectors)
         self.index["sentences"] = self.index["sentences"] + sentences
-        kept = self.index["vectors"]
-        if kept is not None and not isinstance(self.index["index"], QuantizedIndex):
-            vectors = np.concatenate([kept, vectors], axis=0)
-        self.index["vectors"] = self._float_copy(self.index["index"], vectors)
+        if isinstance(self.index["index"], QuantizedIndex):
+            self.index["vectors"] = self.index["index"].vectors()
+        elif self.index["vectors"] is not None:  # a float copy is kept (IVF, fp16 GPU storage): extend it
+            self.index["vectors"] = np.concatenate([self.index["vectors"], vectors], axis=0)
 
     def search(
         self,

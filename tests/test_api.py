@@ -156,13 +156,11 @@ def test_save_and_load_index(minilm, tmp_path):
 
 def test_flat_indexes_hold_the_corpus_once_and_save_it_exactly(minilm, corpus, tmp_path):
     """Flat indexes are read back for saving (no float copy beside them); IVF keeps one."""
-    kinds = {"torch": dict(use_faiss=False)}
-    try:
-        import faiss  # noqa: F401
+    from simcse.index import faiss_available
 
+    kinds = {"torch": dict(use_faiss=False)}
+    if faiss_available():
         kinds.update(faiss_flat=dict(use_faiss=True), faiss_ivf=dict(use_faiss=True, faiss_fast=True))
-    except ImportError:
-        pass
     first, more = corpus[:200], corpus[200:260]
     want = minilm.encode(first + more, return_numpy=True)
     for name, kwargs in kinds.items():
