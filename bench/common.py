@@ -52,24 +52,9 @@ def random_bert_base(folder: Path, pooler: str = "avg", seed: int = 0, **config:
 
 
 def device_info() -> dict[str, Any]:
-    info: dict[str, Any] = {
-        "python": platform.python_version(),
-        "torch": torch.__version__,
-        "cpu_threads": torch.get_num_threads(),
-        "cpu": platform.processor() or platform.machine(),
-    }
-    try:
-        import transformers
+    from simcse.provenance import environment
 
-        info["transformers"] = transformers.__version__
-        import sentence_transformers
-
-        info["sentence_transformers"] = sentence_transformers.__version__
-    except ImportError:
-        pass
-    if torch.cuda.is_available():
-        info["gpu"] = torch.cuda.get_device_name(0)
-    return info
+    return {**environment(), "cpu_threads": torch.get_num_threads(), "cpu": platform.processor() or platform.machine()}
 
 
 def sync(device: str | torch.device) -> None:

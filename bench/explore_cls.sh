@@ -5,6 +5,8 @@
 #   bash bench/explore_cls.sh part2   # the main table again, MLM auxiliary loss, MLP lr 1e-2
 #   bash bench/explore_cls.sh part3   # does the MLP pay off with more steps? 5 epochs, with / without
 #   bash bench/explore_cls.sh part4   # the ablation grid with seeds 43 and 44 (seed 42: explore.json)
+#   bash bench/explore_cls.sh part5   # the main table with SimCSE's selection interval (125 steps)
+# Compare any result file with the reference or with another: simcse reproduce --compare A.json [B.json]
 set -e
 source bench/gpu_setup.sh
 OUT=${OUT:-bench/results}
@@ -33,5 +35,8 @@ case "${1:-part1}" in
   part4)
     python3 -m simcse.cli reproduce --model "$MINILM" --groups ablation --all_seeds --seeds 43 44 --eval_steps 125 \
       --output "$OUT/ablation_seeds_43_44.json" --work_dir /tmp/a 2>&1 | grep -E "^(unsup|sup)|Error|error" | cut -c1-160 ;;
-  *) echo "usage: bash bench/explore_cls.sh part1|part2|part3|part4" >&2; exit 2 ;;
+  part5)
+    python3 -m simcse.cli reproduce --model "$MINILM" --groups main --eval_steps 125 \
+      --output "$OUT/reproduce_main_eval125.json" --work_dir /tmp/m125 2>&1 | grep -E "^(unsup|sup)|Error|error" ;;
+  *) echo "usage: bash bench/explore_cls.sh part1|part2|part3|part4|part5" >&2; exit 2 ;;
 esac

@@ -20,7 +20,6 @@ not always to the last digit. STSBenchmark and SICK-R are the original text in b
 from __future__ import annotations
 
 import argparse
-import hashlib
 import json
 import os
 import sys
@@ -30,6 +29,7 @@ from typing import Any, Sequence
 import numpy as np
 
 from .evaluation.datadir import read_sick, read_sts_year
+from .provenance import folder_fingerprint
 
 LOCAL_STS = ("STS12", "STS13", "STS14", "STS15", "STS16", "STSBenchmark", "SICK-R")
 LOCAL_CLASSIFICATION = ("Banking77Classification", "AmazonCounterfactualClassification")
@@ -54,14 +54,7 @@ def _weights_revision(folder: Path) -> str:
     """A revision id for a local folder: the hub snapshot hash if it is one, else a content hash."""
     if folder.parent.name == "snapshots" and len(folder.name) == 40:
         return folder.name
-    h = hashlib.sha256()
-    files = sorted(p for p in folder.rglob("*") if p.is_file() and p.suffix in (".safetensors", ".bin", ".json"))
-    for p in files:
-        h.update(str(p.relative_to(folder)).encode())
-        with open(p, "rb") as fh:
-            for chunk in iter(lambda: fh.read(1 << 20), b""):
-                h.update(chunk)
-    return "local-" + h.hexdigest()[:12]
+    return "local-" + folder_fingerprint(folder)[:12]
 
 
 class MTEBEncoder:

@@ -4,6 +4,7 @@
     simcse reproduce --groups ablation     # temperature, pooler, batch size, hard-negative weight
     simcse reproduce --preset cpu          # a reduced form for a 2-core CPU (1 seed, short runs)
     simcse reproduce --merge a.json b.json --output all.json   # combine seeds run separately
+    simcse reproduce --compare results.json [base.json]       # explain a gap: deltas and what differs
 
 Data (from the data directory, ``--data_dir`` or ``$SIMCSE_DATA_DIR``): the wiki1m head
 (``wiki/wiki1m_for_simcse*.txt``) for unsupervised training and the SNLI dev+test triplets
@@ -12,6 +13,11 @@ Recipe (issue 8): temperature 0.05, max length 32 for training and 256 for evalu
 unsupervised batch 64, lr 3e-5, 1 epoch; supervised batch 128, lr 5e-5, 3 epochs; bf16 on GPU;
 STS-B dev every 25 steps with best-checkpoint selection (SimCSE selects on STS-B dev every 125 steps of a 1M-sentence epoch; these runs are 138-187 steps long). Evaluation: STS7
 in SentEval's 'all' setting, Spearman x 100, with our engine.
+
+Result files record the library versions, the device, and fingerprints of the model and of the
+training and evaluation data (:mod:`simcse.provenance`). ``--compare`` puts two result files side by
+side (or one against the sentence-transformers reference of issue 8): per-row deltas, deltas paired by
+seed, and every recorded setting, version or fingerprint that differs.
 """
 from __future__ import annotations
 
@@ -38,6 +44,33 @@ MAIN_RUNS: dict[str, tuple[str, dict[str, Any]]] = {
     "supervised SimCSE, mean": ("sup", dict(SUP, pooler_type="avg")),
 }
 BASELINES = {"no training, mean pooling": "avg", "no training, CLS pooling": "cls_before_pooler"}
+
+
+def _reference() -> dict[str, Any]:
+    """The reference of issue 8, in the shape of a result file: all-MiniLM-L6-v2 trained with
+    sentence-transformers 6.0.1 (MultipleNegativesRankingLoss, scale 20 = temperature 0.05) on the same
+    data and recipe, no checkpoint selection, measured on one H100 by the issue's author."""
+    table = {
+        "no training, mean pooling": (None, None, [72.37, 80.60, 75.59, 85.39, 78.99, 82.03, 77.15, 78.87]),
+        "no training, CLS pooling": (None, None, [75.06, 76.45, 71.51, 75.29, 73.54, 73.50, 70.47, 73.69]),
+        "unsupervised SimCSE, mean": ("unsup", dict(UNSUP, pooler_type="avg"),
+                                      [72.12, 81.66, 76.50, 86.13, 80.78, 83.09, 76.70, 79.57]),
+        "unsupervised SimCSE, CLS": ("unsup", dict(UNSUP, pooler_type="cls_before_pooler"),
+                                     [70.88, 79.48, 73.72, 81.26, 78.16, 78.88, 71.13, 76.22]),
+        "supervised SimCSE, mean": ("sup", dict(SUP, pooler_type="avg"),
+                                    [73.24, 81.14, 76.09, 85.03, 78.55, 81.74, 78.87, 79.24]),
+    }
+    rows: dict[str, Any] = {}
+    for name, (kind, params, values) in table.items():
+        rows[name] = {"runs": [dict(zip(COLS + ["Avg"], values))]}
+        if kind:
+            rows[name].update(kind=kind, params=params, eval_steps=None)
+    return {"model": "sentence-transformers/all-MiniLM-L6-v2", "trainer": "sentence-transformers 6.0.1",
+            "device": "H100", "preset": "gpu", "environment": {"sentence_transformers": "6.0.1"},
+            "data": {"unsup_sentences": {"rows": 11913}, "sup_triplets": {"rows": 5863}}, "rows": rows}
+
+
+REFERENCE_NAME = "the sentence-transformers 6.0.1 reference (issue 8)"
 
 
 def ablation_runs() -> dict[str, tuple[str, dict[str, Any]]]:
@@ -102,6 +135,32 @@ def prepare_data(data_dir: Path, work: Path, limit: int | None) -> dict[str, Pat
     return {"unsup": unsup, "sup": sup, "sup-pairs": pairs}
 
 
+def data_fingerprints(files: dict[str, Path], senteval: Path) -> dict[str, Any]:
+    """Row counts and content hashes of the training files and of the STS7 test pairs (with their gold
+    scores), as read: the same data in another file layout gets the same fingerprint."""
+    import csv
+
+    from .evaluation.datadir import read_sick, read_sts_year, read_stsb
+    from .provenance import records_fingerprint
+
+    with open(files["sup"], encoding="utf-8") as f:
+        triplets = list(csv.reader(f))[1:]
+    out: dict[str, Any] = {
+        "unsup_sentences": records_fingerprint([line] for line in files["unsup"].read_text(encoding="utf-8").splitlines()),
+        "sup_triplets": records_fingerprint(triplets),
+        "eval": {},
+    }
+    for col, task in zip(COLS, STS7):
+        if task.startswith("STS1"):
+            pairs = [(sub, *p) for sub, cols in read_sts_year(task, senteval).items() for p in zip(*cols)]
+        elif task == "STSBenchmark":
+            pairs = list(zip(*read_stsb(senteval, split="test")))
+        else:
+            pairs = list(zip(*read_sick(senteval, split="test")[:3]))
+        out["eval"][col] = records_fingerprint(pairs)
+    return out
+
+
 def sts7(model: Any, data_dir: Path, pooler: str | None = None, device: str | None = None) -> dict[str, float]:
     from .evaluation import evaluate
 
@@ -154,17 +213,31 @@ def main(argv: Sequence[str] | None = None) -> int:
     p.add_argument("--merge", nargs="+", default=None, metavar="JSON",
                    help="no training: combine the runs of same-named rows from these result files (e.g. seeds run on "
                         "different machines) into --output, and print the table")
+    p.add_argument("--compare", nargs="+", default=None, metavar="JSON",
+                   help="no training: compare a result file with another (RESULT BASE) or, given one file, with "
+                        "the sentence-transformers reference of issue 8; prints per-row deltas, deltas paired by "
+                        "seed, and the settings, versions and data fingerprints that differ")
     args = p.parse_args(argv)
+    if args.compare:
+        if len(args.compare) > 2:
+            p.error(f"--compare takes one or two result files, got {len(args.compare)}")
+        loaded = [_load_result(f) for f in args.compare]
+        if len(loaded) == 1:
+            loaded.append(_reference())
+        print(compare(loaded[0], loaded[1], (args.compare[0], args.compare[1] if len(args.compare) == 2 else REFERENCE_NAME)))
+        return 0
     if args.merge:
-        merged = merge_results([json.loads(Path(f).read_text()) for f in args.merge], args.merge)
+        merged = merge_results([_load_result(f) for f in args.merge], args.merge)
         Path(args.output).write_text(json.dumps(merged, indent=2) + "\n")
         print(markdown_table(merged))
         return 0
 
     import os
 
+    from . import __version__
     from .encoder import resolve_model_path
     from .evaluation.datadir import resolve_data_dir
+    from .provenance import environment, folder_fingerprint
 
     data_root = Path(args.data_dir or os.environ.get("SIMCSE_DATA_DIR") or "SentEval/data/downstream")
     senteval = resolve_data_dir(data_root)
@@ -176,10 +249,17 @@ def main(argv: Sequence[str] | None = None) -> int:
     work = Path(args.work_dir or tempfile.mkdtemp(prefix="simcse-reproduce-"))
     work.mkdir(parents=True, exist_ok=True)
     files = prepare_data(data_root, work, limit)
-    results: dict[str, Any] = {"model": model, "device": torch.cuda.get_device_name(0) if device == "cuda" else "cpu",
-                               "preset": args.preset, "seeds": seeds, "rows": {}}
+    results: dict[str, Any] = {"model": model, "trainer": f"simcse {__version__}",
+                               "device": torch.cuda.get_device_name(0) if device == "cuda" else "cpu",
+                               "preset": args.preset, "seeds": seeds, "environment": environment(),
+                               "model_fingerprint": folder_fingerprint(model),
+                               "data": data_fingerprints(files, senteval), "rows": {}}
     if Path(args.output).is_file():
-        results["rows"] = json.loads(Path(args.output).read_text()).get("rows", {})
+        earlier = json.loads(Path(args.output).read_text())
+        for diff in differences(results, earlier, rows=False):
+            print(f"warning: {args.output} already holds rows from another set-up ({diff}); its rows are kept, "
+                  "and the file now records this run's set-up", file=sys.stderr)
+        results["rows"] = earlier.get("rows", {})
 
     def save() -> None:
         Path(args.output).write_text(json.dumps(results, indent=2) + "\n")
@@ -228,7 +308,28 @@ def main(argv: Sequence[str] | None = None) -> int:
         results["rows"][row_name] = {"kind": kind, "params": params, "eval_steps": args.eval_steps, "runs": rows}
         save()
     print(markdown_table(results))
+    if args.model is None and "main" in args.groups and args.preset == "gpu":
+        print()
+        print(compare(results, _reference(), (args.output, REFERENCE_NAME)))
+    else:
+        print(f"\nto compare with another result file: simcse reproduce --compare {args.output} OTHER.json")
     return 0
+
+
+def _load_result(path: str) -> dict[str, Any]:
+    try:
+        res = json.loads(Path(path).read_text(encoding="utf-8"))
+    except FileNotFoundError:
+        raise SystemExit(f"simcse reproduce: result file {path!r} does not exist") from None
+    except json.JSONDecodeError as exc:
+        raise SystemExit(f"simcse reproduce: {path} is not JSON ({exc})") from None
+    if not isinstance(res, dict) or not isinstance(res.get("rows"), dict):
+        raise SystemExit(f"simcse reproduce: {path} is not a result file of simcse reproduce (it has no 'rows')")
+    for name, rec in res["rows"].items():
+        runs = rec.get("runs") if isinstance(rec, dict) else None
+        if not runs or any("Avg" not in r for r in runs):
+            raise SystemExit(f"simcse reproduce: row {name!r} of {path} has no runs with an 'Avg'")
+    return res
 
 
 def merge_results(results: list[dict[str, Any]], names: Sequence[str] | None = None) -> dict[str, Any]:
@@ -237,11 +338,20 @@ def merge_results(results: list[dict[str, Any]], names: Sequence[str] | None = N
     names = list(names or [f"result {i + 1}" for i in range(len(results))])
     out: dict[str, Any] = {"model": results[0].get("model"), "device": results[0].get("device"),
                            "preset": results[0].get("preset"), "merged_from": names, "rows": {}}
+    for key in ("trainer", "environment", "model_fingerprint", "data"):
+        if key in results[0]:
+            out[key] = results[0][key]
+    notes: list[str] = []
     seeds: set[int] = set()
     for res, name in zip(results, names):
         for key in ("device", "preset"):
             if res.get(key) != out[key]:
                 raise ValueError(f"cannot merge {name}: {key} {res.get(key)!r}, but {names[0]} has {out[key]!r}")
+        for key in ("model_fingerprint", "data"):
+            diffs = _leaf_differences(res.get(key), results[0].get(key), key)
+            if diffs:
+                raise ValueError(f"cannot merge {name}: {diffs[0]}, against {names[0]}")
+        notes += [f"{name}: {d}" for d in _leaf_differences(res.get("environment"), out.get("environment"), "environment")]
         for row_name, rec in res.get("rows", {}).items():
             have = out["rows"].get(row_name)
             if have is None:
@@ -261,6 +371,8 @@ def merge_results(results: list[dict[str, Any]], names: Sequence[str] | None = N
             have["runs"].sort(key=lambda r: r.get("seed", 0))
         seeds.update(r.get("seed") for rec in res.get("rows", {}).values() for r in rec["runs"] if "seed" in r)
     out["seeds"] = sorted(seeds)
+    if notes:
+        out["merge_notes"] = notes
     return out
 
 
@@ -280,6 +392,128 @@ def markdown_table(results: dict[str, Any]) -> str:
     for name, rec in results["rows"].items():
         s = summarize(rec["runs"])
         lines.append(f"| {name} | " + " | ".join(s[c] for c in COLS + ["Avg"]) + " |")
+    return "\n".join(lines)
+
+
+# ---------------------------------------------------------------------- comparing result files
+_UNSET = "<unset>"
+
+
+def _fmt_value(v: Any) -> str:
+    return "none" if v is None else "unset" if v is _UNSET else repr(v) if isinstance(v, str) else str(v)
+
+
+def _leaf_differences(a: Any, b: Any, path: str) -> list[str]:
+    """``"path: A vs B"`` for each leaf recorded on both sides with different values (a side that does
+    not record a key is not a difference: older result files and the reference record less)."""
+    if a is None or b is None:
+        return []
+    if isinstance(a, dict) and isinstance(b, dict):
+        out: list[str] = []
+        for key in a:
+            if key in b:
+                out += _leaf_differences(a[key], b[key], f"{path}.{key}")
+        return out
+    return [] if a == b else [f"{path}: {_fmt_value(a)} vs {_fmt_value(b)}"]
+
+
+def _same_setting(a: Any, b: Any) -> bool:
+    """Settings as written by hand (``--set temp=0.1``) or recorded as numbers/booleans compare by value."""
+    if a is _UNSET or b is _UNSET:
+        return a is b
+    try:
+        return float(a) == float(b)
+    except (TypeError, ValueError):
+        return str(a).lower() == str(b).lower()
+
+
+def _same_device(a: Any, b: Any) -> bool:
+    return a is None or b is None or str(a).lower() in str(b).lower() or str(b).lower() in str(a).lower()
+
+
+def differences(a: dict[str, Any], b: dict[str, Any], rows: bool = True) -> list[str]:
+    """What differs between two result files besides the scores: trainer, device, preset, library
+    versions, model and data fingerprints, and (``rows``) each shared row's settings and seeds."""
+    out: list[str] = []
+    for key in ("trainer", "preset"):
+        out += _leaf_differences(a.get(key), b.get(key), key)
+    if not _same_device(a.get("device"), b.get("device")):
+        out.append(f"device: {_fmt_value(a.get('device'))} vs {_fmt_value(b.get('device'))}")
+    for key in ("environment", "model_fingerprint", "data"):
+        out += _leaf_differences(a.get(key), b.get(key), key)
+    if not rows:
+        return out
+    for name, base in _matched_rows(a, b):
+        ra, rb = a["rows"][name], b["rows"][base]
+        label = name if name == base else f"{name} (against {base})"
+        if "params" in ra and "params" in rb:
+            for key in sorted(set(ra["params"]) | set(rb["params"])):
+                va, vb = ra["params"].get(key, _UNSET), rb["params"].get(key, _UNSET)
+                if not _same_setting(va, vb):
+                    out.append(f"row {label!r}: {key} {_fmt_value(va)} vs {_fmt_value(vb)}")
+        if "eval_steps" in ra and "eval_steps" in rb and ra["eval_steps"] != rb["eval_steps"]:
+            sel = lambda n: f"STS-B dev selection every {n} steps" if n else "no checkpoint selection"
+            out.append(f"row {label!r}: {sel(ra['eval_steps'])} vs {sel(rb['eval_steps'])}")
+        sa = {r["seed"] for r in ra["runs"] if "seed" in r}
+        sb = {r["seed"] for r in rb["runs"] if "seed" in r}
+        if sa and sb and sa != sb:
+            out.append(f"row {label!r}: seeds {sorted(sa)} vs {sorted(sb)}")
+    return out
+
+
+def _matched_rows(a: dict[str, Any], b: dict[str, Any]) -> list[tuple[str, str]]:
+    """(row of a, row of b) pairs: same name, or a variant row ``"name [variant]"`` against ``name``."""
+    pairs = []
+    for name in a["rows"]:
+        if name in b["rows"]:
+            pairs.append((name, name))
+        elif " [" in name and name.split(" [", 1)[0] in b["rows"]:
+            pairs.append((name, name.split(" [", 1)[0]))
+    return pairs
+
+
+def _paired(ra: list[dict[str, Any]], rb: list[dict[str, Any]], col: str) -> tuple[list[float], list[int]]:
+    by_seed = {r["seed"]: r[col] for r in rb if "seed" in r}
+    common = sorted(r["seed"] for r in ra if r.get("seed") in by_seed)
+    va = {r["seed"]: r[col] for r in ra if "seed" in r}
+    return [va[s] - by_seed[s] for s in common], common
+
+
+def compare(a: dict[str, Any], b: dict[str, Any], names: tuple[str, str] = ("A", "B")) -> str:
+    """A markdown report: for each row of ``a`` that ``b`` has (or whose base row ``b`` has), the Avg of
+    both (mean ± sd over runs), their difference, the difference paired by seed where both ran the same
+    seeds, and the difference of each task's mean; then every setting, version and fingerprint that
+    differs (:func:`differences`)."""
+    mean = lambda runs, col: statistics.mean(r[col] for r in runs)
+    lines = [f"A = {names[0]}", f"B = {names[1]}", "",
+             "| row (A) | A Avg | B Avg | Δ Avg | paired Δ Avg (seeds) | " + " | ".join(f"Δ {c}" for c in COLS) + " |",
+             "|---" * (len(COLS) + 5) + "|"]
+    matched = _matched_rows(a, b)
+    for name, base in matched:
+        ra, rb = a["rows"][name]["runs"], b["rows"][base]["runs"]
+        diffs, seeds = _paired(ra, rb, "Avg")
+        if len(diffs) > 1:
+            paired = f"{statistics.mean(diffs):+.2f} ± {statistics.stdev(diffs):.2f} ({len(diffs)})"
+        elif diffs:
+            paired = f"{diffs[0]:+.2f} (1)"
+        else:
+            paired = "–"
+        label = name if name == base else f"{name} (vs {base})"
+        lines.append(f"| {label} | {summarize(ra)['Avg']} | {summarize(rb)['Avg']} | "
+                     f"{mean(ra, 'Avg') - mean(rb, 'Avg'):+.2f} | {paired} | "
+                     + " | ".join(f"{mean(ra, c) - mean(rb, c):+.2f}" for c in COLS) + " |")
+    only_a = [n for n in a["rows"] if n not in {m for m, _ in matched}]
+    only_b = [n for n in b["rows"] if n not in {m for _, m in matched}]
+    if only_a:
+        lines += ["", "Only in A: " + "; ".join(only_a)]
+    if only_b:
+        lines += ["", "Only in B: " + "; ".join(only_b)]
+    diffs = differences(a, b)
+    lines += ["", "What differs (A vs B):" if diffs else "What differs: nothing that both files record."]
+    lines += [f"- {d}" for d in diffs]
+    unrecorded = [k for k in ("environment", "model_fingerprint", "data") if (k in a) != (k in b)]
+    if unrecorded:
+        lines.append(f"- recorded in one file only (not compared): {', '.join(unrecorded)}")
     return "\n".join(lines)
 
 

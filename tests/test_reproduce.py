@@ -4,6 +4,7 @@ from __future__ import annotations
 import csv
 import json
 import math
+from pathlib import Path
 
 import pytest
 
@@ -69,3 +70,185 @@ def test_merge_pools_seeds_and_refuses_conflicts(tmp_path, capsys):
     assert main(["--merge", str(a), str(b), "--output", str(tmp_path / "all.json")]) == 0
     assert "| unsup temp=0.1 | 71.00 ± 1.00" in capsys.readouterr().out
     assert len(json.loads((tmp_path / "all.json").read_text())["rows"]["unsup temp=0.1"]["runs"]) == 3
+
+
+# ---------------------------------------------------------------------- provenance and --compare
+def test_reference_rows_average_their_seven_tasks():
+    from simcse.reproduce import _reference
+
+    ref = _reference()
+    assert list(ref["rows"]) == ["no training, mean pooling", "no training, CLS pooling", "unsupervised SimCSE, mean",
+                                 "unsupervised SimCSE, CLS", "supervised SimCSE, mean"]
+    for name, rec in ref["rows"].items():
+        row = rec["runs"][0]
+        assert sum(row[c] for c in COLS) / len(COLS) == pytest.approx(row["Avg"], abs=0.006), name
+
+
+def test_provenance_fingerprints_and_git_commit(tmp_path):
+    import shutil
+    import subprocess
+
+    from simcse.provenance import environment, file_fingerprint, folder_fingerprint, git_commit, records_fingerprint
+
+    env = environment()
+    assert {"python", "simcse", "torch", "transformers"} <= set(env)
+    a = tmp_path / "a"
+    a.mkdir()
+    (a / "config.json").write_text('{"x": 1}')
+    (a / "model.safetensors").write_bytes(b"\x00\x01weights")
+    (a / "notes.txt").write_text("not part of the model")
+    b = tmp_path / "elsewhere" / "b"
+    shutil.copytree(a, b)
+    (b / "notes.txt").write_text("different notes")
+    assert folder_fingerprint(a) == folder_fingerprint(b)
+    (b / "model.safetensors").write_bytes(b"\x00\x02weights")
+    assert folder_fingerprint(a) != folder_fingerprint(b)
+
+    f = tmp_path / "lines.txt"
+    f.write_text("one\ntwo\nthree\n")
+    assert file_fingerprint(f)["rows"] == 3
+    r1 = records_fingerprint([("s1", "s2", 4.0), ("s3", "s4", 1.5)])
+    assert r1["rows"] == 2 and r1 == records_fingerprint([("s1", "s2", 4.0), ("s3", "s4", 1.5)])
+    assert r1["sha256"] != records_fingerprint([("s1", "s2", 4.0), ("s3", "s4", 1.0)])["sha256"]
+
+    assert git_commit(tmp_path / "a") is None  # not a checkout
+    repo = tmp_path / "repo"
+    repo.mkdir()
+    git = lambda *args: subprocess.run(["git", "-C", str(repo), *args], check=True, capture_output=True)
+    git("init", "-q")
+    (repo / "x.py").write_text("x = 1\n")
+    git("add", "x.py")
+    git("-c", "user.name=t", "-c", "user.email=t@example.com", "commit", "-q", "-m", "x")
+    clean = git_commit(repo)
+    assert clean and len(clean) == 12 and not clean.endswith("-dirty")
+    (repo / "x.py").write_text("x = 2\n")
+    assert git_commit(repo) == clean + "-dirty"
+
+
+def test_data_fingerprints_count_the_real_data(data_dir, tmp_path):
+    from simcse.evaluation.datadir import resolve_data_dir
+    from simcse.reproduce import data_fingerprints
+
+    fp = data_fingerprints(prepare_data(data_dir, tmp_path, limit=None), resolve_data_dir(data_dir))
+    assert fp["unsup_sentences"]["rows"] == 11913 and fp["sup_triplets"]["rows"] == 5864
+    # the scored pairs of each STS7 test set (shared/data/README.md)
+    assert {c: v["rows"] for c, v in fp["eval"].items()} == {
+        "STS12": 3108, "STS13": 1500, "STS14": 3750, "STS15": 3000, "STS16": 1186, "STS-B": 1379, "SICK-R": 4927}
+
+
+def _with_provenance(res, **changes):
+    res = dict(res, trainer="simcse 0.5.0", environment={"torch": "2.11.0", "transformers": "5.17.0"},
+               model_fingerprint="abc", data={"unsup_sentences": {"rows": 11913, "sha256": "f00"}})
+    for key, value in changes.items():
+        res[key] = value
+    return res
+
+
+def test_compare_reports_deltas_paired_by_seed_and_what_differs():
+    from simcse.reproduce import compare, differences
+
+    base = _with_provenance(_res([42, 43, 44]))
+    base["rows"]["unsup temp=0.1"]["params"] = {"temp": 0.1, "mlp_only_train": True}
+    ours = _with_provenance(_res([42, 43]), device="NVIDIA H100 80GB HBM3",
+                            environment={"torch": "2.13.0", "transformers": "5.17.0", "gpu": "H100"},
+                            data={"unsup_sentences": {"rows": 11912, "sha256": "f01"}})
+    # a variant row is compared with its base row; "--set" strings equal to recorded numbers are no difference
+    variant = dict(ours["rows"]["unsup temp=0.1"], params={"temp": "0.1", "mlp_init": "pooler", "mlp_only_train": "true"},
+                   runs=[dict(r, Avg=r["Avg"] + 0.5, STS12=r["STS12"] + 2.0) for r in ours["rows"]["unsup temp=0.1"]["runs"]])
+    ours["rows"]["unsup temp=0.1"]["params"] = {"temp": 0.1, "mlp_only_train": True}
+    ours["rows"]["unsup temp=0.1 [pooler init]"] = variant
+    ours["rows"]["only here"] = {"runs": [dict({c: 1.0 for c in COLS}, Avg=1.0)]}
+    report = compare(ours, base, ("ours.json", "base.json"))
+    lines = report.splitlines()
+    assert lines[:2] == ["A = ours.json", "B = base.json"]
+    row = next(l for l in lines if l.startswith("| unsup temp=0.1 |"))
+    # A: seeds 42, 43 -> Avg 70, 71; B: 70, 71, 72 -> mean 71: delta -0.50, paired by seed 0.00 over 2 seeds
+    assert "| 70.50 ± 0.71 | 71.00 ± 1.00 | -0.50 | +0.00 ± 0.00 (2) |" in row
+    vrow = next(l for l in lines if l.startswith("| unsup temp=0.1 [pooler init] (vs unsup temp=0.1) |"))
+    assert "| +0.50 ± 0.00 (2) | +1.50 |" in vrow  # paired Avg, then STS12's mean delta (2.0 - 0.5)
+    assert "Only in A: only here" in report
+    diffs = differences(ours, base)
+    assert "environment.torch: '2.13.0' vs '2.11.0'" in diffs
+    assert "data.unsup_sentences.rows: 11912 vs 11913" in diffs and "data.unsup_sentences.sha256: 'f01' vs 'f00'" in diffs
+    assert not any(d.startswith("device") for d in diffs)  # 'H100' names the same device as the full name
+    assert "row 'unsup temp=0.1 [pooler init] (against unsup temp=0.1)': mlp_init 'pooler' vs unset" in diffs
+    assert not any("temp 0.1" in d or "mlp_only_train" in d for d in diffs)
+    assert "row 'unsup temp=0.1': seeds [42, 43] vs [42, 43, 44]" in diffs
+    assert not any("environment.gpu" in d for d in diffs)  # recorded on one side only: not a difference
+    assert all(f"- {d}" in report for d in diffs)
+
+    same = compare(base, base)
+    assert "+0.00 ± 0.00 (3)" in same and "What differs: nothing that both files record." in same
+
+
+def test_compare_command_line_defaults_to_the_reference_and_names_bad_files(tmp_path, capsys):
+    import re
+
+    res = _with_provenance(_res([42, 43, 44]))
+    res["rows"]["unsupervised SimCSE, CLS"] = {
+        "kind": "unsup", "eval_steps": 125, "params": {"temp": 0.05, "pooler_type": "cls", "mlp_only_train": True,
+                                                        "per_device_train_batch_size": 64, "learning_rate": 3e-5,
+                                                        "num_train_epochs": 1},
+        "runs": [dict({c: 76.0 for c in COLS}, Avg=76.0 + 0.1 * i, seed=42 + i) for i in range(3)]}
+    res["data"]["sup_triplets"] = {"rows": 5864, "sha256": "abc"}
+    f = tmp_path / "r.json"
+    f.write_text(json.dumps(res))
+    assert main(["--compare", str(f)]) == 0
+    out = capsys.readouterr().out
+    assert "B = the sentence-transformers 6.0.1 reference (issue 8)" in out
+    assert re.search(r"\| unsupervised SimCSE, CLS \| 76\.10 ± 0\.10 \| 76\.22 \| -0\.12 \| – \|", out)
+    assert "pooler_type 'cls' vs 'cls_before_pooler'" in out and "mlp_only_train True vs unset" in out
+    assert "STS-B dev selection every 125 steps vs no checkpoint selection" in out
+    assert "data.sup_triplets.rows: 5864 vs 5863" in out and "trainer: 'simcse 0.5.0' vs 'sentence-transformers 6.0.1'" in out
+    for bad, message in [(tmp_path / "missing.json", "does not exist"), ("notjson", "is not JSON"),
+                         ("norows", "has no 'rows'"), ("noavg", "row 'x' of .* has no runs with an 'Avg'")]:
+        path = bad if isinstance(bad, Path) else tmp_path / f"{bad}.json"
+        if bad == "notjson":
+            path.write_text("{oops")
+        elif bad == "norows":
+            path.write_text(json.dumps({"model": "m"}))
+        elif bad == "noavg":
+            path.write_text(json.dumps({"rows": {"x": {"runs": [{"STS12": 1.0}]}}}))
+        with pytest.raises(SystemExit, match=message):
+            main(["--compare", str(path)])
+    with pytest.raises(SystemExit):
+        main(["--compare", str(f), str(f), str(f)])
+    assert "takes one or two result files, got 3" in capsys.readouterr().err
+
+
+def test_merge_checks_model_and_data_fingerprints_and_notes_other_versions():
+    a = _with_provenance(_res([42]))
+    b = _with_provenance(_res([43]), environment={"torch": "2.12.0", "transformers": "5.17.0"})
+    merged = merge_results([a, b], ["a.json", "b.json"])
+    assert merged["environment"] == a["environment"] and merged["data"] == a["data"]
+    assert merged["merge_notes"] == ["b.json: environment.torch: '2.12.0' vs '2.11.0'"]
+    with pytest.raises(ValueError, match="cannot merge b.json: data.unsup_sentences.rows: 100 vs 11913, against a.json"):
+        merge_results([a, _with_provenance(_res([43]), data={"unsup_sentences": {"rows": 100, "sha256": "f00"}})],
+                      ["a.json", "b.json"])
+    with pytest.raises(ValueError, match="cannot merge b.json: model_fingerprint: 'xyz' vs 'abc', against a.json"):
+        merge_results([a, _with_provenance(_res([43]), model_fingerprint="xyz")], ["a.json", "b.json"])
+
+
+def test_a_run_records_its_set_up_and_warns_before_adding_to_another_set_ups_file(data_dir, tmp_path, monkeypatch,
+                                                                                  capsys, minilm_path):
+    import simcse.reproduce as rp
+    from simcse.provenance import folder_fingerprint
+
+    # the evaluation itself is tested in test_sts.py; here only what the run records around it
+    monkeypatch.setattr(rp, "sts7", lambda model, data, pooler=None, device=None: dict({c: 50.0 for c in COLS}, Avg=50.0))
+    out = tmp_path / "r.json"
+    argv = ["--preset", "cpu", "--groups", "baseline", "--only", "no training, CLS pooling", "--data_dir", str(data_dir),
+            "--output", str(out), "--work_dir", str(tmp_path / "w")]
+    assert main(argv) == 0
+    res = json.loads(out.read_text())
+    assert res["model_fingerprint"] == folder_fingerprint(minilm_path) and res["trainer"].startswith("simcse ")
+    assert res["data"]["unsup_sentences"]["rows"] == 30 * 128 and res["data"]["eval"]["STS-B"]["rows"] == 1379
+    assert res["environment"]["torch"] and list(res["rows"]) == ["no training, CLS pooling"]
+    assert f"simcse reproduce --compare {out} OTHER.json" in capsys.readouterr().out
+
+    res["data"]["unsup_sentences"]["rows"] = 99
+    res["rows"]["kept row"] = res["rows"]["no training, CLS pooling"]
+    out.write_text(json.dumps(res))
+    assert main(argv) == 0
+    assert "already holds rows from another set-up (data.unsup_sentences.rows: 3840 vs 99)" in capsys.readouterr().err
+    assert list(json.loads(out.read_text())["rows"]) == ["no training, CLS pooling", "kept row"]
