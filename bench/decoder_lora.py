@@ -23,7 +23,7 @@ from pathlib import Path
 
 import torch
 
-from bench.common import RESULTS, table, wiki_sentences, write_result
+from bench.common import table, wiki_sentences, write_result
 
 ROOT = Path(__file__).resolve().parents[1]
 
