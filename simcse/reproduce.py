@@ -472,11 +472,10 @@ def _matched_rows(a: dict[str, Any], b: dict[str, Any]) -> list[tuple[str, str]]
     return pairs
 
 
-def _paired(ra: list[dict[str, Any]], rb: list[dict[str, Any]], col: str) -> tuple[list[float], list[int]]:
+def _paired(ra: list[dict[str, Any]], rb: list[dict[str, Any]], col: str) -> list[float]:
+    """``col`` of ``ra`` minus ``col`` of ``rb`` for each seed both ran, in seed order."""
     by_seed = {r["seed"]: r[col] for r in rb if "seed" in r}
-    common = sorted(r["seed"] for r in ra if r.get("seed") in by_seed)
-    va = {r["seed"]: r[col] for r in ra if "seed" in r}
-    return [va[s] - by_seed[s] for s in common], common
+    return [r[col] - by_seed[r["seed"]] for r in sorted(ra, key=lambda r: r.get("seed", 0)) if r.get("seed") in by_seed]
 
 
 def compare(a: dict[str, Any], b: dict[str, Any], names: tuple[str, str] = ("A", "B")) -> str:
@@ -491,7 +490,7 @@ def compare(a: dict[str, Any], b: dict[str, Any], names: tuple[str, str] = ("A",
     matched = _matched_rows(a, b)
     for name, base in matched:
         ra, rb = a["rows"][name]["runs"], b["rows"][base]["runs"]
-        diffs, seeds = _paired(ra, rb, "Avg")
+        diffs = _paired(ra, rb, "Avg")
         if len(diffs) > 1:
             paired = f"{statistics.mean(diffs):+.2f} ± {statistics.stdev(diffs):.2f} ({len(diffs)})"
         elif diffs:
