@@ -6,6 +6,7 @@
 #   bash bench/explore_cls.sh part3   # does the MLP pay off with more steps? 5 epochs, with / without
 #   bash bench/explore_cls.sh part4   # the ablation grid with seeds 43 and 44 (seed 42: explore.json)
 #   bash bench/explore_cls.sh part5   # the main table with SimCSE's selection interval (125 steps)
+#   bash bench/explore_cls.sh part6   # the smallest departures from the recipe: 2 or 3 epochs; temp 0.1 + pooler init
 # Compare any result file with the reference or with another: simcse reproduce --compare A.json [B.json]
 set -e
 source bench/gpu_setup.sh
@@ -38,5 +39,9 @@ case "${1:-part1}" in
   part5)
     python3 -m simcse.cli reproduce --model "$MINILM" --groups main --eval_steps 125 \
       --output "$OUT/reproduce_main_eval125.json" --work_dir /tmp/m125 2>&1 | grep -E "^(unsup|sup)|Error|error" ;;
-  *) echo "usage: bash bench/explore_cls.sh part1|part2|part3|part4|part5" >&2; exit 2 ;;
+  part6)
+    O=$OUT/explore6.json
+    for e in 2 3; do R --output "$O" --eval_steps 125 --set num_train_epochs=$e --suffix " [$e epochs]"; done
+    R --output "$O" --set temp=0.1 mlp_init=pooler --suffix " [temp 0.1, pooler init]" ;;
+  *) echo "usage: bash bench/explore_cls.sh part1|part2|part3|part4|part5|part6" >&2; exit 2 ;;
 esac
