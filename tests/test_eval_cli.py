@@ -6,6 +6,8 @@ import subprocess
 import sys
 from pathlib import Path
 
+import pytest
+
 from simcse.cli import main as simcse_main
 from simcse.evaluation.cli import main
 
@@ -62,3 +64,61 @@ def test_download_script_fails_clearly_offline(tmp_path: Path):
                           capture_output=True, text=True, timeout=120)
     assert proc.returncode == 1
     assert "could not download" in proc.stderr and "senteval.tar" in proc.stderr and "SIMCSE_DATA_DIR" in proc.stderr
+
+
+# ---------------------------------------------------------------------- the paper's scores beside ours
+def test_paper_tables_average_to_the_published_averages():
+    from simcse.evaluation import STS_TASKS, TRANSFER_TASKS
+    from simcse.evaluation.references import PAPER_MODELS, paper_scores
+
+    published = {  # Avg. columns of Tables 5 and E.1
+        "unsup-simcse-bert-base-uncased": (76.25, 85.81), "unsup-simcse-roberta-base": (76.57, 84.84),
+        "unsup-simcse-roberta-large": (78.90, 86.11), "sup-simcse-bert-base-uncased": (81.57, 86.51),
+        "sup-simcse-roberta-base": (82.52, 88.08), "sup-simcse-roberta-large": (83.76, 89.61)}
+    assert set(PAPER_MODELS) == set(published)
+    for name, (sts, transfer) in published.items():
+        scores = paper_scores(name)
+        assert sum(scores[t] for t in STS_TASKS) / 7 == pytest.approx(sts, abs=0.006), name
+        assert sum(scores[t] for t in TRANSFER_TASKS) / 7 == pytest.approx(transfer, abs=0.006), name
+
+
+def test_reference_lookup_and_comparison_over_shared_tasks():
+    from simcse.evaluation.references import compare_with_paper, reference_for
+
+    assert reference_for("princeton-nlp/sup-simcse-bert-base-uncased") == "sup-simcse-bert-base-uncased"
+    assert reference_for("/runs/unsup-simcse-roberta-large/") == "unsup-simcse-roberta-large"
+    assert reference_for("bert-base-uncased") is None and reference_for(None) is None
+    c = compare_with_paper({"STSBenchmark": 80.25, "SICKRelatedness": 81.39, "MR": 80.00, "Banking": 1.0},
+                           "sup-simcse-bert-base-uncased")
+    assert c["delta"] == {"STSBenchmark": -4.0, "SICKRelatedness": 1.0, "MR": -2.69}
+    assert c["avg"]["sts"] == {"ours": 80.82, "paper": 82.32, "delta": -1.5, "tasks": 2}
+    assert c["avg"]["transfer"]["tasks"] == 1
+    with pytest.raises(ValueError, match="none of the evaluated tasks"):
+        compare_with_paper({"Banking": 1.0}, "sup-simcse-bert-base-uncased")
+    with pytest.raises(ValueError, match="no published scores for 'bert-base'"):
+        compare_with_paper({"STS12": 1.0}, "bert-base")
+
+
+def test_evaluate_prints_the_paper_row_for_a_released_models_name(tiny_bert_path, senteval_dir: Path,
+                                                                    tmp_path: Path, capsys):
+    named = tmp_path / "sup-simcse-bert-base-uncased"
+    named.symlink_to(tiny_bert_path, target_is_directory=True)
+    out = tmp_path / "eval.json"
+    base = ["--pooler", "avg", "--tasks", "STSBenchmark", "--data_dir", str(senteval_dir)]
+    assert main(["--model", str(named), *base, "--output", str(out)]) == 0
+    printed = capsys.readouterr().out
+    ours = json.loads(out.read_text())["scores"]["STSBenchmark"]
+    assert "against the paper: sup-simcse-bert-base-uncased" in printed
+    lines = {l.split("|")[1].strip(): [c.strip() for c in l.strip("|").split("|")[1:]]
+             for l in printed.splitlines() if l.startswith("| ours") or l.startswith("| paper") or l.startswith("| delta")}
+    assert lines["ours"][0] == f"{ours:.2f}" and lines["paper"][0] == "84.25"
+    assert lines["delta"][0] == f"{ours - 84.25:+.2f}"
+    assert json.loads(out.read_text())["reference"]["delta"]["STSBenchmark"] == round(ours - 84.25, 2)
+    # off on request, explicit for any model, and not against dev scores
+    assert main(["--model", str(named), *base, "--reference", "none"]) == 0
+    assert "against the paper" not in capsys.readouterr().out
+    assert main(["--model", str(tiny_bert_path), *base, "--reference", "unsup-simcse-bert-base-uncased"]) == 0
+    assert "| paper |    76.85     |" in capsys.readouterr().out
+    assert main(["--model", str(named), *base, "--mode", "dev"]) == 0
+    captured = capsys.readouterr()
+    assert "against the paper" not in captured.out and "not compared in --mode dev" in captured.err

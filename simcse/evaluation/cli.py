@@ -2,7 +2,9 @@
 
 The flags of SimCSE's ``evaluation.py`` (``--model_name_or_path --pooler --mode --task_set --tasks``)
 plus ``--batch_size --max_length --data_dir --device --output``. Prints SimCSE's tables (values x100,
-two decimals, ``Avg.``) and writes every per-subset number to ``--output`` as JSON.
+two decimals, ``Avg.``) and writes every per-subset number to ``--output`` as JSON. For the six
+released SimCSE checkpoints (``princeton-nlp/...``, or a folder of the same name), or with
+``--reference NAME``, it also prints the paper's scores and the difference per task.
 """
 from __future__ import annotations
 
@@ -14,6 +16,7 @@ from typing import Sequence
 
 from ..pooling import POOLERS
 from .engine import ALL_TASKS, MODES, TASK_SETS, evaluate, results_tables
+from .references import PAPER_MODELS, compare_with_paper, comparison_tables, reference_for
 
 
 def build_parser(prog: str = "simcse evaluate") -> argparse.ArgumentParser:
@@ -41,6 +44,9 @@ def build_parser(prog: str = "simcse evaluate") -> argparse.ArgumentParser:
     p.add_argument("--seed", type=int, default=1111, help="seed of the probes (SentEval's 1111)")
     p.add_argument("--dtype", choices=("float32", "bfloat16", "float16"), default="float32",
                    help="float32 (default, exact) or bfloat16/float16 autocast for speed (scores move by ~0.01)")
+    p.add_argument("--reference", choices=(*PAPER_MODELS, "auto", "none"), default="auto",
+                   help="print the SimCSE paper's scores of this released model and the difference per task "
+                        "(default auto: when the model's name is one of them; none: never)")
     p.add_argument("--output", default=None, help="write all numbers to this JSON file")
     return p
 
@@ -64,6 +70,17 @@ def main(argv: Sequence[str] | None = None, prog: str = "simcse evaluate") -> in
         print(f"{prog}: error: {exc}", file=sys.stderr)
         return 2
     print(results_tables(result))
+    reference = reference_for(args.model) if args.reference == "auto" else None if args.reference == "none" \
+        else args.reference
+    if reference and args.mode == "test":
+        try:
+            result["reference"] = compare_with_paper(result["scores"], reference)
+            print(comparison_tables(result["scores"], result["reference"]))
+        except ValueError as exc:  # no evaluated task has a published score
+            print(f"{prog}: note: {exc}", file=sys.stderr)
+    elif reference:
+        print(f"{prog}: note: the paper's scores are test-set scores; not compared in --mode {args.mode}",
+              file=sys.stderr)
     if args.output:
         out = Path(args.output)
         out.parent.mkdir(parents=True, exist_ok=True)

@@ -320,12 +320,13 @@ def _averages(scores: dict[str, float]) -> dict[str, float]:
     return out
 
 
-def format_table(names: Sequence[str], values: Sequence[str]) -> str:
-    """An ASCII table with one column per name (the layout SimCSE prints with prettytable)."""
-    widths = [max(len(n), len(v)) for n, v in zip(names, values)]
+def format_table(names: Sequence[str], *rows: Sequence[str]) -> str:
+    """An ASCII table with one column per name and one line per row of values (the layout SimCSE
+    prints with prettytable)."""
+    widths = [max(len(n), *(len(r[i]) for r in rows)) for i, n in enumerate(names)]
     line = "+" + "+".join("-" * (w + 2) for w in widths) + "+"
     row = lambda cells: "|" + "|".join(f" {c:^{w}} " for c, w in zip(cells, widths)) + "|"  # noqa: E731
-    return "\n".join([line, row(names), line, row(values), line])
+    return "\n".join([line, row(names), line, *(row(r) for r in rows), line])
 
 
 def results_tables(result: dict[str, Any]) -> str:
