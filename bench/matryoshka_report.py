@@ -24,9 +24,9 @@ DIMS = [384, 256, 128, 64]
 def main(argv: list[str] | None = None) -> int:
     from simcse import SimCSE
     from simcse.encoder import resolve_model_path
-    from simcse.evaluation import evaluate
+    from simcse.evaluation import STS_TASKS, evaluate
     from simcse.evaluation.datadir import resolve_data_dir
-    from simcse.reproduce import STS7, UNSUP, prepare_data, train_one
+    from simcse.reproduce import UNSUP, prepare_data, train_one
 
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("--model", default=None)
@@ -55,8 +55,8 @@ def main(argv: list[str] | None = None) -> int:
         for k in DIMS:
             fn = lambda s, k=k: m.encode(s, batch_size=256, max_length=256, normalize_to_unit=False,
                                          return_numpy=True, truncate_dim=None if k == m.encoder.dim else k, dtype=torch.float32)
-            res = evaluate(fn, tasks=STS7, mode="test", data_dir=senteval)
-            row[f"dim {k}"] = round(sum(res["scores"].values()) / len(STS7), 2)
+            res = evaluate(fn, tasks=list(STS_TASKS), mode="test", data_dir=senteval)
+            row[f"dim {k}"] = round(sum(res["scores"].values()) / len(STS_TASKS), 2)
         rows.append(row)
         print(row, flush=True)
     path = write_result("matryoshka_" + args.device.split(":")[0], {"rows": rows, "dims": DIMS},

@@ -31,6 +31,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from simcse import SimCSE, default_model_path  # noqa: E402
 from simcse.evaluation import STS_TASKS, evaluate  # noqa: E402
+from simcse.evaluation.engine import DTYPES  # noqa: E402
 from simcse.evaluation.datadir import read_sick, read_stsb, read_sts_year  # noqa: E402
 
 
@@ -68,7 +69,7 @@ def main() -> int:
     p.add_argument("--max_length", type=int, default=256)
     p.add_argument("--data_dir", default=None)
     p.add_argument("--output", default="bench/results/sts7_eval.json")
-    p.add_argument("--dtype", choices=("float32", "bfloat16", "float16"), default="float32",
+    p.add_argument("--dtype", choices=DTYPES, default="float32",
                    help="our engine's precision (the naive path stays float32)")
     args = p.parse_args()
 

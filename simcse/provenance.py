@@ -73,17 +73,6 @@ def folder_fingerprint(folder: str | os.PathLike, suffixes: Iterable[str] = MODE
     return _digest(h)
 
 
-def file_fingerprint(path: str | os.PathLike) -> dict[str, Any]:
-    """``{"rows": lines in the file, "sha256": a content hash}`` (for CSV files, rows include the header)."""
-    h = hashlib.sha256()
-    rows = 0
-    with open(path, "rb") as fh:
-        for line in fh:
-            h.update(line)
-            rows += 1
-    return {"rows": rows, "sha256": _digest(h)}
-
-
 def records_fingerprint(records: Iterable[Iterable[Any]]) -> dict[str, Any]:
     """``{"rows": n, "sha256": ...}`` of records (for example evaluation pairs with their gold scores),
     independent of the file layout they were read from."""

@@ -374,7 +374,6 @@ class BinaryCodes(_CodeStore):
                  device: str | torch.device = "cpu"):
         super().__init__((dim + 7) // 8, use_faiss, device)
         self.dim = dim
-        self.nbytes = self.width
         self.chunk_elems = chunk_elems
         if self.backend == "faiss":
             import faiss
@@ -385,6 +384,11 @@ class BinaryCodes(_CodeStore):
         # the dot products are integers of magnitude <= 8 * nbytes): hamming = (8 * nbytes - dot) / 2.
         bits = np.unpackbits(np.arange(256, dtype=np.uint8)[:, None], axis=1).astype(np.float32)
         self._signs = torch.from_numpy(2 * bits - 1).to(self.device, torch.float16) if self.device.type == "cuda" else None
+
+    @property
+    def nbytes(self) -> int:
+        """Bytes per packed code (the code width)."""
+        return self.width
 
     def _faiss_codes(self) -> Any:
         return self._faiss_index.xb

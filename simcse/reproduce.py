@@ -31,7 +31,8 @@ import time
 from pathlib import Path
 from typing import Any, Sequence
 
-STS7 = ["STS12", "STS13", "STS14", "STS15", "STS16", "STSBenchmark", "SICKRelatedness"]
+from .evaluation.engine import STS_TASKS
+
 COLS = ["STS12", "STS13", "STS14", "STS15", "STS16", "STS-B", "SICK-R"]
 
 UNSUP = dict(per_device_train_batch_size=64, learning_rate=3e-5, num_train_epochs=1, temp=0.05)
@@ -150,7 +151,7 @@ def data_fingerprints(files: dict[str, Path], senteval: Path) -> dict[str, Any]:
         "sup_triplets": records_fingerprint(triplets),
         "eval": {},
     }
-    for col, task in zip(COLS, STS7):
+    for col, task in zip(COLS, STS_TASKS):
         if task.startswith("STS1"):
             pairs = [(sub, *p) for sub, cols in read_sts_year(task, senteval).items() for p in zip(*cols)]
         elif task == "STSBenchmark":
@@ -164,9 +165,9 @@ def data_fingerprints(files: dict[str, Path], senteval: Path) -> dict[str, Any]:
 def sts7(model: Any, data_dir: Path, pooler: str | None = None, device: str | None = None) -> dict[str, float]:
     from .evaluation import evaluate
 
-    res = evaluate(model, tasks=STS7, mode="test", data_dir=data_dir, max_length=256, pooler=pooler,
+    res = evaluate(model, tasks=list(STS_TASKS), mode="test", data_dir=data_dir, max_length=256, pooler=pooler,
                    device=device, batch_size=256)
-    row = {col: res["scores"][task] for col, task in zip(COLS, STS7)}
+    row = {col: res["scores"][task] for col, task in zip(COLS, STS_TASKS)}
     row["Avg"] = round(sum(row.values()) / len(row), 2)
     return row
 

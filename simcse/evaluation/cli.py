@@ -15,7 +15,7 @@ from pathlib import Path
 from typing import Sequence
 
 from ..pooling import POOLERS
-from .engine import ALL_TASKS, MODES, TASK_SETS, evaluate, results_tables
+from .engine import ALL_TASKS, DTYPES, MODES, TASK_SETS, evaluate, results_tables
 from .references import PAPER_MODELS, compare_with_paper, comparison_tables, reference_for
 
 
@@ -42,7 +42,7 @@ def build_parser(prog: str = "simcse evaluate") -> argparse.ArgumentParser:
                    help="SentEval data/downstream folder (default: $SIMCSE_DATA_DIR or SentEval/data/downstream)")
     p.add_argument("--device", default=None, help="cpu, cuda, cuda:1 ... (default: cuda if available)")
     p.add_argument("--seed", type=int, default=1111, help="seed of the probes (SentEval's 1111)")
-    p.add_argument("--dtype", choices=("float32", "bfloat16", "float16"), default="float32",
+    p.add_argument("--dtype", choices=DTYPES, default="float32",
                    help="float32 (default, exact) or bfloat16/float16 autocast for speed (scores move by ~0.01)")
     p.add_argument("--reference", choices=(*PAPER_MODELS, "auto", "none"), default="auto",
                    help="print the SimCSE paper's scores of this released model and the difference per task "
