@@ -65,8 +65,12 @@ def convert_checkpoint(
     mlp_only_train: bool = False,
     tokenizer: str | Path | None = None,
     max_length: int = 128,
+    overwrite: bool = False,
 ) -> SentenceEncoder:
     """Convert an original SimCSE ``*ForCL`` checkpoint folder ``src`` into our folder ``dst``.
+
+    ``dst`` must be a new or empty folder (``overwrite=True``: replace the files of a non-empty
+    one); it is never ``src`` itself, whose weights and config would be replaced.
 
     Raises ``FileNotFoundError`` / ``ValueError`` naming what is missing or unexpected (no
     weights, no MLP for the ``cls`` pooler, backbone keys that do not fit the config).
@@ -80,6 +84,13 @@ def convert_checkpoint(
         src = src.parent
     if not (src / "config.json").is_file():
         raise FileNotFoundError(f"{src} has no config.json; expected a SimCSE training output folder")
+    dst = Path(dst)
+    if dst.exists() and dst.resolve() == src.resolve():
+        raise ValueError(f"the output folder {str(dst)!r} is the checkpoint itself; write the converted model to another folder")
+    if dst.exists() and not dst.is_dir():
+        raise ValueError(f"the output {str(dst)!r} exists and is not a folder")
+    if dst.is_dir() and any(dst.iterdir()) and not overwrite:
+        raise ValueError(f"the output folder {str(dst)!r} exists and is not empty; choose a new folder or pass --overwrite")
     if pooler_type not in POOLERS:
         raise ValueError(f"--pooler_type {pooler_type!r} is unknown; choose one of {', '.join(POOLERS)}")
     config = AutoConfig.from_pretrained(str(src))
@@ -112,6 +123,10 @@ def convert_checkpoint(
         raise ValueError(f"{src}: no backbone weights with prefix {prefix!r} (model_type {config.model_type!r})")
     missing, unexpected = backbone.load_state_dict(base, strict=False)
     missing = [k for k in missing if not k.startswith("pooler.")]
+    # Buffers the checkpoint's transformers version saved (SimCSE pins 4.2.1, which stores
+    # embeddings.position_ids) but current versions keep out of the state dict: constants, not weights.
+    buffers = {name for name, _ in backbone.named_buffers()}
+    unexpected = [k for k in unexpected if k not in buffers]
     if missing or unexpected:
         raise ValueError(f"{src}: backbone weights do not fit its config: missing {missing[:5]}, unexpected {unexpected[:5]}")
 
@@ -144,7 +159,7 @@ def convert_checkpoint(
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    """``simcse convert SRC DST [--pooler_type cls] [--mlp_only_train] [--tokenizer DIR]``."""
+    """``simcse convert SRC DST [--pooler_type cls] [--mlp_only_train] [--tokenizer DIR] [--overwrite]``."""
     parser = argparse.ArgumentParser(
         prog="simcse convert",
         description="Convert an original SimCSE training checkpoint (BertForCL/RobertaForCL) into a simcse / "
@@ -156,9 +171,12 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("--mlp_only_train", action="store_true", help="unsupervised model: the MLP is not used at inference")
     parser.add_argument("--tokenizer", default=None, help="tokenizer folder, if SRC has none")
     parser.add_argument("--max_length", type=int, default=128, help="default maximum tokens per sentence at inference")
+    parser.add_argument("--overwrite", action="store_true", help="replace the files of a non-empty DST")
     args = parser.parse_args(argv)
     try:
-        convert_checkpoint(args.src, args.dst, args.pooler_type, args.mlp_only_train, args.tokenizer, args.max_length)
+        convert_checkpoint(
+            args.src, args.dst, args.pooler_type, args.mlp_only_train, args.tokenizer, args.max_length, args.overwrite
+        )
     except (FileNotFoundError, ValueError) as exc:
         print(f"simcse convert: error: {exc}", file=sys.stderr)
         return 2

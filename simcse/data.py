@@ -42,7 +42,7 @@ from .encoder import pad_batch
 
 logger = logging.getLogger(__name__)
 
-CACHE_VERSION = 1
+CACHE_VERSION = 2  # 2: a UTF-8 byte-order mark is no longer read as part of the first row
 KNOWN_HEADERS = frozenset(
     {
         "sent0", "sent1", "sent2", "hard_neg", "sentence", "sentence1", "sentence2", "sentence3",
@@ -75,16 +75,19 @@ def read_training_file(path: str | os.PathLike, header: str = "auto") -> list[li
     if header not in ("auto", "yes", "no"):
         raise ValueError(f"header must be 'auto', 'yes' or 'no', got {header!r}")
     suffix = path.suffix.lower()
-    if suffix in TEXT_SUFFIXES:
-        rows = _read_txt(path)
-    elif suffix in TABLE_SUFFIXES:
-        rows = _read_table(path, "\t" if suffix == ".tsv" else ",", header)
-    elif suffix in JSON_SUFFIXES:
-        rows = _read_json(path)
-    else:
-        raise ValueError(
-            f"training file {str(path)!r}: unsupported suffix {suffix!r}; use .txt, .csv, .tsv, .json or .jsonl"
-        )
+    try:
+        if suffix in TEXT_SUFFIXES:
+            rows = _read_txt(path)
+        elif suffix in TABLE_SUFFIXES:
+            rows = _read_table(path, "\t" if suffix == ".tsv" else ",", header)
+        elif suffix in JSON_SUFFIXES:
+            rows = _read_json(path)
+        else:
+            raise ValueError(
+                f"training file {str(path)!r}: unsupported suffix {suffix!r}; use .txt, .csv, .tsv, .json or .jsonl"
+            )
+    except UnicodeDecodeError as exc:
+        raise _not_utf8(path) from exc
     if not rows:
         raise ValueError(f"training file {str(path)!r} holds no examples")
     width = len(rows[0][1])
@@ -108,9 +111,38 @@ def read_training_file(path: str | os.PathLike, header: str = "auto") -> list[li
     return columns
 
 
+def _not_utf8(path: Path) -> ValueError:
+    """A ``ValueError`` naming ``file:line`` of the first byte that is not UTF-8."""
+    raw = path.read_bytes()
+    try:
+        raw.decode("utf-8-sig")
+    except UnicodeDecodeError as exc:
+        line = raw.count(b"\n", 0, exc.start) + 1
+        return ValueError(f"{path}:{line}: not UTF-8 text ({exc.reason} at byte {exc.start}); save the file as UTF-8")
+    return ValueError(f"{path}: not UTF-8 text; save the file as UTF-8")
+
+
+def _read_text_file(path: Path) -> str:
+    """The file's text: UTF-8, a leading byte-order mark dropped; a ``ValueError`` naming file:line if not UTF-8."""
+    try:
+        return path.read_text(encoding="utf-8-sig")
+    except UnicodeDecodeError as exc:
+        raise _not_utf8(path) from exc
+
+
+def _split_lines(text: str) -> list[str]:
+    """Lines split at \\n, \\r\\n or \\r only (``str.splitlines`` also splits at U+2028, U+0085, \\f ...,
+    which may occur inside a sentence); a final line break does not start another line."""
+    lines = text.replace("\r\n", "\n").replace("\r", "\n").split("\n")
+    if lines and lines[-1] == "":
+        lines.pop()
+    return lines
+
+
 def _read_txt(path: Path) -> list[tuple[int, list[str]]]:
     rows = []
-    with open(path, encoding="utf-8") as fh:
+    # utf-8-sig: a byte-order mark (as Windows editors write) is not part of the first sentence.
+    with open(path, encoding="utf-8-sig") as fh:
         for lineno, line in enumerate(fh, 1):
             text = line.rstrip("\r\n")
             if not text.strip():
@@ -121,7 +153,9 @@ def _read_txt(path: Path) -> list[tuple[int, list[str]]]:
 
 def _read_table(path: Path, delimiter: str, header: str) -> list[tuple[int, list[str]]]:
     rows: list[tuple[int, list[str]]] = []
-    with open(path, encoding="utf-8", newline="") as fh:
+    # utf-8-sig: with a byte-order mark the header's first cell would read "\ufeffsent0" and the
+    # header would be taken for an example.
+    with open(path, encoding="utf-8-sig", newline="") as fh:
         if delimiter == "\t":
             reader = csv.reader(fh, delimiter="\t", quoting=csv.QUOTE_NONE)
         else:
@@ -148,7 +182,7 @@ def _is_header(cells: Sequence[str], header: str) -> bool:
 
 
 def _read_json(path: Path) -> list[tuple[int, list[str]]]:
-    text = path.read_text(encoding="utf-8")
+    text = _read_text_file(path)
     records: list[tuple[int, Any]] = []
     if text.lstrip().startswith("["):
         try:
@@ -158,7 +192,8 @@ def _read_json(path: Path) -> list[tuple[int, list[str]]]:
         records = [(i + 1, r) for i, r in enumerate(data)]
         where = "record"
     else:
-        for lineno, line in enumerate(text.splitlines(), 1):
+        # Not str.splitlines: json.dumps(..., ensure_ascii=False) leaves U+2028 / U+0085 raw inside strings.
+        for lineno, line in enumerate(_split_lines(text), 1):
             if not line.strip():
                 continue
             try:
@@ -450,7 +485,7 @@ def read_nli_pairs(source: str | os.PathLike, splits: Sequence[str] = ("train",)
             missing = [str(f) for f in files if not f.is_file()]
             if missing:
                 raise FileNotFoundError(f"NLI folder {str(src)!r} lacks {', '.join(missing)} (SentEval format)")
-            cols = [f.read_text(encoding="utf-8").splitlines() for f in files]
+            cols = [_split_lines(_read_text_file(f)) for f in files]
             if len({len(c) for c in cols}) != 1:
                 raise ValueError(
                     f"{src}: s1.{split}, s2.{split}, labels.{split} have different line counts "
@@ -462,23 +497,26 @@ def read_nli_pairs(source: str | os.PathLike, splits: Sequence[str] = ("train",)
                     raise ValueError(f"{files[2]}:{lineno}: unknown label {lab!r}; expected one of {NLI_LABELS}")
                 pairs.append((p.strip(), h.strip(), lab))
     elif src.is_file():
-        with open(src, encoding="utf-8") as fh:
-            for lineno, line in enumerate(fh, 1):
-                if not line.strip():
-                    continue
-                try:
-                    rec = json.loads(line)
-                except json.JSONDecodeError as exc:
-                    raise ValueError(f"{src}:{lineno}: invalid JSON line: {exc.msg}") from exc
-                try:
-                    p, h, lab = rec["sentence1"], rec["sentence2"], rec["gold_label"]
-                except (KeyError, TypeError):
-                    raise ValueError(f"{src}:{lineno}: expected fields sentence1, sentence2, gold_label") from None
-                if lab == "-":
-                    continue
-                if lab not in NLI_LABELS:
-                    raise ValueError(f"{src}:{lineno}: unknown gold_label {lab!r}")
-                pairs.append((p.strip(), h.strip(), lab))
+        try:
+            with open(src, encoding="utf-8-sig") as fh:
+                for lineno, line in enumerate(fh, 1):
+                    if not line.strip():
+                        continue
+                    try:
+                        rec = json.loads(line)
+                    except json.JSONDecodeError as exc:
+                        raise ValueError(f"{src}:{lineno}: invalid JSON line: {exc.msg}") from exc
+                    try:
+                        p, h, lab = rec["sentence1"], rec["sentence2"], rec["gold_label"]
+                    except (KeyError, TypeError):
+                        raise ValueError(f"{src}:{lineno}: expected fields sentence1, sentence2, gold_label") from None
+                    if lab == "-":
+                        continue
+                    if lab not in NLI_LABELS:
+                        raise ValueError(f"{src}:{lineno}: unknown gold_label {lab!r}")
+                    pairs.append((p.strip(), h.strip(), lab))
+        except UnicodeDecodeError as exc:
+            raise _not_utf8(src) from exc
     else:
         raise FileNotFoundError(f"NLI source {str(src)!r} does not exist")
     return pairs

@@ -131,11 +131,12 @@ def available_recipes() -> list[str]:
     return sorted(p.stem for p in RECIPE_DIR.glob("*.json"))
 
 
-def load_recipe(name: str) -> dict[str, Any]:
+def load_recipe(name: str, batch_given: bool = False) -> dict[str, Any]:
     """The flag defaults of recipe ``name`` (a bundled name or a path to a JSON file).
 
     The key ``global_batch_size`` becomes ``per_device_train_batch_size`` = global batch /
-    ``$WORLD_SIZE`` (so the same recipe gives the paper's batch on 1 or N GPUs); keys starting
+    ``$WORLD_SIZE`` (so the same recipe gives the paper's batch on 1 or N GPUs); with
+    ``batch_given`` (an explicit ``--per_device_train_batch_size``) it is dropped. Keys starting
     with ``_`` are comments.
     """
     path = Path(name) if name.endswith(".json") else RECIPE_DIR / f"{name}.json"
@@ -146,6 +147,8 @@ def load_recipe(name: str) -> dict[str, Any]:
     except json.JSONDecodeError as exc:
         raise ValueError(f"--recipe {name!r}: {path} is not valid JSON: {exc}") from exc
     recipe = {k: v for k, v in raw.items() if not k.startswith("_")}
+    if "global_batch_size" in recipe and batch_given:
+        del recipe["global_batch_size"]
     if "global_batch_size" in recipe:
         global_bs = int(recipe.pop("global_batch_size"))
         world = int(os.environ.get("WORLD_SIZE", "1"))
@@ -163,14 +166,17 @@ def config_to_argv(config: dict[str, Any]) -> list[str]:
     argv: list[str] = []
     for key, value in config.items():
         flag = f"--{key}"
-        if isinstance(value, bool):
-            argv += [flag, str(value)]
-        elif isinstance(value, list):
+        if isinstance(value, list):
             argv += [flag, *map(str, value)]
         elif value is None:
             continue
+        elif isinstance(value, dict):
+            # e.g. lr_scheduler_kwargs, gradient_checkpointing_kwargs, fsdp_config: the Trainer
+            # parses these flags as JSON (str() would give a Python repr it cannot read).
+            argv.append(f"{flag}={json.dumps(value)}")
         else:
-            argv += [flag, str(value)]
+            # --flag=value, so a value starting with "-" is not taken for a flag
+            argv.append(f"{flag}={value}")
     return argv
 
 
@@ -220,13 +226,21 @@ def parse_args(argv: Sequence[str] | None = None) -> tuple[ModelArguments, DataT
     }
     recipe_name = _flag_value(argv, "recipe")
     if recipe_name:
-        recipe = load_recipe(recipe_name)
+        recipe = load_recipe(recipe_name, batch_given=_given(argv, "per_device_train_batch_size"))
         unknown = sorted(set(recipe) - dests)
         if unknown:
             raise ValueError(f"--recipe {recipe_name!r} sets unknown flags: {', '.join(unknown)}")
         defaults.update(recipe)
     parser.set_defaults(**defaults)
     ns = vars(parser.parse_args(argv))
+
+    # A recipe's --load_best_model_at_end needs evaluations and checkpoints; an explicit
+    # --eval_strategy no / --save_strategy no wins over it instead of failing in TrainingArguments.
+    if recipe_name and defaults.get("load_best_model_at_end") and not _given(argv, "load_best_model_at_end"):
+        off = [k for k in ("eval_strategy", "save_strategy") if _given(argv, k) and str(ns.get(k)) == "no"]
+        if off:
+            logger.info("--%s no: not loading the best checkpoint at the end (the recipe's default)", off[0])
+            ns["load_best_model_at_end"] = False
 
     # Original scripts: --load_best_model_at_end with checkpoints following the eval schedule.
     if ns.get("load_best_model_at_end") and str(ns.get("eval_strategy")) not in ("no", "IntervalStrategy.NO"):
@@ -295,6 +309,8 @@ def validate(model_args: ModelArguments, data_args: DataTrainingArguments, train
         if not Path(data_args.train_file).is_file():
             raise FileNotFoundError(f"--train_file {data_args.train_file!r} does not exist")
         out = Path(training_args.output_dir)
+        if out.exists() and not out.is_dir():
+            raise ValueError(f"--output_dir {str(out)!r} is a file, not a folder")
         if (
             out.is_dir()
             and any(out.iterdir())

@@ -114,3 +114,34 @@ def test_errors_name_the_problem(tmp_path, tiny_bert_path, capsys):
     assert main([str(src2), str(tmp_path / "o5"), "--tokenizer", str(tiny_bert_path)]) == 0
     assert main([str(tmp_path / "nowhere"), str(tmp_path / "o6")]) == 2
     assert "has no config.json" in capsys.readouterr().err
+
+
+@pytest.mark.parametrize("model_type", ["bert", "roberta"])
+def test_checkpoint_of_transformers_4_2_with_position_ids(tmp_path, tiny_bert_path, model_type):
+    # SimCSE's train.py ran on transformers 4.2.1, which saved embeddings.position_ids in the weights.
+    src, model, state = _make_original(tmp_path, tiny_bert_path, model_type, "bin")
+    state[f"{model_type}.embeddings.position_ids"] = torch.arange(130).expand((1, -1))
+    torch.save(state, src / "pytorch_model.bin")
+    dst = tmp_path / "converted"
+    assert main([str(src), str(dst)]) == 0
+    ours = SimCSE(str(dst), device="cpu").encode(SENTENCES, return_numpy=True, normalize_to_unit=False, batch_size=2)
+    np.testing.assert_allclose(ours, _expected(model, src, state, use_mlp=True), atol=1e-5)
+
+
+def test_convert_never_replaces_the_checkpoint_or_a_full_folder(tmp_path, tiny_bert_path, capsys):
+    src, _, _ = _make_original(tmp_path, tiny_bert_path, "bert", "safetensors")
+    before = {f.name: f.read_bytes() for f in src.iterdir()}
+    assert main([str(src), str(src)]) == 2
+    assert "is the checkpoint itself" in capsys.readouterr().err
+    assert {f.name: f.read_bytes() for f in src.iterdir()} == before
+    other = tmp_path / "mine"
+    other.mkdir()
+    (other / "config.json").write_text("{}")
+    assert main([str(src), str(other)]) == 2
+    assert "exists and is not empty" in capsys.readouterr().err
+    assert (other / "config.json").read_text() == "{}"
+    assert main([str(src), str(other), "--overwrite"]) == 0
+    assert json.loads((other / "config.json").read_text())["architectures"] == ["BertModel"]
+    empty = tmp_path / "empty"
+    empty.mkdir()
+    assert main([str(src), str(empty)]) == 0

@@ -73,6 +73,42 @@ def test_bad_files_name_file_and_line(tmp_path, name, text, match):
         D.read_training_file(f)
 
 
+def test_byte_order_mark_is_not_part_of_the_data(tmp_path):
+    # Windows editors (Notepad, Excel's "CSV UTF-8") start UTF-8 files with a byte-order mark.
+    bom = "\ufeff"
+    f = _write(tmp_path / "nli.csv", bom + "sent0,sent1,hard_neg\na,b,c\nd,e,f\n")
+    assert D.read_training_file(f) == [["a", "d"], ["b", "e"], ["c", "f"]]  # the header is still found
+    t = _write(tmp_path / "w.tsv", bom + "sentence1\tsentence2\na\tb\n")
+    assert D.read_training_file(t) == [["a"], ["b"]]
+    g = _write(tmp_path / "w.txt", bom + "first\nsecond\n")
+    assert D.read_training_file(g) == [["first", "second"]]
+    h = _write(tmp_path / "w.jsonl", bom + '{"sent0": "a", "sent1": "b"}\n')
+    assert D.read_training_file(h) == [["a"], ["b"]]
+    k = _write(tmp_path / "w.json", bom + '[["a", "b"]]')
+    assert D.read_training_file(k) == [["a"], ["b"]]
+
+
+@pytest.mark.parametrize("name,data", [
+    ("l.txt", b"fine\ncaf\xe9 au lait\n"),
+    ("l.csv", b"sent0,sent1\na,b\ncaf\xe9,c\n"),
+    ("l.jsonl", b'{"a": "x"}\n{"a": "y"}\n{"a": "caf\xe9"}\n'),
+])
+def test_non_utf8_file_names_file_and_line(tmp_path, name, data):
+    f = tmp_path / name
+    f.write_bytes(data)
+    line = data.count(b"\n", 0, data.index(b"\xe9")) + 1
+    with pytest.raises(ValueError, match=rf"{name}:{line}: not UTF-8") as info:
+        D.read_training_file(f)
+    assert not isinstance(info.value, UnicodeDecodeError)
+
+
+def test_jsonl_with_unicode_line_separators_inside_strings(tmp_path):
+    # json.dumps(..., ensure_ascii=False) keeps U+2028, U+2029 and U+0085 raw inside strings.
+    recs = [{"sent0": "a\u2028b", "sent1": "c\x85d"}, {"sent0": "e\u2029f", "sent1": "g"}]
+    f = _write(tmp_path / "u.jsonl", "".join(json.dumps(r, ensure_ascii=False) + "\n" for r in recs))
+    assert D.read_training_file(f) == [["a\u2028b", "e\u2029f"], ["c\x85d", "g"]]
+
+
 def test_missing_file(tmp_path):
     with pytest.raises(FileNotFoundError, match="does not exist"):
         D.read_training_file(tmp_path / "nope.txt")
@@ -175,6 +211,23 @@ def test_snli_senteval_triplets(data_dir, tmp_path):
     assert pairs[(p, e)] == "entailment" and pairs[(p, c)] == "contradiction"
     # the file trains as is
     assert [len(col) for col in D.read_training_file(out)] == [n, n, n]
+
+
+def test_senteval_nli_with_odd_characters_and_bom(tmp_path, capsys):
+    src = tmp_path / "nli"
+    src.mkdir()
+    # a premise holding U+2028 / U+0085 (str.splitlines would cut it in two); files with a BOM
+    _write(src / "s1.train", "\ufeffA man\u2028sleeps .\nA man\u2028sleeps .\nKids\x85play .\nKids\x85play .\n")
+    _write(src / "s2.train", "A person rests .\nA man runs .\nChildren play .\nNobody plays .\n")
+    _write(src / "labels.train", "\ufeffentailment\ncontradiction\nentailment\ncontradiction\n")
+    out = tmp_path / "t.csv"
+    assert D.main(["nli-triplets", "--input", str(src), "--output", str(out)]) == 0, capsys.readouterr().err
+    assert D.read_training_file(out) == [
+        ["A man\u2028sleeps .", "Kids\x85play ."], ["A person rests .", "Children play ."], ["A man runs .", "Nobody plays ."],
+    ]
+    (src / "s2.train").write_bytes(b"A person rests .\nA man runs .\nChildren play .\nNobody pl\xe4ys .\n")
+    assert D.main(["nli-triplets", "--input", str(src), "--output", str(out)]) == 2
+    assert "s2.train:4: not UTF-8" in capsys.readouterr().err
 
 
 def test_jsonl_triplets_and_cli(tmp_path, capsys):

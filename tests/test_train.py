@@ -191,6 +191,13 @@ def test_non_empty_output_dir_needs_overwrite(tmp_path, tiny_bert_path, unsup_fi
     assert "exists and is not empty" in capsys.readouterr().err
 
 
+def test_output_dir_that_is_a_file(tmp_path, tiny_bert_path, unsup_file, capsys):
+    (tmp_path / "out").write_text("my notes")
+    assert _train(tmp_path, tiny_bert_path, unsup_file)[0] == 2
+    assert f"--output_dir '{tmp_path / 'out'}' is a file, not a folder" in capsys.readouterr().err
+    assert (tmp_path / "out").read_text() == "my notes"
+
+
 def test_recipes_and_explicit_flags(tmp_path, monkeypatch):
     m, d, t = parse_args(["--recipe", "sup-bert-base", "--output_dir", str(tmp_path), "--learning_rate", "1e-4"])
     assert m.model_name_or_path == "bert-base-uncased" and m.pooler_type == "cls" and not m.mlp_only_train
@@ -223,6 +230,43 @@ def test_json_config_as_only_argument(tmp_path):
     m, d, t = parse_args([str(cfg)])
     assert m.model_name_or_path == "some/model" and m.mlp_only_train and m.temp == 0.1
     assert t.eval_strategy == "steps" and t.save_steps == 10 and t.do_train
+
+
+def test_json_config_with_object_values_and_dash_strings(tmp_path):
+    # Trainer flags whose value is a JSON object, and a string that starts with "-".
+    cfg = tmp_path / "run.json"
+    cfg.write_text(json.dumps({
+        "output_dir": str(tmp_path / "o"), "lr_scheduler_type": "cosine_with_restarts",
+        "lr_scheduler_kwargs": {"num_cycles": 2}, "run_name": "-baseline-", "hard_negative_weight": -1.0,
+        "do_mlm": False,
+    }))
+    m, d, t = parse_args([str(cfg)])
+    assert t.lr_scheduler_kwargs == {"num_cycles": 2}
+    assert t.run_name == "-baseline-" and m.hard_negative_weight == -1.0 and not m.do_mlm
+
+
+def test_recipe_batch_that_does_not_split_over_the_processes(tmp_path, monkeypatch):
+    monkeypatch.setenv("WORLD_SIZE", "3")  # torchrun --nproc_per_node 3: 64 does not split
+    with pytest.raises(ValueError, match="does not split over 3 processes; pass --per_device_train_batch_size"):
+        parse_args(["--recipe", "unsup-bert-base", "--output_dir", str(tmp_path)])
+    # ... and doing what the message says works
+    m, d, t = parse_args(["--recipe", "unsup-bert-base", "--output_dir", str(tmp_path), "--per_device_train_batch_size", "21"])
+    assert t.per_device_train_batch_size == 21 and t.learning_rate == 3e-5
+    m, d, t = parse_args(["--recipe", "unsup-bert-base", "--output_dir", str(tmp_path), "--per_device_train_batch_size=22"])
+    assert t.per_device_train_batch_size == 22
+
+
+@pytest.mark.parametrize("flag", ["eval_strategy", "save_strategy"])
+def test_recipe_load_best_model_yields_to_explicit_no(tmp_path, flag):
+    # The recipe asks for the best checkpoint by STS-B dev; a run without evaluation (no STS-B data)
+    # or without checkpoints must not fail on a --load_best_model_at_end the user never passed.
+    m, d, t = parse_args(["--recipe", "unsup-bert-base", "--output_dir", str(tmp_path), f"--{flag}", "no"])
+    assert str(getattr(t, flag)) in ("no", "IntervalStrategy.NO", "SaveStrategy.NO")
+    assert not t.load_best_model_at_end and t.per_device_train_batch_size == 64 and m.mlp_only_train
+    # an explicit --load_best_model_at_end with evaluation off is still the user's error
+    with pytest.raises(ValueError, match="load_best_model_at_end"):
+        parse_args(["--recipe", "unsup-bert-base", "--output_dir", str(tmp_path), "--eval_strategy", "no",
+                    "--load_best_model_at_end", "True"])
 
 
 def test_several_gpus_in_one_process_never_use_data_parallel(tiny_bert_path, tmp_path):
