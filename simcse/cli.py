@@ -35,14 +35,14 @@ def bundled_corpus() -> Path:
 
 
 def _read_inputs(args_text: Sequence[str] | None, file: str | None) -> list[str]:
-    from .tool import read_sentence_file
+    from .tool import read_sentence_file, split_lines
 
     if file:
         return read_sentence_file(file)
     if args_text:
         return list(args_text)
     if not sys.stdin.isatty():
-        return [line.strip() for line in sys.stdin.read().splitlines() if line.strip()]
+        return split_lines(sys.stdin.read())
     return []
 
 
@@ -52,7 +52,8 @@ def _add_model_args(p: argparse.ArgumentParser) -> None:
     p.add_argument("--pooler", default=None, help="override the pooling head")
     p.add_argument("--device", default=None, help="cpu, cuda, cuda:1 ... (default: cuda if available)")
     p.add_argument("--batch_size", type=int, default=64)
-    p.add_argument("--max_length", type=int, default=128)
+    p.add_argument("--max_length", type=int, default=None,
+                   help="tokens kept per sentence (default: 128, or fewer where the model has fewer positions)")
 
 
 def _positive_int(value: str) -> int:
@@ -118,7 +119,7 @@ def main(argv: Sequence[str] | None = None) -> int:
 def _model(args: argparse.Namespace):
     from .tool import SimCSE
 
-    return SimCSE(args.model, device=args.device, pooler=args.pooler)
+    return SimCSE(args.model, device=args.device, pooler=args.pooler, max_length=args.max_length)
 
 
 def _encode(args: argparse.Namespace) -> int:
@@ -129,9 +130,10 @@ def _encode(args: argparse.Namespace) -> int:
         raise ValueError("no sentences given (arguments, --file or stdin)")
     model = _model(args)
     vecs = model.encode(sentences, return_numpy=True, normalize_to_unit=not args.no_normalize,
-                        batch_size=args.batch_size, max_length=args.max_length, show_progress_bar=len(sentences) > 1000)
+                        batch_size=args.batch_size, show_progress_bar=len(sentences) > 1000)
     if args.output:
-        np.save(args.output, vecs)
+        with open(args.output, "wb") as f:  # the path as given: np.save(name) would append ".npy"
+            np.save(f, vecs)
         print(f"wrote {vecs.shape[0]} x {vecs.shape[1]} vectors to {args.output}", file=sys.stderr)
     else:
         for s, v in zip(sentences, vecs):
@@ -162,6 +164,16 @@ def _search(args: argparse.Namespace) -> int:
     index_dir = Path(args.index) if args.index else None
     if index_dir is not None and (index_dir / "index_meta.json").is_file():
         model.load_index(index_dir, use_faiss=use_faiss)
+        if args.corpus:
+            from .tool import read_sentence_file
+
+            wanted = read_sentence_file(args.corpus)
+            if wanted != model.index["sentences"]:
+                raise ValueError(
+                    f"--index {str(index_dir)!r} holds {len(model.index['sentences'])} sentences that are not "
+                    f"those of --corpus {args.corpus!r} ({len(wanted)} sentences); remove that folder (or "
+                    "give another --index) to index the corpus, or drop --corpus to search the saved index"
+                )
         print(f"loaded index {index_dir} ({len(model.index['sentences'])} sentences)", file=sys.stderr)
     else:
         model.build_index(corpus, use_faiss=use_faiss, faiss_fast=args.faiss_fast, batch_size=args.batch_size,

@@ -130,7 +130,7 @@ def _read_text_file(path: Path) -> str:
         raise _not_utf8(path) from exc
 
 
-def _split_lines(text: str) -> list[str]:
+def split_line_ends(text: str) -> list[str]:
     """Lines split at \\n, \\r\\n or \\r only (``str.splitlines`` also splits at U+2028, U+0085, \\f ...,
     which may occur inside a sentence); a final line break does not start another line."""
     lines = text.replace("\r\n", "\n").replace("\r", "\n").split("\n")
@@ -193,7 +193,7 @@ def _read_json(path: Path) -> list[tuple[int, list[str]]]:
         where = "record"
     else:
         # Not str.splitlines: json.dumps(..., ensure_ascii=False) leaves U+2028 / U+0085 raw inside strings.
-        for lineno, line in enumerate(_split_lines(text), 1):
+        for lineno, line in enumerate(split_line_ends(text), 1):
             if not line.strip():
                 continue
             try:
@@ -485,7 +485,7 @@ def read_nli_pairs(source: str | os.PathLike, splits: Sequence[str] = ("train",)
             missing = [str(f) for f in files if not f.is_file()]
             if missing:
                 raise FileNotFoundError(f"NLI folder {str(src)!r} lacks {', '.join(missing)} (SentEval format)")
-            cols = [_split_lines(_read_text_file(f)) for f in files]
+            cols = [split_line_ends(_read_text_file(f)) for f in files]
             if len({len(c) for c in cols}) != 1:
                 raise ValueError(
                     f"{src}: s1.{split}, s2.{split}, labels.{split} have different line counts "

@@ -64,10 +64,53 @@ def read_sentence_file(path: str | os.PathLike) -> list[str]:
     if not p.is_file():
         raise IsADirectoryError(f"sentence file {str(p)!r} is not a file")
     try:
-        text = p.read_text(encoding="utf-8")
+        text = p.read_text(encoding="utf-8-sig")  # a leading byte-order mark is not part of the first sentence
     except UnicodeDecodeError as exc:
         raise ValueError(f"sentence file {str(p)!r} is not UTF-8 text (byte {exc.start}: {exc.reason})") from None
-    return [line.strip() for line in text.splitlines() if line.strip()]
+    return split_lines(text)
+
+
+def split_lines(text: str) -> list[str]:
+    """Non-blank lines of ``text``, stripped. Lines end at ``\\n``, ``\\r\\n`` or ``\\r`` only (as
+    ``for line in file`` reads them), not at the other breaks ``str.splitlines`` knows (form feed,
+    U+0085, U+2028, ...), which occur inside sentences of scraped text."""
+    from .data import split_line_ends
+
+    return [line.strip() for line in split_line_ends(text) if line.strip()]
+
+
+DEFAULT_MAX_LENGTH = 128  # the original package's encode(max_length=128)
+
+
+def token_limit(encoder: SentenceEncoder) -> int | None:
+    """The most tokens the model takes (its position embeddings; the tokenizer's limit when smaller)."""
+    limits = []
+    n = getattr(encoder.tokenizer, "model_max_length", None)
+    if isinstance(n, int) and 0 < n < 1_000_000:
+        limits.append(n)
+    p = getattr(encoder.backbone.config, "max_position_embeddings", None)
+    if isinstance(p, int) and p > 0:
+        limits.append(p)
+    return min(limits) if limits else None
+
+
+def check_max_length(max_length: Any, encoder: SentenceEncoder) -> int:
+    """``max_length`` if the model can take it; else ``ValueError`` naming the value and the valid range."""
+    try:
+        special = int(encoder.tokenizer.num_special_tokens_to_add(pair=False))
+    except Exception:  # slow or unusual tokenizers
+        special = 1
+    low, high = max(2, special + 1), token_limit(encoder)
+    valid = f"[{low}, {high}]" if high is not None else f">= {low}"
+    if isinstance(max_length, bool) or not isinstance(max_length, (int, np.integer)):
+        raise ValueError(f"max_length must be an integer {'in ' if high else ''}{valid}, got {max_length!r}")
+    if max_length < low or (high is not None and max_length > high):
+        raise ValueError(
+            f"max_length={int(max_length)} is out of range for this model: it must be in {valid} "
+            f"({special} special tokens + at least one token of the sentence"
+            + (f"; the model has {high} positions)" if high is not None else ")")
+        )
+    return int(max_length)
 
 
 def pick_device(device: str | torch.device | None = None) -> torch.device:
@@ -86,6 +129,9 @@ class SimCSE:
         num_cells: IVF cells when ``build_index(..., faiss_fast=True)``.
         num_cells_in_search: IVF cells probed per query.
         pooler: override the pooling head (see :data:`simcse.pooling.POOLERS`).
+        max_length: tokens kept per sentence in ``encode``, ``similarity``, ``build_index`` and
+            ``search`` (``encode(max_length=...)`` overrides it); default 128, as in the original
+            package (less where the model has fewer positions).
         truncate_dim: keep only the first ``truncate_dim`` dimensions (Matryoshka models) in
             ``encode``, ``build_index`` and ``search`` unless they are given another value.
     """
@@ -113,6 +159,11 @@ class SimCSE:
         self.num_cells_in_search = num_cells_in_search
         self.index: dict[str, Any] | None = None
         self.truncate_dim = check_truncate_dim(truncate_dim, self.encoder.dim)
+        limit = token_limit(self.encoder)
+        self.max_length = (
+            check_max_length(max_length, self.encoder) if max_length is not None
+            else min(DEFAULT_MAX_LENGTH, limit) if limit is not None else DEFAULT_MAX_LENGTH
+        )
         # Half precision on GPU for speed; float32 on CPU.
         self.gpu_dtype: torch.dtype = torch.float16
 
@@ -125,7 +176,7 @@ class SimCSE:
         normalize_to_unit: bool = True,
         keepdim: bool = False,
         batch_size: int = 64,
-        max_length: int = 128,
+        max_length: int | None = None,
         show_progress_bar: bool = False,
         dtype: torch.dtype | None = None,
         truncate_dim: int | None = None,
@@ -135,6 +186,7 @@ class SimCSE:
         """Embed one sentence (a 1-d vector unless ``keepdim``) or a list (an [N, dim] matrix).
 
         On a GPU the backbone runs in ``dtype`` (float16 unless given); results are float32.
+        Sentences are cut to ``max_length`` tokens (default: the constructor's, 128 unless given).
 
         ``truncate_dim`` (default: the constructor's) keeps the first ``truncate_dim`` dimensions,
         before the L2 normalisation (Matryoshka). ``precision`` quantises the result (see
@@ -148,6 +200,7 @@ class SimCSE:
         dim_out = check_truncate_dim(self.truncate_dim if truncate_dim is None else truncate_dim, self.encoder.dim)
         if dim_out == self.encoder.dim:
             dim_out = None
+        max_length = self.max_length if max_length is None else check_max_length(max_length, self.encoder)
         single = isinstance(sentence, str)
         sentences = check_sentences(sentence, "sentence")
         dev = pick_device(device) if device is not None else self.device

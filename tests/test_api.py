@@ -246,3 +246,77 @@ def test_cli_encode_and_similarity(tmp_path):
     r = _cli("similarity", "A man plays guitar.", "--keys", "Someone plays guitar.", "Stocks fell.", "--format", "json")
     sims = json.loads(r.stdout)["similarity"][0]
     assert sims[0] > sims[1]
+
+
+LONG_A = "The cat sat on the mat. " * 3 + " ".join(f"apple{i}" for i in range(150))
+LONG_B = "The cat sat on the mat. " * 3 + " ".join(f"zebra{i}" for i in range(150))
+
+
+def test_constructor_max_length_is_used_everywhere(minilm, minilm_path):
+    # The two sentences share their first 20 tokens: cut to 16 they are the same sentence.
+    short = SimCSE(str(minilm_path), device="cpu", max_length=16)
+    want = minilm.encode(LONG_A, max_length=16, return_numpy=True)
+    np.testing.assert_allclose(short.encode(LONG_A, return_numpy=True), want, atol=1e-5)
+    assert short.similarity(LONG_A, LONG_B) > 0.9999
+    short.build_index([LONG_B, "A dog barks."], use_faiss=False)
+    assert short.search(LONG_A, threshold=0.9999, top_k=1)[0][0] == LONG_B
+    np.testing.assert_allclose(short.encode(LONG_A, max_length=128, return_numpy=True),
+                               minilm.encode(LONG_A, return_numpy=True), atol=1e-5)  # encode's argument wins
+    # Without it, encode keeps the original package's 128 tokens.
+    np.testing.assert_allclose(minilm.encode(LONG_A, return_numpy=True),
+                               minilm.encode(LONG_A, max_length=128, return_numpy=True), atol=1e-6)
+    assert minilm.similarity(LONG_A, LONG_B) < 0.99
+
+
+@pytest.mark.parametrize("bad", [0, -5, 1, 513, 1000, 2.5, "64"])
+def test_bad_max_length_names_the_value(minilm, minilm_path, bad):
+    with pytest.raises(ValueError, match=r"max_length.*" + str(bad)[:3].replace(".", r"\.")):
+        minilm.encode(LONG_A, max_length=bad)
+    if isinstance(bad, int):
+        with pytest.raises(ValueError, match=r"max_length=.*\[3, 512\]"):
+            SimCSE(str(minilm_path), device="cpu", max_length=bad)
+    assert minilm.encode(LONG_A, max_length=512).shape == (384,)  # the model's full length is fine
+
+
+def test_sentence_file_lines_are_newline_separated_only(minilm, tmp_path):
+    # Form feed, NEL and U+2028 inside a line do not end it (str.splitlines would split there);
+    # a UTF-8 byte-order mark and CRLF line ends are not part of the sentences.
+    f = tmp_path / "corpus.txt"
+    f.write_bytes("\ufefffirst\x0cpart one\r\nsecond\u2028part two\r\nthird \x85 three\rfourth\n".encode("utf-8"))
+    minilm.build_index(str(f), use_faiss=False)
+    assert minilm.index["sentences"] == ["first\x0cpart one", "second\u2028part two", "third \x85 three", "fourth"]
+
+
+def test_cli_max_length_reaches_similarity_and_search(tmp_path):
+    r = _cli("similarity", LONG_A, "--keys", LONG_B, "--max_length", "16", "--format", "json")
+    assert r.returncode == 0, r.stderr
+    assert json.loads(r.stdout)["similarity"][0][0] > 0.9999
+    corpus = tmp_path / "c.txt"
+    corpus.write_text(f"{LONG_B}\nA dog barks.\n")
+    r = _cli("search", "--corpus", str(corpus), "--max_length", "16", "--threshold", "0.9999", "--format", "json",
+             LONG_A)
+    assert r.returncode == 0, r.stderr
+    assert [h["sentence"] for h in json.loads(r.stdout)[0]["results"]] == [LONG_B]
+    r = _cli("encode", "x", "--max_length", "1")
+    assert r.returncode == 2 and "max_length=1" in r.stderr
+
+
+def test_cli_encode_output_is_the_path_given(tmp_path):
+    out = tmp_path / "vectors"
+    r = _cli("encode", "hello", "world", "--output", str(out))
+    assert r.returncode == 0, r.stderr
+    assert np.load(out).shape == (2, 384) and not (tmp_path / "vectors.npy").exists()
+    assert str(out) in r.stderr
+
+
+def test_cli_search_index_of_another_corpus_is_an_error(tmp_path):
+    a, b = tmp_path / "a.txt", tmp_path / "b.txt"
+    a.write_text("A man is playing a guitar.\nThe stock market fell today.\n")
+    b.write_text("A cat sleeps on the sofa.\nIt is raining in Paris.\n")
+    idx = tmp_path / "idx"
+    assert _cli("search", "--corpus", str(a), "--index", str(idx), "guitar").returncode == 0
+    r = _cli("search", "--corpus", str(a), "--index", str(idx), "guitar")  # same corpus: the saved index serves
+    assert r.returncode == 0 and "loaded index" in r.stderr, r.stderr
+    r = _cli("search", "--corpus", str(b), "--index", str(idx), "--format", "json", "cat")
+    assert r.returncode == 2, r.stdout
+    assert "b.txt" in r.stderr and "idx" in r.stderr and r.stdout == ""
