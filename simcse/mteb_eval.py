@@ -193,9 +193,11 @@ def _sts_dataset(s1: list[str], s2: list[str], scores: list[float], split: str =
 def _read_csv_rows(path: Path, task: str, layout: str, delimiter: str) -> list[dict[str, str]]:
     import csv
 
-    from .evaluation.datadir import require_file
-
-    require_file(path, task, layout)
+    if not path.is_file():  # MTEB data, not SentEval's: name the settings that point to it
+        raise FileNotFoundError(
+            f"{task}: data file {str(path)!r} is missing. Expected under the MTEB data directory: {layout}. "
+            "Set --mteb_data_dir or SIMCSE_MTEB_DATA_DIR (or SIMCSE_DATA_DIR to a folder that holds mteb/)."
+        )
     with open(path, encoding="utf-8", newline="") as fh:
         return list(csv.DictReader(fh, delimiter=delimiter))
 

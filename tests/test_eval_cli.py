@@ -122,3 +122,37 @@ def test_evaluate_prints_the_paper_row_for_a_released_models_name(tiny_bert_path
     assert main(["--model", str(named), *base, "--mode", "dev"]) == 0
     captured = capsys.readouterr()
     assert "against the paper" not in captured.out and "not compared in --mode dev" in captured.err
+
+
+def _tiny_stsb(root: Path) -> Path:
+    """A 12-pair STS-B test split (text written here) in SentEval's layout."""
+    folder = root / "STS" / "STSBenchmark"
+    folder.mkdir(parents=True)
+    pairs = [("a man plays a guitar", "a person plays guitar", 4.2), ("a cat sleeps", "a dog barks", 0.8),
+             ("the sun is bright", "it is a sunny day", 3.5), ("he eats rice", "she reads a book", 0.2),
+             ("kids play football", "children play soccer", 4.6), ("a car drives", "a plane flies", 1.1),
+             ("the market fell", "stocks dropped today", 3.9), ("a bird sings", "the phone rings", 0.5),
+             ("two men talk", "two people chat", 4.0), ("water is cold", "the tea is hot", 1.4),
+             ("a girl runs", "a woman jogs", 3.2), ("rain falls", "it is raining", 4.8)]
+    (folder / "sts-test.csv").write_text("".join(f"main-captions\tMSRvid\t2012test\t{i:04d}\t{g}\t{a}\t{b}\n"
+                                                 for i, (a, b, g) in enumerate(pairs)), encoding="utf-8")
+    return root
+
+
+def test_output_never_replaces_a_file_or_crashes_after_the_run(tiny_bert_path, tmp_path: Path, capsys):
+    """--output: an existing file is kept unless --overwrite; a directory is refused up front instead
+    of a traceback after the whole evaluation."""
+    data = _tiny_stsb(tmp_path / "data")
+    base = ["--model", str(tiny_bert_path), "--pooler", "avg", "--tasks", "STSBenchmark", "--data_dir", str(data)]
+    mine = tmp_path / "results.json"
+    mine.write_text("my earlier results\n")
+    assert main([*base, "--output", str(mine)]) == 2
+    err = capsys.readouterr().err
+    assert "exists" in err and "--overwrite" in err and str(mine) in err
+    assert mine.read_text() == "my earlier results\n"
+    folder = tmp_path / "outdir"
+    folder.mkdir()
+    assert main([*base, "--output", str(folder)]) == 2
+    assert "is a directory" in capsys.readouterr().err and not any(folder.iterdir())
+    assert main([*base, "--output", str(mine), "--overwrite"]) == 0
+    assert json.loads(mine.read_text())["tasks"]["STSBenchmark"]["test"]["n"] == 12

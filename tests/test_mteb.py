@@ -73,3 +73,17 @@ def test_cli_bad_inputs(tiny_bert_path, tmp_path: Path, capsys):
     assert rc == 2 and "STS.input.MSRpar.txt" in capsys.readouterr().err
     rc = main(["--model", str(tiny_bert_path), "--tasks", "NoSuchTask", "--output_folder", str(tmp_path / "out")])
     assert rc == 2 and "NoSuchTask" in capsys.readouterr().err
+
+
+def test_missing_mteb_data_names_the_mteb_settings(tmp_path: Path, monkeypatch):
+    """Banking77 / AmazonCounterfactual come from the MTEB data folder: a missing file's error names
+    that folder's settings, not SentEval's --data_dir (which does not move it)."""
+    monkeypatch.delenv("SIMCSE_MTEB_DATA_DIR", raising=False)
+    for task, missing in (("Banking77Classification", "Banking77/train.csv"),
+                          ("AmazonCounterfactualClassification", "AmazonCounterfactual/EN_train.tsv")):
+        with pytest.raises(FileNotFoundError) as err:
+            load_task(task, mteb_data_dir=tmp_path / "mteb")
+        msg = str(err.value)
+        assert str(tmp_path / "mteb" / missing) in msg
+        assert "--mteb_data_dir" in msg and "SIMCSE_MTEB_DATA_DIR" in msg
+        assert "SentEval" not in msg and "--data_dir" not in msg.replace("--mteb_data_dir", "")

@@ -107,6 +107,17 @@ def test_dev_mode_uses_dev_split(senteval_dir: Path):
     assert res["dev"]["n"] == 1500 and "test" not in res
 
 
+def test_dev_mode_never_mixes_in_test_sets(senteval_dir: Path):
+    """STS12-16 have test sets only: a dev run of the sts set scores STS-B and SICK-R dev (SimCSE's dev
+    table), and its Avg. is over dev scores; asking for STS12 by name in dev mode is refused."""
+    res = evaluate(hashed_bow, task_set="sts", mode="dev", data_dir=senteval_dir)
+    assert set(res["scores"]) == {"STSBenchmark", "SICKRelatedness"}
+    assert res["tasks"]["SICKRelatedness"]["dev"]["n"] == 500 and "test" not in res["tasks"]["SICKRelatedness"]
+    assert res["avg"]["sts"] == round((res["scores"]["STSBenchmark"] + res["scores"]["SICKRelatedness"]) / 2, 2)
+    with pytest.raises(ValueError, match="STS12, STS16: test sets only, no dev split"):
+        evaluate(hashed_bow, tasks=["STS12", "STS16", "STS-B"], mode="dev", data_dir=senteval_dir)
+
+
 def test_nan_embeddings_fail_clearly(senteval_dir: Path):
     def nan_model(sentences):
         out = hashed_bow(sentences)
@@ -161,3 +172,81 @@ def test_bfloat16_evaluation_stays_within_a_few_hundredths(minilm, senteval_dir)
     assert abs(fast["scores"]["STSBenchmark"] - exact["scores"]["STSBenchmark"]) < 0.1
     with pytest.raises(ValueError, match="unknown dtype 'int4'"):
         evaluate(minilm, tasks=["STSBenchmark"], data_dir=senteval_dir, dtype="int4")
+
+
+def _senteval_stsb_finetune(folder: Path, encode, seed: int = 1111) -> tuple[float, float]:
+    """SentEval's STSBenchmark-finetune (SICKEval.run + RelatednessPytorch), written plainly:
+    (best dev Spearman, test Spearman)."""
+    import copy
+
+    import torch
+
+    data = {}
+    for split in ("train", "dev", "test"):
+        rows = [line.strip().split("\t") for line in open(folder / f"sts-{split}.csv", encoding="utf-8")]
+        srt = sorted(zip([r[5].split() for r in rows], [r[6].split() for r in rows], [float(r[4]) for r in rows]),
+                     key=lambda z: (len(z[0]), len(z[1]), z[2]))
+        data[split] = ([" ".join(a) for a, _, _ in srt], [" ".join(b) for _, b, _ in srt], [g for _, _, g in srt])
+
+    def feats(split):
+        a, b = encode(data[split][0]), encode(data[split][1])
+        return torch.from_numpy(np.c_[np.abs(a - b), a * b]).float()
+
+    y = np.zeros((len(data["train"][2]), 5), dtype=np.float32)  # Tai et al.'s targets
+    for j, s in enumerate(data["train"][2]):
+        for i in range(5):
+            if i + 1 == np.floor(s) + 1:
+                y[j, i] = s - np.floor(s)
+            if i + 1 == np.floor(s):
+                y[j, i] = np.floor(s) - s + 1
+    np.random.seed(seed)
+    torch.manual_seed(seed)
+    x, yt, dx, tx = feats("train"), torch.from_numpy(y), feats("dev"), feats("test")
+    model = torch.nn.Sequential(torch.nn.Linear(x.shape[1], 5), torch.nn.Softmax(dim=-1))
+    opt, loss_fn, r = torch.optim.Adam(model.parameters(), weight_decay=0.0), torch.nn.MSELoss(), np.arange(1, 6)
+    nepoch, best, count, stop, best_model = 0, -1.0, 0, False, None
+    while not stop and nepoch <= 1000:
+        for _ in range(50):
+            perm = np.random.permutation(len(x))
+            for i in range(0, len(x), 64):
+                idx = torch.from_numpy(perm[i:i + 64]).long()
+                loss = loss_fn(model(x[idx]), yt[idx])
+                opt.zero_grad()
+                loss.backward()
+                opt.step()
+        nepoch += 50
+        with torch.no_grad():
+            sp = spearmanr(model(dx).numpy() @ r, data["dev"][2])[0]
+        if sp > best:
+            best, best_model = sp, copy.deepcopy(model)
+        else:
+            if count >= 3:
+                stop = True
+            count += 1
+    with torch.no_grad():
+        return best, spearmanr(best_model(tx).numpy() @ r, data["test"][2])[0]
+
+
+def test_stsb_finetune_trains_on_senteval_s_sorted_order(tmp_path: Path):
+    """The -finetune regressor sees each split in SentEval's sorted order, so its mini-batches, and
+    hence its scores, are SentEval's (files in a different order written here)."""
+    rng = np.random.RandomState(0)
+    words = "a the man woman dog cat plays runs eats big small red green on in street park ball food".split()
+    folder = tmp_path / "STS" / "STSBenchmark"
+    folder.mkdir(parents=True)
+    for split, n in (("train", 80), ("dev", 30), ("test", 30)):
+        lines = []
+        for i in range(n):
+            a = " ".join(rng.choice(words, rng.randint(2, 9)))
+            b = " ".join(rng.choice(words, rng.randint(2, 9)))
+            g = round(5 * len(set(a.split()) & set(b.split())) / len(set(a.split()) | set(b.split())), 2)
+            lines.append(f"main-captions\tMSRvid\t2012test\t{i:04d}\t{g}\t{a}\t{b}\n")
+        (folder / f"sts-{split}.csv").write_text("".join(lines), encoding="utf-8")
+
+    def encode(sentences):
+        return hashed_bow(sentences)[:, :16]
+
+    dev_ref, test_ref = _senteval_stsb_finetune(folder, encode)
+    res = evaluate(encode, tasks=["STSBenchmark-finetune"], data_dir=tmp_path)["tasks"]["STSBenchmark-finetune"]
+    assert res["dev"]["spearman"] == pytest.approx(dev_ref, abs=1e-9)
+    assert res["test"]["spearman"] == pytest.approx(test_ref, abs=1e-9)

@@ -47,8 +47,25 @@ def build_parser(prog: str = "simcse evaluate") -> argparse.ArgumentParser:
     p.add_argument("--reference", choices=(*PAPER_MODELS, "auto", "none"), default="auto",
                    help="print the SimCSE paper's scores of this released model and the difference per task "
                         "(default auto: when the model's name is one of them; none: never)")
-    p.add_argument("--output", default=None, help="write all numbers to this JSON file")
+    p.add_argument("--output", default=None,
+                   help="write all numbers to this JSON file (a new file unless --overwrite)")
+    p.add_argument("--overwrite", action="store_true", help="replace an existing --output file")
     return p
+
+
+def _check_output(path: str, overwrite: bool) -> str | None:
+    """Why ``--output`` cannot be written (checked before the evaluation runs), or None."""
+    out = Path(path)
+    if out.is_dir():
+        return f"--output {path!r} is a directory; give a file name, e.g. {str(out / 'eval.json')!r}"
+    if out.exists() and not overwrite:
+        return f"--output {path!r} exists; choose a new file or pass --overwrite to replace it"
+    parent = out.parent
+    while not parent.exists() and parent != parent.parent:
+        parent = parent.parent
+    if not parent.is_dir():
+        return f"--output {path!r}: {str(parent)!r} is not a directory"
+    return None
 
 
 def main(argv: Sequence[str] | None = None, prog: str = "simcse evaluate") -> int:
@@ -59,6 +76,11 @@ def main(argv: Sequence[str] | None = None, prog: str = "simcse evaluate") -> in
         parser.error("--task_set na needs --tasks")
     task_set = args.task_set or ("na" if args.tasks else "sts")
     tasks = args.tasks if task_set == "na" else None
+    if args.output:
+        problem = _check_output(args.output, args.overwrite)
+        if problem:
+            print(f"{prog}: error: {problem}", file=sys.stderr)
+            return 2
     try:
         from ..tool import SimCSE
 
@@ -83,8 +105,12 @@ def main(argv: Sequence[str] | None = None, prog: str = "simcse evaluate") -> in
               file=sys.stderr)
     if args.output:
         out = Path(args.output)
-        out.parent.mkdir(parents=True, exist_ok=True)
-        out.write_text(json.dumps(result, indent=2) + "\n")
+        try:
+            out.parent.mkdir(parents=True, exist_ok=True)
+            out.write_text(json.dumps(result, indent=2) + "\n")
+        except OSError as exc:
+            print(f"{prog}: error: could not write --output: {exc}", file=sys.stderr)
+            return 2
         print(f"wrote {out}", file=sys.stderr)
     return 0
 

@@ -19,6 +19,8 @@ from .transfer import BinaryTask, MRPCTask, SST2Task, TRECTask, probe_config
 STS_TASKS = ("STS12", "STS13", "STS14", "STS15", "STS16", "STSBenchmark", "SICKRelatedness")
 TRANSFER_TASKS = ("MR", "CR", "SUBJ", "MPQA", "SST2", "TREC", "MRPC")
 FINETUNE_TASKS = ("STSBenchmark-finetune", "SICKRelatedness-finetune")
+TEST_ONLY_TASKS = ("STS12", "STS13", "STS14", "STS15", "STS16")
+"""Tasks with no dev split: not part of a ``dev`` run (SimCSE's dev table has STS-B and SICK-R only)."""
 ALL_TASKS = STS_TASKS + TRANSFER_TASKS + FINETUNE_TASKS
 TASK_SETS: dict[str, tuple[str, ...]] = {
     "sts": STS_TASKS,
@@ -250,7 +252,8 @@ def evaluate(
         tasks: task names (see :data:`ALL_TASKS`); if empty, ``task_set`` decides.
         task_set: ``sts`` (STS12-16, STS-B, SICK-R), ``transfer`` (7 tasks) or ``full``.
         mode: ``test`` (STS test sets; 10-fold probes), ``fasttest`` (5-fold fast probes) or ``dev``
-            (STS-B/SICK-R dev sets and the probes' dev accuracy).
+            (STS-B/SICK-R dev sets and the probes' dev accuracy; STS12-16, which have test sets only,
+            are left out of a task set and refused by name, so no test score enters a dev run).
         data_dir: SentEval's ``data/downstream`` folder (default: ``$SIMCSE_DATA_DIR`` or
             ``SentEval/data/downstream``).
         max_length: token limit (default: the tokenizer's, i.e. no truncation as in SimCSE).
@@ -272,6 +275,14 @@ def evaluate(
     if max_length is not None and (not isinstance(max_length, int) or max_length < 2):
         raise ValueError(f"max_length must be an integer >= 2, got {max_length!r}")
     names = resolve_tasks(tasks, task_set)
+    if mode == "dev":
+        test_only = [n for n in names if n in TEST_ONLY_TASKS]
+        if test_only and tasks:  # asked for by name
+            raise ValueError(
+                f"{', '.join(test_only)}: test sets only, no dev split; mode 'dev' scores the STSBenchmark / "
+                "SICKRelatedness dev sets and the transfer tasks' dev accuracy. Use mode 'test' for STS12-16."
+            )
+        names = [n for n in names if n not in test_only]  # a task set: its dev-scored tasks
     data = None if data_dir is None else str(data_dir)
     t0 = time.perf_counter()
     objs = {}

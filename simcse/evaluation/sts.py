@@ -11,7 +11,8 @@ Protocol (SentEval's ``sts.py`` as modified by SimCSE):
   ``test``/``fasttest`` mode, dev in ``dev`` mode); no regressor, no training (SimCSE's setting).
 - ``STSBenchmark-finetune`` / ``SICKRelatedness-finetune``: SentEval's supervised variant: a softmax
   regressor on ``[|u-v|, u*v]`` trained on train, early-stopped on dev Spearman, tested on test
-  (see :func:`fit_relatedness`).
+  (see :func:`fit_relatedness`); each split in SentEval's order (sorted by the two sentences' token
+  counts, then score), on which its mini-batches depend.
 
 Correlations are computed on float64 cosines with :func:`scipy.stats.pearsonr` / ``spearmanr``.
 """
@@ -205,6 +206,13 @@ def pair_features(u: np.ndarray, v: np.ndarray) -> np.ndarray:
     return np.concatenate([np.abs(u - v), u * v], axis=1)
 
 
+def _sorted_pairs(pairs: Pairs) -> Pairs:
+    """SentEval sorts each split by (tokens of s1, tokens of s2, score) before training the regressor;
+    the mini-batches (index permutations of that order) depend on it."""
+    order = sorted(zip(*pairs), key=lambda z: (len(z[0].split()), len(z[1].split()), z[2]))
+    return [a for a, _, _ in order], [b for _, b, _ in order], [g for _, _, g in order]
+
+
 @dataclass
 class STSFinetuneTask:
     """``STSBenchmark-finetune`` / ``SICKRelatedness-finetune``: SentEval's trained regressor."""
@@ -217,7 +225,8 @@ class STSFinetuneTask:
         return self.name.replace("-finetune", "")
 
     def load(self, mode: str = "test") -> None:
-        self.data = {split: read_pair_split(self.base, split, self.data_dir) for split in ("train", "dev", "test")}
+        self.data = {split: _sorted_pairs(read_pair_split(self.base, split, self.data_dir))
+                     for split in ("train", "dev", "test")}
 
     def sentences(self, mode: str) -> list[str]:
         return [s for s1, s2, _ in self.data.values() for s in (*s1, *s2)]
