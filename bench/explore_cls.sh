@@ -7,6 +7,10 @@
 #   bash bench/explore_cls.sh part4   # the ablation grid with seeds 43 and 44 (seed 42: explore.json)
 #   bash bench/explore_cls.sh part5   # the main table with SimCSE's selection interval (125 steps)
 #   bash bench/explore_cls.sh part6   # the smallest departures from the recipe: 2 or 3 epochs; temp 0.1 + pooler init
+#   bash bench/explore_cls.sh part7   # sentence-transformers' recipe measured (bench/st_reference.py): the three
+#                                     # trained rows x 3 seeds, and its CLS row at temperature 0.1 -> st_reference.json
+#   bash bench/explore_cls.sh part8   # sentence-transformers' CLS row for 5 epochs -> st_reference.json
+#   bash bench/explore_cls.sh part9   # the control for part7: our CLS row at temperature 0.1 without the MLP
 # Compare any result file with the reference or with another: simcse reproduce --compare A.json [B.json]
 set -e
 source bench/gpu_setup.sh
@@ -43,5 +47,17 @@ case "${1:-part1}" in
     O=$OUT/explore6.json
     for e in 2 3; do R --output "$O" --eval_steps 125 --set num_train_epochs=$e --suffix " [$e epochs]"; done
     R --output "$O" --set temp=0.1 mlp_init=pooler --suffix " [temp 0.1, pooler init]" ;;
-  *) echo "usage: bash bench/explore_cls.sh part1|part2|part3|part4|part5|part6" >&2; exit 2 ;;
+  part7)
+    S() { python3 -m bench.st_reference --model "$MINILM" --output "$OUT/st_reference.json" --work_dir /tmp/st "$@" 2>&1 | tee -a /tmp/st.log \
+            | grep -E "^(unsup|sup)|Error|error"; }
+    S
+    S --only "unsupervised SimCSE, CLS" --set temp=0.1 --suffix " [temp 0.1]" ;;
+  part8)
+    [ -f "$OUT/st_reference.json" ] || [ ! -f bench/results/st_reference.json ] || cp bench/results/st_reference.json "$OUT/"
+    python3 -m bench.st_reference --model "$MINILM" --output "$OUT/st_reference.json" --work_dir /tmp/st \
+      --only "unsupervised SimCSE, CLS" --set num_train_epochs=5 --suffix " [5 epochs]" 2>&1 | tee -a /tmp/st.log | grep -E "^unsup|Error|error" ;;
+  part9)
+    R --output "$OUT/explore7.json" --set temp=0.1 pooler_type=cls_before_pooler mlp_only_train=false \
+      --suffix " [temp 0.1, no MLP]" ;;
+  *) echo "usage: bash bench/explore_cls.sh part1|part2|...|part9" >&2; exit 2 ;;
 esac

@@ -255,12 +255,7 @@ def main(argv: Sequence[str] | None = None) -> int:
                                "preset": args.preset, "seeds": seeds, "environment": environment(),
                                "model_fingerprint": folder_fingerprint(model),
                                "data": data_fingerprints(files, senteval), "rows": {}}
-    if Path(args.output).is_file():
-        earlier = json.loads(Path(args.output).read_text())
-        for diff in differences(results, earlier, rows=False):
-            print(f"warning: {args.output} already holds rows from another set-up ({diff}); its rows are kept, "
-                  "and the file now records this run's set-up", file=sys.stderr)
-        results["rows"] = earlier.get("rows", {})
+    keep_earlier_rows(results, args.output)
 
     def save() -> None:
         Path(args.output).write_text(json.dumps(results, indent=2) + "\n")
@@ -315,6 +310,17 @@ def main(argv: Sequence[str] | None = None) -> int:
     else:
         print(f"\nto compare with another result file: simcse reproduce --compare {args.output} OTHER.json")
     return 0
+
+
+def keep_earlier_rows(results: dict[str, Any], output: str | Path) -> None:
+    """Rows already in ``output`` are kept (a run adds to the file); a warning names each recorded setting,
+    version or fingerprint of the file that differs from this run's set-up."""
+    if Path(output).is_file():
+        earlier = _load_result(str(output))
+        for diff in differences(results, earlier, rows=False):
+            print(f"warning: {output} already holds rows from another set-up ({diff}); its rows are kept, "
+                  "and the file now records this run's set-up", file=sys.stderr)
+        results["rows"] = earlier.get("rows", {})
 
 
 def _load_result(path: str) -> dict[str, Any]:

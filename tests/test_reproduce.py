@@ -249,3 +249,40 @@ def test_a_run_records_its_set_up_and_warns_before_adding_to_another_set_ups_fil
     assert main(argv) == 0
     assert "already holds rows from another set-up (data.unsup_sentences.rows: 3840 vs 99)" in capsys.readouterr().err
     assert list(json.loads(out.read_text())["rows"]) == ["no training, CLS pooling", "kept row"]
+
+
+@pytest.mark.slow
+def test_sentence_transformers_reference_runner_writes_a_comparable_result_file(data_dir, tmp_path, capsys,
+                                                                                 tiny_bert_path):
+    """bench.st_reference trains sentence-transformers' recipe on the same data and scores it with the same
+    STS7 evaluator; its file is a reproduce result file (same data fingerprints), so --compare works."""
+    from bench import st_reference
+    from simcse.reproduce import compare
+
+    out = tmp_path / "st.json"
+    argv = lambda output, temp="temp=0.1": [
+        "--model", str(tiny_bert_path), "--preset", "cpu", "--data_dir", str(data_dir), "--output", str(output),
+        "--work_dir", str(tmp_path / "w"), "--only", "unsupervised SimCSE, CLS", "--set", temp, "--suffix", " [temp 0.1]"]
+    assert st_reference.main(argv(out)) == 0
+    res = json.loads(out.read_text())
+    assert res["trainer"].startswith("sentence-transformers ")
+    assert res["data"]["unsup_sentences"]["rows"] == 30 * 128
+    row = res["rows"]["unsupervised SimCSE, CLS [temp 0.1]"]
+    # sentence-transformers has no MLP head: its CLS row is the CLS vector itself, with the overridden temperature
+    assert row["params"]["pooler_type"] == "cls_before_pooler" and "mlp_only_train" not in row["params"]
+    assert row["params"]["temp"] == "0.1" and row["eval_steps"] is None
+    (run,) = row["runs"]
+    assert run["seed"] == 42 and set(COLS) <= set(run) and 0 < run["Avg"] < 100
+    report = compare(res, res)
+    assert "| unsupervised SimCSE, CLS [temp 0.1] |" in report and "+0.00 (1)" in report
+
+    # a file that is not a result file is refused, not overwritten; a flag with no sentence-transformers
+    # equivalent is refused before anything runs
+    not_results = tmp_path / "notes.json"
+    not_results.write_text('{"my": "notes"}')
+    with pytest.raises(SystemExit, match="is not a result file"):
+        st_reference.main(argv(not_results))
+    assert json.loads(not_results.read_text()) == {"my": "notes"}
+    with pytest.raises(SystemExit):
+        st_reference.main(argv(out, temp="mlp_init=pooler"))
+    assert "FLAG one of" in capsys.readouterr().err

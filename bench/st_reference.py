@@ -1,0 +1,171 @@
+"""Issue 8's reference, measured rather than typed in: sentence-transformers' SimCSE recipe trained on
+the same data as ``simcse reproduce`` and scored by the same STS7 evaluator, written as a result file
+of ``simcse reproduce`` so that ``--compare`` can put it beside ours.
+
+    python -m bench.st_reference --output st.json                          # the three trained rows, 3 seeds
+    python -m bench.st_reference --only "unsupervised SimCSE, CLS" --set temp=0.1 --suffix " [temp 0.1]"
+    simcse reproduce --compare ours.json st.json                            # paired by seed
+
+What the issue's author ran (as we read the issue): ``SentenceTransformerTrainer`` with
+``MultipleNegativesRankingLoss(scale=1/temperature)`` (cosine similarity, in-batch negatives, the
+contradiction as an extra negative for the supervised row), the pooling of the row (mean, or CLS
+with no MLP), max length 32, bf16 on a GPU, every other setting at sentence-transformers' default
+(linear decay, no warm-up, no weight decay, gradient clipping at 1.0), and the model the training
+ends with (no checkpoint selection). The unsupervised rows train on (sentence, same sentence) pairs:
+the two views differ by dropout.
+
+Why measure it: a departure from the recipe (another temperature, more epochs) that lifts our row may
+lift sentence-transformers' row as well. This script runs the reference under the same ``--set``
+overrides, so a gap is measured between like and like. ``--preset cpu`` is a reduced smoke form
+(30 steps, one seed).
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import tempfile
+import time
+from pathlib import Path
+from typing import Any, Sequence
+
+import torch
+
+# The sentence-transformers side of each row: the pooling it trains and is scored with.
+POOLING = {"avg": ("mean", "avg"), "cls": ("cls", "cls_before_pooler"), "cls_before_pooler": ("cls", "cls_before_pooler")}
+KNOWN = {"per_device_train_batch_size", "learning_rate", "num_train_epochs", "temp", "pooler_type"}
+
+
+def _st_modules():
+    try:  # where recent sentence-transformers releases keep the modules (sentence_transformers.models is deprecated)
+        from sentence_transformers.sentence_transformer.modules import Pooling
+    except ImportError:  # pragma: no cover - depends on the installed release
+        from sentence_transformers.models import Pooling
+    return Pooling
+
+
+def load_st_model(model: str, pooling: str, device: str):
+    """The backbone as a SentenceTransformer whose pooling is ``pooling`` (``mean`` or ``cls``), max length 32."""
+    from sentence_transformers import SentenceTransformer
+
+    Pooling = _st_modules()
+    st = SentenceTransformer(model, device=device)
+    first = st[0]
+    # recent releases renamed get_sentence_embedding_dimension to get_embedding_dimension
+    dim_of = getattr(st, "get_embedding_dimension", None) or st.get_sentence_embedding_dimension
+    dim = dim_of()
+    st = SentenceTransformer(modules=[first, Pooling(dim, pooling)], device=device)
+    st.max_seq_length = 32
+    return st
+
+
+def train_st(model: str, rows: list[list[str]], kind: str, params: dict[str, Any], seed: int, out: Path,
+             device: str, max_steps: int | None) -> Path:
+    """Train one row with sentence-transformers and save the final model to ``out``."""
+    from datasets import Dataset
+    from sentence_transformers import SentenceTransformerTrainer, SentenceTransformerTrainingArguments
+    try:
+        from sentence_transformers.sentence_transformer.losses import MultipleNegativesRankingLoss
+    except ImportError:  # pragma: no cover - older releases
+        from sentence_transformers.losses import MultipleNegativesRankingLoss
+
+    unknown = set(params) - KNOWN
+    if unknown:
+        raise SystemExit(f"bench.st_reference: no sentence-transformers equivalent for {sorted(unknown)}; "
+                         f"it runs {sorted(KNOWN)}")
+    pooling, _ = POOLING[params["pooler_type"]]
+    st = load_st_model(model, pooling, device)
+    if kind == "unsup":
+        data = Dataset.from_dict({"anchor": [r[0] for r in rows], "positive": [r[0] for r in rows]})
+    else:
+        data = Dataset.from_dict({"anchor": [r[0] for r in rows], "positive": [r[1] for r in rows],
+                                  "negative": [r[2] for r in rows]})
+    args = SentenceTransformerTrainingArguments(
+        output_dir=str(out / "trainer"), per_device_train_batch_size=int(params["per_device_train_batch_size"]),
+        learning_rate=float(params["learning_rate"]), num_train_epochs=float(params["num_train_epochs"]),
+        max_steps=max_steps or -1, bf16=device == "cuda", use_cpu=device == "cpu", seed=seed,
+        save_strategy="no", logging_steps=25, report_to="none", disable_tqdm=True,
+    )
+    loss = MultipleNegativesRankingLoss(st, scale=1.0 / float(params["temp"]))
+    SentenceTransformerTrainer(model=st, args=args, train_dataset=data, loss=loss).train()
+    st.save(str(out / "model"))
+    return out / "model"
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    import csv
+
+    import sentence_transformers
+
+    from simcse.encoder import resolve_model_path
+    from simcse.evaluation.datadir import resolve_data_dir
+    from simcse.provenance import environment, folder_fingerprint
+    from simcse.reproduce import MAIN_RUNS, data_fingerprints, keep_earlier_rows, markdown_table, prepare_data, sts7
+
+    p = argparse.ArgumentParser(prog="python -m bench.st_reference", description=__doc__,
+                                formatter_class=argparse.RawDescriptionHelpFormatter)
+    p.add_argument("--model", default=None, help="backbone (default: all-MiniLM-L6-v2)")
+    p.add_argument("--data_dir", default=None, help="folder holding wiki/, nli/ and SentEval-downstream/ (default: $SIMCSE_DATA_DIR)")
+    p.add_argument("--preset", choices=("gpu", "cpu"), default="gpu" if torch.cuda.is_available() else "cpu")
+    p.add_argument("--seeds", type=int, nargs="+", default=None, help="default: 42 43 44 (gpu), 42 (cpu)")
+    p.add_argument("--only", nargs="+", default=None, choices=list(MAIN_RUNS), help="run only these rows")
+    p.add_argument("--set", nargs="+", default=[], metavar="FLAG=VALUE",
+                   help=f"override a setting of every row (one of {sorted(KNOWN - {'pooler_type'})})")
+    p.add_argument("--suffix", default="", help="appended to row names")
+    p.add_argument("--output", required=True, help="result file (rows already in it are kept, with a warning when "
+                   "it was written under another set-up)")
+    p.add_argument("--work_dir", default=None)
+    args = p.parse_args(argv)
+
+    overrides: dict[str, Any] = {}
+    for item in args.set:
+        key, sep, value = item.partition("=")
+        if not sep or key.lstrip("-") not in KNOWN - {"pooler_type"}:
+            p.error(f"--set expects FLAG=VALUE with FLAG one of {sorted(KNOWN - {'pooler_type'})}, got {item!r}")
+        overrides[key.lstrip("-")] = value
+    data_root = Path(args.data_dir or os.environ.get("SIMCSE_DATA_DIR") or "SentEval/data/downstream")
+    senteval = resolve_data_dir(data_root)
+    model = str(resolve_model_path(args.model))
+    device = "cuda" if args.preset == "gpu" else "cpu"
+    seeds = args.seeds or ([42, 43, 44] if args.preset == "gpu" else [42])
+    max_steps = None if args.preset == "gpu" else 30
+    work = Path(args.work_dir or tempfile.mkdtemp(prefix="st-reference-"))
+    work.mkdir(parents=True, exist_ok=True)
+    files = prepare_data(data_root, work, None if args.preset == "gpu" else 30 * 128)
+    with open(files["sup"], encoding="utf-8") as f:
+        triplets = list(csv.reader(f))[1:]
+    sentences = [[s] for s in files["unsup"].read_text(encoding="utf-8").splitlines()]
+
+    out_path = Path(args.output)
+    results: dict[str, Any] = {"model": model, "trainer": f"sentence-transformers {sentence_transformers.__version__}",
+                               "device": torch.cuda.get_device_name(0) if device == "cuda" else "cpu",
+                               "preset": args.preset, "seeds": seeds, "environment": environment(),
+                               "model_fingerprint": folder_fingerprint(model),
+                               "data": data_fingerprints(files, senteval), "rows": {}}
+    keep_earlier_rows(results, out_path)
+    for name, (kind, params) in MAIN_RUNS.items():
+        if args.only and name not in args.only:
+            continue
+        # Our CLS row adds SimCSE's MLP head; sentence-transformers' has none (pooling = the CLS vector).
+        params = {k: v for k, v in params.items() if k != "mlp_only_train"}
+        params = dict(params, **overrides)
+        if params["pooler_type"] == "cls":
+            params["pooler_type"] = "cls_before_pooler"
+        runs = []
+        for seed in seeds:
+            t = time.perf_counter()
+            folder = train_st(model, sentences if kind == "unsup" else triplets, kind, params, seed,
+                              work / f"{len(results['rows'])}-{seed}", device, max_steps)
+            row = sts7(str(folder), senteval, pooler=POOLING[params["pooler_type"]][1], device=device)
+            row["seed"] = seed
+            row["train_eval_seconds"] = round(time.perf_counter() - t, 1)
+            runs.append(row)
+            print(name + args.suffix, row, flush=True)
+        results["rows"][name + args.suffix] = {"kind": kind, "params": params, "eval_steps": None, "runs": runs}
+        out_path.write_text(json.dumps(results, indent=2) + "\n", encoding="utf-8")
+    print(markdown_table(results))
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
