@@ -11,6 +11,8 @@
 #                                     # trained rows x 3 seeds, and its CLS row at temperature 0.1 -> st_reference.json
 #   bash bench/explore_cls.sh part8   # sentence-transformers' CLS row for 5 epochs -> st_reference.json
 #   bash bench/explore_cls.sh part9   # the control for part7: our CLS row at temperature 0.1 without the MLP
+#   bash bench/explore_cls.sh part10  # seeds 45 and 46 for the CLS rows of both sides, at the recipe and at
+#                                     # temperature 0.1 (ours: pooler-initialised MLP) -> explore8.json, st_reference_45_46.json
 # Compare any result file with the reference or with another: simcse reproduce --compare A.json [B.json]
 set -e
 source bench/gpu_setup.sh
@@ -59,5 +61,12 @@ case "${1:-part1}" in
   part9)
     R --output "$OUT/explore7.json" --set temp=0.1 pooler_type=cls_before_pooler mlp_only_train=false \
       --suffix " [temp 0.1, no MLP]" ;;
-  *) echo "usage: bash bench/explore_cls.sh part1|part2|...|part9" >&2; exit 2 ;;
+  part10)
+    R --output "$OUT/explore8.json" --seeds 45 46
+    R --output "$OUT/explore8.json" --seeds 45 46 --set temp=0.1 mlp_init=pooler --suffix " [temp 0.1, pooler init]"
+    S() { python3 -m bench.st_reference --model "$MINILM" --output "$OUT/st_reference_45_46.json" --work_dir /tmp/st \
+            --seeds 45 46 --only "unsupervised SimCSE, CLS" "$@" 2>&1 | tee -a /tmp/st.log | grep -E "^unsup|Error|error"; }
+    S
+    S --set temp=0.1 --suffix " [temp 0.1]" ;;
+  *) echo "usage: bash bench/explore_cls.sh part1|part2|...|part10" >&2; exit 2 ;;
 esac
