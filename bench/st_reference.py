@@ -23,13 +23,10 @@ from __future__ import annotations
 
 import argparse
 import json
-import os
-import tempfile
 import time
 from pathlib import Path
 from typing import Any, Sequence
 
-import torch
 
 # The sentence-transformers side of each row: the pooling it trains and is scored with.
 POOLING = {"avg": ("mean", "avg"), "cls": ("cls", "cls_before_pooler"), "cls_before_pooler": ("cls", "cls_before_pooler")}
@@ -97,17 +94,11 @@ def main(argv: Sequence[str] | None = None) -> int:
 
     import sentence_transformers
 
-    from simcse.encoder import resolve_model_path
-    from simcse.evaluation.datadir import resolve_data_dir
-    from simcse.provenance import environment, folder_fingerprint
-    from simcse.reproduce import MAIN_RUNS, data_fingerprints, keep_earlier_rows, markdown_table, prepare_data, sts7
+    from simcse.reproduce import MAIN_RUNS, RunSetup, add_run_args, markdown_table, sts7
 
     p = argparse.ArgumentParser(prog="python -m bench.st_reference", description=__doc__,
                                 formatter_class=argparse.RawDescriptionHelpFormatter)
-    p.add_argument("--model", default=None, help="backbone (default: all-MiniLM-L6-v2)")
-    p.add_argument("--data_dir", default=None, help="folder holding wiki/, nli/ and SentEval-downstream/ (default: $SIMCSE_DATA_DIR)")
-    p.add_argument("--preset", choices=("gpu", "cpu"), default="gpu" if torch.cuda.is_available() else "cpu")
-    p.add_argument("--seeds", type=int, nargs="+", default=None, help="default: 42 43 44 (gpu), 42 (cpu)")
+    add_run_args(p)
     p.add_argument("--only", nargs="+", default=None, choices=list(MAIN_RUNS), help="run only these rows")
     p.add_argument("--set", nargs="+", default=[], metavar="FLAG=VALUE",
                    help=f"override a setting of every row (one of {sorted(KNOWN - {'pooler_type'})})")
@@ -123,26 +114,11 @@ def main(argv: Sequence[str] | None = None) -> int:
         if not sep or key.lstrip("-") not in KNOWN - {"pooler_type"}:
             p.error(f"--set expects FLAG=VALUE with FLAG one of {sorted(KNOWN - {'pooler_type'})}, got {item!r}")
         overrides[key.lstrip("-")] = value
-    data_root = Path(args.data_dir or os.environ.get("SIMCSE_DATA_DIR") or "SentEval/data/downstream")
-    senteval = resolve_data_dir(data_root)
-    model = str(resolve_model_path(args.model))
-    device = "cuda" if args.preset == "gpu" else "cpu"
-    seeds = args.seeds or ([42, 43, 44] if args.preset == "gpu" else [42])
-    max_steps = None if args.preset == "gpu" else 30
-    work = Path(args.work_dir or tempfile.mkdtemp(prefix="st-reference-"))
-    work.mkdir(parents=True, exist_ok=True)
-    files = prepare_data(data_root, work, None if args.preset == "gpu" else 30 * 128)
-    with open(files["sup"], encoding="utf-8") as f:
+    setup = RunSetup.from_args(args, f"sentence-transformers {sentence_transformers.__version__}", "st-reference-")
+    results, out_path = setup.results, Path(args.output)
+    with open(setup.files["sup"], encoding="utf-8") as f:
         triplets = list(csv.reader(f))[1:]
-    sentences = [[s] for s in files["unsup"].read_text(encoding="utf-8").splitlines()]
-
-    out_path = Path(args.output)
-    results: dict[str, Any] = {"model": model, "trainer": f"sentence-transformers {sentence_transformers.__version__}",
-                               "device": torch.cuda.get_device_name(0) if device == "cuda" else "cpu",
-                               "preset": args.preset, "seeds": seeds, "environment": environment(),
-                               "model_fingerprint": folder_fingerprint(model),
-                               "data": data_fingerprints(files, senteval), "rows": {}}
-    keep_earlier_rows(results, out_path)
+    sentences = [[s] for s in setup.files["unsup"].read_text(encoding="utf-8").splitlines()]
     for name, (kind, params) in MAIN_RUNS.items():
         if args.only and name not in args.only:
             continue
@@ -152,11 +128,11 @@ def main(argv: Sequence[str] | None = None) -> int:
         if params["pooler_type"] == "cls":
             params["pooler_type"] = "cls_before_pooler"
         runs = []
-        for seed in seeds:
+        for seed in setup.seeds:
             t = time.perf_counter()
-            folder = train_st(model, sentences if kind == "unsup" else triplets, kind, params, seed,
-                              work / f"{len(results['rows'])}-{seed}", device, max_steps)
-            row = sts7(str(folder), senteval, pooler=POOLING[params["pooler_type"]][1], device=device)
+            folder = train_st(setup.model, sentences if kind == "unsup" else triplets, kind, params, seed,
+                              setup.work / f"{len(results['rows'])}-{seed}", setup.device, setup.max_steps)
+            row = sts7(str(folder), setup.senteval, pooler=POOLING[params["pooler_type"]][1], device=setup.device)
             row["seed"] = seed
             row["train_eval_seconds"] = round(time.perf_counter() - t, 1)
             runs.append(row)

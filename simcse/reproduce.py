@@ -191,16 +191,55 @@ def train_one(model: str, files: dict[str, Path], kind: str, params: dict[str, A
     return out
 
 
-def main(argv: Sequence[str] | None = None) -> int:
+def add_run_args(p: argparse.ArgumentParser) -> None:
+    """The flags every table run takes (``simcse reproduce`` and ``bench.st_reference``)."""
     import torch
 
-    p = argparse.ArgumentParser(prog="simcse reproduce", description=__doc__,
-                                formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("--model", default=None, help="backbone (default: all-MiniLM-L6-v2)")
     p.add_argument("--data_dir", default=None, help="folder holding wiki/, nli/ and SentEval-downstream/ (default: $SIMCSE_DATA_DIR)")
     p.add_argument("--preset", choices=("gpu", "cpu"), default="gpu" if torch.cuda.is_available() else "cpu")
-    p.add_argument("--groups", nargs="+", choices=("baseline", "main", "ablation"), default=["baseline", "main"])
     p.add_argument("--seeds", type=int, nargs="+", default=None, help="default: 42 43 44 (gpu), 42 (cpu)")
+
+
+class RunSetup:
+    """What a table run starts from: the model, the evaluation data, the preset's device / seeds / step
+    limit, the prepared training files, and the result dict (provenance recorded; rows already in
+    ``args.output`` kept, see :func:`keep_earlier_rows`)."""
+
+    @classmethod
+    def from_args(cls, args: argparse.Namespace, trainer: str, work_prefix: str) -> "RunSetup":
+        import os
+
+        import torch
+
+        from .encoder import resolve_model_path
+        from .evaluation.datadir import resolve_data_dir
+        from .provenance import environment, folder_fingerprint
+
+        self = cls()
+        data_root = Path(args.data_dir or os.environ.get("SIMCSE_DATA_DIR") or "SentEval/data/downstream")
+        self.senteval = resolve_data_dir(data_root)
+        self.model = str(resolve_model_path(args.model))
+        self.device = "cuda" if args.preset == "gpu" else "cpu"
+        self.seeds = args.seeds or ([42, 43, 44] if args.preset == "gpu" else [42])
+        self.max_steps = None if args.preset == "gpu" else 30
+        self.work = Path(args.work_dir or tempfile.mkdtemp(prefix=work_prefix))
+        self.work.mkdir(parents=True, exist_ok=True)
+        self.files = prepare_data(data_root, self.work, None if args.preset == "gpu" else 30 * 128)
+        self.results = {"model": self.model, "trainer": trainer,
+                        "device": torch.cuda.get_device_name(0) if self.device == "cuda" else "cpu",
+                        "preset": args.preset, "seeds": self.seeds, "environment": environment(),
+                        "model_fingerprint": folder_fingerprint(self.model),
+                        "data": data_fingerprints(self.files, self.senteval), "rows": {}}
+        keep_earlier_rows(self.results, args.output)
+        return self
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    p = argparse.ArgumentParser(prog="simcse reproduce", description=__doc__,
+                                formatter_class=argparse.RawDescriptionHelpFormatter)
+    add_run_args(p)
+    p.add_argument("--groups", nargs="+", choices=("baseline", "main", "ablation"), default=["baseline", "main"])
     p.add_argument("--only", nargs="+", default=None, help="run only these row names")
     p.add_argument("--output", default="reproduce_results.json", help="JSON file for every number")
     p.add_argument("--work_dir", default=None, help="where runs are written (default: a temporary folder)")
@@ -233,29 +272,11 @@ def main(argv: Sequence[str] | None = None) -> int:
         print(markdown_table(merged))
         return 0
 
-    import os
-
     from . import __version__
-    from .encoder import resolve_model_path
-    from .evaluation.datadir import resolve_data_dir
-    from .provenance import environment, folder_fingerprint
 
-    data_root = Path(args.data_dir or os.environ.get("SIMCSE_DATA_DIR") or "SentEval/data/downstream")
-    senteval = resolve_data_dir(data_root)
-    model = str(resolve_model_path(args.model))
-    device = "cuda" if args.preset == "gpu" else "cpu"
-    seeds = args.seeds or ([42, 43, 44] if args.preset == "gpu" else [42])
-    max_steps = None if args.preset == "gpu" else 30
-    limit = None if args.preset == "gpu" else 30 * 128
-    work = Path(args.work_dir or tempfile.mkdtemp(prefix="simcse-reproduce-"))
-    work.mkdir(parents=True, exist_ok=True)
-    files = prepare_data(data_root, work, limit)
-    results: dict[str, Any] = {"model": model, "trainer": f"simcse {__version__}",
-                               "device": torch.cuda.get_device_name(0) if device == "cuda" else "cpu",
-                               "preset": args.preset, "seeds": seeds, "environment": environment(),
-                               "model_fingerprint": folder_fingerprint(model),
-                               "data": data_fingerprints(files, senteval), "rows": {}}
-    keep_earlier_rows(results, args.output)
+    setup = RunSetup.from_args(args, f"simcse {__version__}", "simcse-reproduce-")
+    model, senteval, device, seeds, max_steps = setup.model, setup.senteval, setup.device, setup.seeds, setup.max_steps
+    work, files, results = setup.work, setup.files, setup.results
 
     def save() -> None:
         Path(args.output).write_text(json.dumps(results, indent=2) + "\n")
