@@ -190,7 +190,8 @@ def _sts_dataset(s1: list[str], s2: list[str], scores: list[float], split: str =
     return DatasetDict({split: Dataset.from_dict({"sentence1": s1, "sentence2": s2, "score": scores})})
 
 
-def _read_csv_rows(path: Path, task: str, layout: str, delimiter: str) -> list[dict[str, str]]:
+def _read_csv_rows(path: Path, task: str, layout: str, delimiter: str, columns: Sequence[str]) -> list[dict[str, str]]:
+    """The rows of an MTEB data file; ``ValueError`` naming the file if a needed column is missing."""
     import csv
 
     if not path.is_file():  # MTEB data, not SentEval's: name the settings that point to it
@@ -199,20 +200,51 @@ def _read_csv_rows(path: Path, task: str, layout: str, delimiter: str) -> list[d
             "Set --mteb_data_dir or SIMCSE_MTEB_DATA_DIR (or SIMCSE_DATA_DIR to a folder that holds mteb/)."
         )
     with open(path, encoding="utf-8", newline="") as fh:
-        return list(csv.DictReader(fh, delimiter=delimiter))
+        reader = csv.DictReader(fh, delimiter=delimiter)
+        found = reader.fieldnames or []
+        missing = [c for c in columns if c not in found]
+        if missing:
+            raise ValueError(
+                f"{task}: data file {str(path)!r} lacks column(s) {', '.join(map(repr, missing))}; "
+                f"its header row has {', '.join(map(repr, found)) if found else 'no columns (empty file)'}. "
+                f"Expected: {layout}"
+            )
+        rows = []
+        for row in reader:
+            short = [c for c in columns if row.get(c) is None]
+            if short:
+                raise ValueError(f"{task}: {str(path)!r} line {reader.line_num}: no value for column(s) "
+                                 f"{', '.join(map(repr, short))} (too few fields)")
+            rows.append(row)
+    return rows
 
 
-def load_task(name: str, data_dir: str | os.PathLike | None = None, mteb_data_dir: str | os.PathLike | None = None) -> Any:
-    """An MTEB task object; for :data:`LOCAL_TASKS` its data is read from local files (no hub)."""
+def load_task(name: str, data_dir: str | os.PathLike | None = None, mteb_data_dir: str | os.PathLike | None = None,
+              task: Any = None) -> Any:
+    """An MTEB task object; for :data:`LOCAL_TASKS` its data is read from local files (no hub).
+
+    ``task``: an mteb task object for ``name`` to use instead of ``mteb.get_task(name)``, e.g. one of a
+    benchmark's ``tasks``, whose eval_splits / hf_subsets filtering is then kept (local data fill a copy
+    of it; a local task whose subsets our files do not hold is left to mteb, i.e. to the hub).
+    """
     import mteb
     from datasets import Dataset, DatasetDict
 
     if name not in LOCAL_TASKS:
+        if task is not None:
+            return task
         try:
             return mteb.get_task(name)
         except KeyError as exc:
             raise ValueError(f"unknown MTEB task {name!r}: {exc}. Offline tasks: {', '.join(LOCAL_TASKS)}") from None
-    if name == "AmazonCounterfactualClassification":
+    local_subsets = {"en"} if name == "AmazonCounterfactualClassification" else {"default"}
+    if task is not None:
+        if not set(task.hf_subsets) <= local_subsets:
+            return task
+        import copy
+
+        task = copy.deepcopy(task)  # mteb's benchmark objects are shared: fill a copy
+    elif name == "AmazonCounterfactualClassification":
         task = mteb.get_task(name, hf_subsets=["en"])
     else:
         task = mteb.get_task(name)
@@ -237,12 +269,17 @@ def load_task(name: str, data_dir: str | os.PathLike | None = None, mteb_data_di
     elif name == "Banking77Classification":
         root = resolve_mteb_data_dir(mteb_data_dir) / "Banking77"
         layout = "Banking77/train.csv and Banking77/test.csv (columns text, category)"
-        splits = {s: _read_csv_rows(root / f"{s}.csv", name, layout, ",") for s in ("train", "test")}
+        splits = {s: _read_csv_rows(root / f"{s}.csv", name, layout, ",", ("text", "category"))
+                  for s in ("train", "test")}
         cats = sorted({r["category"] for rows in splits.values() for r in rows})
         cat_file = root / "categories.json"
         if cat_file.is_file():
             cats = json.loads(cat_file.read_text())
         label = {c: i for i, c in enumerate(cats)}
+        unknown = sorted({r["category"] for rows in splits.values() for r in rows} - set(label))
+        if unknown:
+            raise ValueError(f"{name}: categories {', '.join(map(repr, unknown[:5]))} of {str(root)!r}'s CSV files "
+                             f"are not in {str(cat_file)!r} ({len(cats)} categories)")
         data = DatasetDict({s: Dataset.from_dict({"text": [r["text"] for r in rows],
                                                   "label": [label[r["category"]] for r in rows]})
                             for s, rows in splits.items()})
@@ -251,7 +288,7 @@ def load_task(name: str, data_dir: str | os.PathLike | None = None, mteb_data_di
         layout = "AmazonCounterfactual/EN_{train,valid,test}.tsv (columns sentence, is_counterfactual)"
         parts = {}
         for split, fname in (("train", "EN_train.tsv"), ("validation", "EN_valid.tsv"), ("test", "EN_test.tsv")):
-            rows = _read_csv_rows(root / fname, name, layout, "\t")
+            rows = _read_csv_rows(root / fname, name, layout, "\t", ("sentence", "is_counterfactual"))
             parts[split] = Dataset.from_dict({"text": [r["sentence"] for r in rows],
                                               "label": [int(r["is_counterfactual"]) for r in rows]})
         task.dataset = {"en": DatasetDict(parts)}
@@ -264,19 +301,23 @@ def load_task(name: str, data_dir: str | os.PathLike | None = None, mteb_data_di
 
 def load_tasks(names: Sequence[str], data_dir: str | os.PathLike | None = None,
                mteb_data_dir: str | os.PathLike | None = None, benchmark: str | None = None) -> list[Any]:
-    """Task objects for task names and/or one MTEB benchmark (local data where we have it)."""
+    """Task objects for task names and/or one MTEB benchmark (local data where we have it). A
+    benchmark's tasks are its own task objects, with the eval splits and subsets it selects."""
     import mteb
 
     names = list(names)
+    bench_tasks: dict[str, Any] = {}
     if benchmark:
         try:
             bench = mteb.get_benchmark(benchmark)
         except Exception as exc:
             raise ValueError(f"unknown MTEB benchmark {benchmark!r}: {exc}") from None
-        names += [t.metadata.name for t in bench.tasks if t.metadata.name not in names]
+        # the benchmark's own task objects: they carry its eval_splits / hf_subsets filtering
+        bench_tasks = {t.metadata.name: t for t in bench.tasks}
+        names += [n for n in bench_tasks if n not in names]
     if not names:
         raise ValueError("no MTEB tasks given")
-    return [load_task(n, data_dir, mteb_data_dir) for n in names]
+    return [load_task(n, data_dir, mteb_data_dir, task=bench_tasks.get(n)) for n in names]
 
 
 def run(

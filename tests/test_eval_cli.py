@@ -42,6 +42,32 @@ def test_unknown_task_exits_2_with_the_known_list(tiny_bert_path, senteval_dir: 
     assert "unknown task 'STS99'" in err and "SICKRelatedness" in err and "TREC" in err
 
 
+SIMCSE_DEFAULT_TASKS = ["STS12", "STS13", "STS14", "STS15", "STS16", "MR", "CR", "MPQA", "SUBJ", "SST2", "TREC",
+                        "MRPC", "SICKRelatedness", "STSBenchmark"]  # --tasks default of SimCSE's evaluation.py
+
+
+def test_task_set_na_without_tasks_runs_simcse_default_tasks(tiny_bert_path, tmp_path: Path, capsys):
+    """As in SimCSE's evaluation.py, --task_set na runs --tasks, whose default is its 14 tasks: the run
+    starts (and, with no data, stops at the first task: STS12); in dev mode STS12-16, which have no dev
+    split, are left out as for a task set (not refused), so it stops at MR."""
+    from simcse.evaluation.cli import build_parser
+    from simcse.evaluation.engine import resolve_tasks
+
+    assert resolve_tasks(None, "na") == SIMCSE_DEFAULT_TASKS
+    for run_cli in (main, lambda argv: simcse_main(["evaluate", *argv])):
+        rc = run_cli(["--model", str(tiny_bert_path), "--task_set", "na", "--data_dir", str(tmp_path)])
+        assert rc == 2
+        err = capsys.readouterr().err
+        assert "STS12: data file" in err and "STS.input.MSRpar.txt" in err
+    rc = main(["--model", str(tiny_bert_path), "--task_set", "na", "--mode", "dev", "--data_dir", str(tmp_path)])
+    assert rc == 2
+    err = capsys.readouterr().err
+    assert "MR: data file" in err and "rt-polarity.pos" in err
+    assert " ".join(SIMCSE_DEFAULT_TASKS) in " ".join(build_parser().format_help().split())
+    rc = main(["--model", str(tiny_bert_path), "--task_set", "na", "--tasks", "TREC", "--data_dir", str(tmp_path)])
+    assert rc == 2 and "TREC: data file" in capsys.readouterr().err
+
+
 def test_missing_data_dir_names_the_file(tiny_bert_path, tmp_path: Path, capsys):
     rc = main(["--model", str(tiny_bert_path), "--tasks", "STSBenchmark", "--data_dir", str(tmp_path / "nowhere")])
     assert rc == 2

@@ -87,3 +87,69 @@ def test_missing_mteb_data_names_the_mteb_settings(tmp_path: Path, monkeypatch):
         assert str(tmp_path / "mteb" / missing) in msg
         assert "--mteb_data_dir" in msg and "SIMCSE_MTEB_DATA_DIR" in msg
         assert "SentEval" not in msg and "--data_dir" not in msg.replace("--mteb_data_dir", "")
+
+
+def _write(path: Path, text: str) -> Path:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(text, encoding="utf-8")
+    return path
+
+
+def test_mteb_csv_with_missing_columns_fails_clearly(tiny_bert_path, tmp_path: Path, capsys):
+    """A data file without the columns we read gives an error naming the file, the missing column(s)
+    and the columns it has (not a KeyError traceback)."""
+    mteb_dir = tmp_path / "mteb"
+    train = _write(mteb_dir / "Banking77" / "train.csv", "text,label\nwhere is my card?,card_arrival\n")
+    _write(mteb_dir / "Banking77" / "test.csv", "text,category\nwhere is my card?,card_arrival\n")
+    rc = main(["--model", str(tiny_bert_path), "--tasks", "Banking77Classification", "--mteb_data_dir",
+               str(mteb_dir), "--output_folder", str(tmp_path / "out")])
+    err = capsys.readouterr().err
+    assert rc == 2 and str(train) in err
+    assert "lacks column(s) 'category'" in err and "header row has 'text', 'label'" in err
+
+    tsv = _write(mteb_dir / "AmazonCounterfactual" / "EN_train.tsv", "text\tlabel\nIt could have been better.\t1\n")
+    with pytest.raises(ValueError) as exc:
+        load_task("AmazonCounterfactualClassification", mteb_data_dir=mteb_dir)
+    msg = str(exc.value)
+    assert str(tsv) in msg and "'sentence', 'is_counterfactual'" in msg and "header row has 'text', 'label'" in msg
+
+    _write(mteb_dir / "AmazonCounterfactual" / "EN_train.tsv", "")
+    with pytest.raises(ValueError, match="no columns \\(empty file\\)"):
+        load_task("AmazonCounterfactualClassification", mteb_data_dir=mteb_dir)
+
+    _write(mteb_dir / "Banking77" / "train.csv", "text,category\nwhere is my card?,card_arrival\nno category\n")
+    with pytest.raises(ValueError, match="train.csv' line 3: no value for column\\(s\\) 'category'"):
+        load_task("Banking77Classification", mteb_data_dir=mteb_dir)
+
+    _write(mteb_dir / "Banking77" / "train.csv", "text,category\nwhere is my card?,card_lost\n")
+    _write(mteb_dir / "Banking77" / "categories.json", '["card_arrival"]')
+    with pytest.raises(ValueError, match="'card_lost'.*categories.json"):
+        load_task("Banking77Classification", mteb_data_dir=mteb_dir)
+
+
+def test_benchmark_keeps_its_own_task_filtering(senteval_dir: Path, data_dir: Path):
+    """--benchmark evaluates the benchmark's own task objects: mteb's MTEB(eng, v2) keeps only the
+    English subset and the test split of multilingual tasks, and the tasks we fill from local files
+    keep that filtering too (filled on a copy: mteb's shared benchmark object is left unloaded)."""
+    from simcse.mteb_eval import load_tasks
+
+    bench = mteb.get_benchmark("MTEB(eng, v2)")
+    wanted = {t.metadata.name: (list(t.eval_splits), list(t.hf_subsets)) for t in bench.tasks}
+    # the filtering this test is about (mteb's full task has more splits / subsets)
+    assert wanted["MassiveIntentClassification"] == (["test"], ["en"])
+    assert len(mteb.get_task("MassiveIntentClassification").hf_subsets) > 1
+    assert wanted["AmazonCounterfactualClassification"] == (["test"], ["en"])
+    assert "validation" in mteb.get_task("AmazonCounterfactualClassification").eval_splits
+
+    tasks = load_tasks(["MassiveIntentClassification", "STS16"], senteval_dir, data_dir / "mteb",
+                       benchmark="MTEB(eng, v2)")
+    names = [t.metadata.name for t in tasks]
+    assert names[:2] == ["MassiveIntentClassification", "STS16"] and len(names) == len(set(names))
+    assert set(names) == set(wanted) | {"STS16"}
+    got = {t.metadata.name: (list(t.eval_splits), list(t.hf_subsets)) for t in tasks}
+    assert {n: got[n] for n in wanted} == wanted
+    by_name = {t.metadata.name: t for t in tasks}
+    amazon = by_name["AmazonCounterfactualClassification"]
+    assert amazon.data_loaded and amazon.dataset["en"]["test"].num_rows == 670
+    assert by_name["STS12"].data_loaded and by_name["STS12"].dataset["default"]["test"].num_rows == 3108
+    assert not any(t.data_loaded for t in bench.tasks)

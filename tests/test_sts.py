@@ -148,6 +148,35 @@ def test_missing_data_file_names_it_and_the_layout(tmp_path: Path):
     assert "STS.input.MSRpar.txt" in msg and "STS/STS12-en-test" in msg and "layout" in msg
 
 
+def test_missing_data_file_says_which_setting_gave_the_folder(tmp_path: Path, monkeypatch):
+    """The error names the folder it looked in and where that folder came from: --data_dir,
+    SIMCSE_DATA_DIR (and its SentEval-downstream/ subfolder), or the default SentEval/data/downstream."""
+    env_dir, arg_dir, cwd = tmp_path / "env", tmp_path / "arg", tmp_path / "cwd"
+    (env_dir / "SentEval-downstream").mkdir(parents=True)
+    arg_dir.mkdir()
+    cwd.mkdir()
+    monkeypatch.chdir(cwd)
+
+    def message(data_dir=None) -> str:
+        with pytest.raises(FileNotFoundError) as err:
+            evaluate(hashed_bow, tasks=["STSBenchmark"], data_dir=data_dir)
+        return str(err.value)
+
+    monkeypatch.setenv("SIMCSE_DATA_DIR", str(env_dir))
+    msg = message(arg_dir)  # --data_dir wins over the environment
+    assert str(arg_dir / "STS" / "STSBenchmark" / "sts-test.csv") in msg
+    assert f"came from --data_dir {str(arg_dir)!r}" in msg and str(env_dir) not in msg
+
+    msg = message()
+    assert str(env_dir / "SentEval-downstream" / "STS" / "STSBenchmark") in msg
+    assert f"came from SIMCSE_DATA_DIR {str(env_dir)!r} (--data_dir not given), its SentEval-downstream/ subfolder" in msg
+
+    monkeypatch.delenv("SIMCSE_DATA_DIR")
+    msg = message()
+    assert "came from the default 'SentEval/data/downstream'" in msg and str(cwd) in msg
+    assert "neither --data_dir nor SIMCSE_DATA_DIR is set" in msg
+
+
 def test_unknown_task_lists_known_tasks(senteval_dir: Path):
     with pytest.raises(ValueError) as err:
         evaluate(hashed_bow, tasks=["STS17"], data_dir=senteval_dir)

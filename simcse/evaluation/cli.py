@@ -15,7 +15,7 @@ from pathlib import Path
 from typing import Sequence
 
 from ..pooling import POOLERS
-from .engine import ALL_TASKS, DTYPES, MODES, TASK_SETS, evaluate, results_tables
+from .engine import ALL_TASKS, DTYPES, MODES, NA_DEFAULT_TASKS, TASK_SETS, evaluate, results_tables
 from .references import PAPER_MODELS, compare_with_paper, comparison_tables, reference_for
 
 
@@ -32,7 +32,8 @@ def build_parser(prog: str = "simcse evaluate") -> argparse.ArgumentParser:
     p.add_argument("--task_set", choices=(*TASK_SETS, "na"), default=None,
                    help="sts, transfer or full (default: sts unless --tasks is given); na: use --tasks")
     p.add_argument("--tasks", nargs="+", default=None, metavar="TASK",
-                   help=f"tasks to run: {', '.join(ALL_TASKS)}")
+                   help=f"tasks to run: {', '.join(ALL_TASKS)} (with --task_set na and no --tasks, SimCSE's "
+                        f"default: {' '.join(NA_DEFAULT_TASKS)})")
     p.add_argument("--batch_size", type=int, default=64)
     p.add_argument("--max_length", type=int, default=None,
                    help="token limit (default: the tokenizer's limit, i.e. no truncation as in SimCSE)")
@@ -72,8 +73,6 @@ def main(argv: Sequence[str] | None = None, prog: str = "simcse evaluate") -> in
     """Run the evaluation command; returns the exit status (2 on bad input)."""
     parser = build_parser(prog)
     args = parser.parse_args(list(sys.argv[1:] if argv is None else argv))
-    if args.task_set == "na" and not args.tasks:
-        parser.error("--task_set na needs --tasks")
     task_set = args.task_set or ("na" if args.tasks else "sts")
     tasks = args.tasks if task_set == "na" else None
     if args.output:

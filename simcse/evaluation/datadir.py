@@ -22,12 +22,29 @@ def resolve_data_dir(data_dir: str | os.PathLike | None = None) -> Path:
     return path
 
 
-def require_file(path: Path, task: str, layout: str) -> Path:
-    """Return ``path`` if it is a file, else ``FileNotFoundError`` naming it and the expected layout."""
+def data_dir_origin(data_dir: str | os.PathLike | None = None) -> str:
+    """Which setting gave the data folder that :func:`resolve_data_dir` returns for ``data_dir``, in words."""
+    if data_dir is not None:
+        where, given, note = "--data_dir", data_dir, " (the data_dir argument)"
+    elif os.environ.get("SIMCSE_DATA_DIR"):
+        where, given, note = "SIMCSE_DATA_DIR", os.environ["SIMCSE_DATA_DIR"], " (--data_dir not given)"
+    else:
+        return (f"the default {str(DEFAULT_DATA_DIR)!r}, relative to the current directory {os.getcwd()!r} "
+                "(neither --data_dir nor SIMCSE_DATA_DIR is set)")
+    if (Path(given).expanduser() / SENTEVAL_SUBDIR).is_dir():
+        note += f", its {SENTEVAL_SUBDIR}/ subfolder"
+    return f"{where} {str(given)!r}{note}"
+
+
+def require_file(path: Path, task: str, layout: str, data_dir: str | os.PathLike | None = None) -> Path:
+    """Return ``path`` if it is a file, else ``FileNotFoundError`` naming it, the expected layout, and
+    which setting gave the data folder (``data_dir`` as the reader got it, ``$SIMCSE_DATA_DIR`` or the default)."""
     if not path.is_file():
         raise FileNotFoundError(
-            f"{task}: data file {str(path)!r} is missing. Expected SentEval's layout under the data "
-            f"directory: {layout}. Set --data_dir or SIMCSE_DATA_DIR, or run SentEval/download_dataset.sh."
+            f"{task}: data file {str(path)!r} is missing. The data directory {str(resolve_data_dir(data_dir))!r} "
+            f"came from {data_dir_origin(data_dir)}; expected SentEval's layout under it: {layout}. "
+            "Set --data_dir (or SIMCSE_DATA_DIR, used when --data_dir is not given) to SentEval's "
+            "data/downstream folder, or run SentEval/download_dataset.sh."
         )
     return path
 
@@ -36,7 +53,7 @@ def read_stsb(data_dir: str | os.PathLike | None = None, split: str = "dev") -> 
     """STS-B pairs and gold scores (0-5) for ``split`` in {train, dev, test}."""
     root = resolve_data_dir(data_dir)
     f = require_file(root / "STS" / "STSBenchmark" / f"sts-{split}.csv", "STSBenchmark",
-                     "STS/STSBenchmark/sts-{train,dev,test}.csv")
+                     "STS/STSBenchmark/sts-{train,dev,test}.csv", data_dir)
     s1: list[str] = []
     s2: list[str] = []
     scores: list[float] = []
@@ -80,8 +97,8 @@ def read_sts_year(task: str, data_dir: str | os.PathLike | None = None) -> dict[
     layout = f"STS/{task}-en-test/STS.input.<subset>.txt and STS.gs.<subset>.txt for " + ", ".join(STS_SUBSETS[task])
     out: dict[str, Pairs] = {}
     for subset in STS_SUBSETS[task]:
-        fin = require_file(folder / f"STS.input.{subset}.txt", task, layout)
-        fgs = require_file(folder / f"STS.gs.{subset}.txt", task, layout)
+        fin = require_file(folder / f"STS.input.{subset}.txt", task, layout, data_dir)
+        fgs = require_file(folder / f"STS.gs.{subset}.txt", task, layout, data_dir)
         lines = fin.read_text(encoding="utf-8").splitlines()
         gold = fgs.read_text(encoding="utf-8").splitlines()
         if len(lines) != len(gold):
@@ -114,7 +131,7 @@ def read_sick(data_dir: str | os.PathLike | None = None, split: str = "test") ->
     if split not in SICK_FILES:
         raise ValueError(f"unknown SICK split {split!r}; choose one of {', '.join(SICK_FILES)}")
     f = require_file(resolve_data_dir(data_dir) / "SICK" / SICK_FILES[split], "SICK",
-                     "SICK/SICK_train.txt, SICK/SICK_trial.txt, SICK/SICK_test_annotated.txt")
+                     "SICK/SICK_train.txt, SICK/SICK_trial.txt, SICK/SICK_test_annotated.txt", data_dir)
     s1: list[str] = []
     s2: list[str] = []
     scores: list[float] = []
@@ -149,7 +166,7 @@ def read_binary(task: str, data_dir: str | os.PathLike | None = None) -> tuple[l
     layout = f"{folder}/{pos} and {folder}/{neg}, one sentence a line"
     out: list[list[str]] = []
     for name in (pos, neg):
-        f = require_file(root / name, task, layout)
+        f = require_file(root / name, task, layout, data_dir)
         out.append([senteval_text(line) for line in f.read_text(encoding="latin-1").splitlines()])
     return out[0] + out[1], [1] * len(out[0]) + [0] * len(out[1])
 
@@ -159,7 +176,7 @@ def read_sst2(data_dir: str | os.PathLike | None = None, split: str = "test") ->
     if split not in STSB_SPLITS:
         raise ValueError(f"unknown SST2 split {split!r}; choose one of {', '.join(STSB_SPLITS)}")
     f = require_file(resolve_data_dir(data_dir) / "SST" / "binary" / f"sentiment-{split}", "SST2",
-                     "SST/binary/sentiment-{train,dev,test}: sentence<TAB>label")
+                     "SST/binary/sentiment-{train,dev,test}: sentence<TAB>label", data_dir)
     xs: list[str] = []
     ys: list[int] = []
     with open(f, encoding="utf-8") as fh:
@@ -181,7 +198,7 @@ def read_trec(data_dir: str | os.PathLike | None = None, split: str = "test") ->
     if split not in TREC_FILES:
         raise ValueError(f"unknown TREC split {split!r}; choose one of {', '.join(TREC_FILES)}")
     f = require_file(resolve_data_dir(data_dir) / "TREC" / TREC_FILES[split], "TREC",
-                     "TREC/train_5500.label and TREC/TREC_10.label ('LABEL:fine question')")
+                     "TREC/train_5500.label and TREC/TREC_10.label ('LABEL:fine question')", data_dir)
     xs: list[str] = []
     ys: list[int] = []
     with open(f, encoding="latin-1") as fh:
@@ -202,7 +219,7 @@ def read_mrpc(data_dir: str | os.PathLike | None = None, split: str = "test") ->
     if split not in MRPC_FILES:
         raise ValueError(f"unknown MRPC split {split!r}; choose one of {', '.join(MRPC_FILES)}")
     f = require_file(resolve_data_dir(data_dir) / "MRPC" / MRPC_FILES[split], "MRPC",
-                     "MRPC/msr_paraphrase_{train,test}.txt: Quality, #1 ID, #2 ID, #1 String, #2 String")
+                     "MRPC/msr_paraphrase_{train,test}.txt: Quality, #1 ID, #2 ID, #1 String, #2 String", data_dir)
     a: list[str] = []
     b: list[str] = []
     ys: list[int] = []

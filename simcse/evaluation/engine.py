@@ -28,6 +28,9 @@ TASK_SETS: dict[str, tuple[str, ...]] = {
     "transfer": ("MR", "CR", "MPQA", "SUBJ", "SST2", "TREC", "MRPC"),
     "full": STS_TASKS + ("MR", "CR", "MPQA", "SUBJ", "SST2", "TREC", "MRPC"),
 }
+NA_DEFAULT_TASKS = ("STS12", "STS13", "STS14", "STS15", "STS16", "MR", "CR", "MPQA", "SUBJ", "SST2", "TREC", "MRPC",
+                    "SICKRelatedness", "STSBenchmark")
+"""What ``task_set="na"`` runs when no tasks are named: the default of ``--tasks`` in SimCSE's evaluation.py."""
 ALIASES = {
     "STS-B": "STSBenchmark", "STSB": "STSBenchmark", "SICK-R": "SICKRelatedness", "SICKR": "SICKRelatedness",
     "SST-2": "SST2", "STS-B-finetune": "STSBenchmark-finetune", "SICK-R-finetune": "SICKRelatedness-finetune",
@@ -61,7 +64,8 @@ def canonical_task(name: str) -> str:
 
 
 def resolve_tasks(tasks: Sequence[str] | str | None = None, task_set: str | None = "sts") -> list[str]:
-    """Task names from an explicit list, or from a task set (``sts``, ``transfer``, ``full``)."""
+    """Task names from an explicit list, or from a task set (``sts``, ``transfer``, ``full``; ``na`` with
+    no list: :data:`NA_DEFAULT_TASKS`, the default ``--tasks`` of SimCSE's evaluation.py)."""
     if isinstance(tasks, str):
         tasks = [tasks]
     if tasks:
@@ -71,8 +75,10 @@ def resolve_tasks(tasks: Sequence[str] | str | None = None, task_set: str | None
             if c not in out:
                 out.append(c)
         return out
-    if task_set is None or task_set == "na":
-        raise ValueError("no tasks given: pass tasks=[...] or a task_set (sts, transfer, full)")
+    if task_set == "na":  # SimCSE's evaluation.py: --task_set na runs --tasks, whose default is these 14
+        return list(NA_DEFAULT_TASKS)
+    if task_set is None:
+        raise ValueError("no tasks given: pass tasks=[...] or a task_set (sts, transfer, full, na)")
     if task_set not in TASK_SETS:
         raise ValueError(f"unknown task_set {task_set!r}; choose one of {', '.join(TASK_SETS)} or na")
     return list(TASK_SETS[task_set])
@@ -250,7 +256,8 @@ def evaluate(
         model: a model path / hub name, a :class:`simcse.SimCSE`, a :class:`simcse.SentenceEncoder`,
             an object with ``encode(sentences)``, or a callable sentences -> [N, dim] array.
         tasks: task names (see :data:`ALL_TASKS`); if empty, ``task_set`` decides.
-        task_set: ``sts`` (STS12-16, STS-B, SICK-R), ``transfer`` (7 tasks) or ``full``.
+        task_set: ``sts`` (STS12-16, STS-B, SICK-R), ``transfer`` (7 tasks), ``full``, or ``na``
+            (``tasks``; with none, SimCSE's default ``--tasks``: :data:`NA_DEFAULT_TASKS`).
         mode: ``test`` (STS test sets; 10-fold probes), ``fasttest`` (5-fold fast probes) or ``dev``
             (STS-B/SICK-R dev sets and the probes' dev accuracy; STS12-16, which have test sets only,
             are left out of a task set and refused by name, so no test score enters a dev run).
