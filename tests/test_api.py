@@ -320,3 +320,109 @@ def test_cli_search_index_of_another_corpus_is_an_error(tmp_path):
     r = _cli("search", "--corpus", str(b), "--index", str(idx), "--format", "json", "cat")
     assert r.returncode == 2, r.stdout
     assert "b.txt" in r.stderr and "idx" in r.stderr and r.stdout == ""
+
+
+@pytest.mark.parametrize("bad", [0, -3, 2.5])
+def test_bad_batch_size_names_the_value(minilm, bad):
+    minilm.build_index(["A man is playing a guitar.", "A cat sleeps."], use_faiss=False)
+    for call in (lambda: minilm.encode(["a", "b"], batch_size=bad),
+                 lambda: minilm.build_index(["a", "b"], batch_size=bad),
+                 lambda: minilm.add_to_index(["c"], batch_size=bad)):
+        with pytest.raises(ValueError, match=rf"batch_size must be a positive integer, got {bad}"):
+            call()
+    assert minilm.index["sentences"] == ["A man is playing a guitar.", "A cat sleeps."]  # left as it was
+
+
+@pytest.mark.parametrize("command", ["encode", "similarity", "search"])
+@pytest.mark.parametrize("bad", ["0", "-4"])
+def test_cli_bad_batch_size_is_a_parse_error(capsys, command, bad):
+    from simcse.cli import main
+
+    with pytest.raises(SystemExit) as exc:
+        main([command, "some sentence", "--batch_size", bad])
+    assert exc.value.code == 2
+    assert f"--batch_size: expected a positive integer, got '{bad}'" in capsys.readouterr().err
+
+
+def test_cli_encode_file_and_arguments_is_an_error(capsys, tmp_path):
+    from simcse.cli import main
+
+    f = tmp_path / "sentences.txt"
+    f.write_text("from the file\n")
+    assert main(["encode", "from the arguments", "--file", str(f)]) == 2
+    captured = capsys.readouterr()
+    assert "--file" in captured.err and "sentences.txt" in captured.err and "1 sentence argument" in captured.err
+    assert captured.out == ""
+
+
+def test_cli_similarity_reads_queries_from_stdin():
+    r = _cli("similarity", "--keys", "Someone plays guitar.", "Stocks fell.", "--format", "json",
+             input_text="A man plays guitar.\n\nMarkets dropped sharply.\n")
+    assert r.returncode == 0, r.stderr
+    out = json.loads(r.stdout)
+    assert out["queries"] == ["A man plays guitar.", "Markets dropped sharply."]
+    sims = np.array(out["similarity"])
+    assert sims.shape == (2, 2) and sims[0, 0] > sims[0, 1] and sims[1, 1] > sims[1, 0]
+    r = _cli("similarity", "--keys", "x", input_text="")
+    assert r.returncode == 2 and "no query sentences" in r.stderr
+
+
+def test_cli_search_refuses_a_folder_that_is_not_an_index(capsys, tmp_path):
+    from simcse.cli import main
+
+    corpus = tmp_path / "c.txt"
+    corpus.write_text("A man is playing a guitar.\nThe stock market fell today.\n")
+    mine = tmp_path / "my_folder"
+    mine.mkdir()
+    (mine / "sentences.jsonl").write_text("my own data\n")
+    (mine / "notes.txt").write_text("keep me\n")
+    assert main(["search", "--corpus", str(corpus), "--index", str(mine), "guitar"]) == 2
+    err = capsys.readouterr().err
+    assert "my_folder" in err and "index_meta.json" in err and "not empty" in err
+    assert sorted(p.name for p in mine.iterdir()) == ["notes.txt", "sentences.jsonl"]
+    assert (mine / "sentences.jsonl").read_text() == "my own data\n"
+    a_file = tmp_path / "a_file"
+    a_file.write_text("data\n")
+    assert main(["search", "--corpus", str(corpus), "--index", str(a_file), "guitar"]) == 2
+    assert "a_file" in capsys.readouterr().err and a_file.read_text() == "data\n"
+    empty = tmp_path / "empty"
+    empty.mkdir()
+    assert main(["search", "--corpus", str(corpus), "--index", str(empty), "--top_k", "1", "guitar"]) == 0
+    assert (empty / "index_meta.json").is_file()
+
+
+def test_save_index_does_not_overwrite_files_of_a_folder_that_is_not_an_index(minilm, tmp_path):
+    minilm.build_index(["A man is playing a guitar.", "A cat sleeps."], use_faiss=False)
+    mine = tmp_path / "mine"
+    mine.mkdir()
+    (mine / "embeddings.npy").write_bytes(b"not an index")
+    with pytest.raises(FileExistsError, match=r"mine.*not empty.*index_meta\.json"):
+        minilm.save_index(mine)
+    assert sorted(p.name for p in mine.iterdir()) == ["embeddings.npy"]
+    assert (mine / "embeddings.npy").read_bytes() == b"not an index"
+    (tmp_path / "file").write_text("x")
+    with pytest.raises(FileExistsError, match="is a file"):
+        minilm.save_index(tmp_path / "file")
+    # a saved index may be replaced; other files in its folder are left alone
+    minilm.save_index(tmp_path / "idx")
+    (tmp_path / "idx" / "README").write_text("my notes")
+    minilm.build_index(["Stocks fell.", "It rains.", "A dog barks."], use_faiss=False)
+    minilm.save_index(tmp_path / "idx")
+    assert (tmp_path / "idx" / "README").read_text() == "my notes"
+    minilm.index = None
+    minilm.load_index(tmp_path / "idx")
+    assert minilm.index["sentences"] == ["Stocks fell.", "It rains.", "A dog barks."]
+
+
+def test_cli_faiss_fast_with_a_saved_index_warns(minilm, capsys, tmp_path):
+    from simcse.cli import main
+
+    minilm.build_index(["A man is playing a guitar.", "The stock market fell today."], use_faiss=False)
+    minilm.save_index(tmp_path / "idx")
+    assert main(["search", "--index", str(tmp_path / "idx"), "--faiss_fast", "--top_k", "1", "--format", "json",
+                 "guitar"]) == 0
+    captured = capsys.readouterr()
+    assert "--faiss_fast is ignored" in captured.err and "flat" in captured.err
+    assert json.loads(captured.out)[0]["results"][0]["sentence"] == "A man is playing a guitar."
+    assert main(["search", "--index", str(tmp_path / "idx"), "--top_k", "1", "guitar"]) == 0
+    assert "--faiss_fast" not in capsys.readouterr().err

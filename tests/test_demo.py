@@ -221,6 +221,17 @@ def test_index_is_saved_then_loaded_and_rebuilt_for_another_corpus(minilm_path, 
         load_or_build_index(fresh, empty)
 
 
+def test_index_folder_of_other_files_is_refused_before_encoding(minilm_path, corpus_file, tmp_path, monkeypatch):
+    model = SimCSE(str(minilm_path), device="cpu")
+    mine = tmp_path / "my_folder"
+    mine.mkdir()
+    (mine / "embeddings.npy").write_bytes(b"my own file")
+    monkeypatch.setattr(model, "build_index", lambda *a, **k: pytest.fail("the corpus was encoded first"))
+    with pytest.raises(FileExistsError, match="my_folder"):
+        load_or_build_index(model, corpus_file, mine, show_progress_bar=False)
+    assert (mine / "embeddings.npy").read_bytes() == b"my own file"
+
+
 def test_demo_command_rejects_bad_arguments(tmp_path, capsys):
     assert main([str(tmp_path / "missing.txt")]) == 2
     assert "missing.txt" in capsys.readouterr().err

@@ -150,6 +150,10 @@ def test_encode_bad_precision(model):
         model.encode(["a", "b"], precision="fp16")
     with pytest.raises(ValueError, match="calibration"):
         model.encode("one sentence", precision="int8")
+    # encode takes calibration_embeddings=, not ranges=: the message names only what encode accepts
+    with pytest.raises(ValueError, match=r"encode\(precision='int8'\) of a single sentence") as err:
+        model.encode(["one sentence"], precision="int8")
+    assert "ranges=" not in str(err.value)
 
 
 # Thresholds: measured top-1 agreement with the exact float index on these 300 STS-B dev
@@ -318,3 +322,21 @@ def test_quantised_index_searches_on_the_gpu(precision):
     (sc, ic), (sg, ig) = cpu.search(qs, 5), gpu.search(qs, 5)
     np.testing.assert_allclose(sc, sg, atol=1e-5)
     assert np.mean(ic == ig) > 0.98
+
+
+def test_int8_index_too_small_to_calibrate_says_what_to_do(model):
+    for corpus, what in ((["A single sentence."], "has 1 sentence"),
+                         (["Same.", "Same."], "all with the same embedding")):
+        with pytest.raises(ValueError) as exc:
+            model.build_index(corpus, precision="int8")
+        msg = str(exc.value)
+        assert what in msg and "at least 2" in msg and "precision='binary'" in msg, msg
+        assert "ranges=" not in msg and "calibration_embeddings=" not in msg  # build_index takes neither
+    model.build_index(["A single sentence."], precision="binary")  # needs no calibration
+    assert model.search("A single sentence.", threshold=-1, top_k=1)[0][0] == "A single sentence."
+    model.build_index([], precision="int8")
+    with pytest.raises(ValueError, match=r"add_to_index.*at least 2.*in one call"):
+        model.add_to_index(["One more."])
+    model.add_to_index(["One more.", "And another one."])
+    assert model.index["index"].ntotal == 2
+    assert model.search("another one", threshold=-1, top_k=1)[0][0] == "And another one."

@@ -25,6 +25,7 @@ try:
 except ImportError as _exc:  # flask is the [demo] extra
     raise ImportError(f"the web demo needs Flask ({_exc}): pip install 'simcse[demo]'") from _exc
 
+from ..index import check_index_folder
 from ..tool import SimCSE, read_sentence_file
 
 logger = logging.getLogger("simcse.demo")
@@ -258,6 +259,8 @@ def load_or_build_index(
     if not sentences:
         raise ValueError(f"corpus file {str(corpus)!r} holds no sentences (one per line expected)")
     index_path = Path(index_dir) if index_dir is not None else None
+    if index_path is not None and not (index_path / "index_meta.json").is_file():
+        check_index_folder(index_path, "--index")  # before the corpus is encoded, not after
     if index_path is not None and (index_path / "index_meta.json").is_file():
         try:
             model.load_index(index_path, use_faiss=use_faiss)
