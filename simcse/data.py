@@ -7,7 +7,9 @@ Formats (one example per line / row):
 - ``.csv`` / ``.tsv``: 1, 2 or 3 columns - sentence; (anchor, positive); (anchor, positive,
   hard negative) - e.g. SimCSE's ``nli_for_simcse.csv`` (``sent0,sent1,hard_neg``) as is. The
   header row is detected (all of its cells are known column names such as ``sent0``,
-  ``sentence1``, ``anchor``, ``text``) unless ``header`` says otherwise;
+  ``sentence1``, ``anchor``, ``text``) unless ``header`` says otherwise; a first row of other
+  identifier-like names (``premise,positive,hard_negative``) is kept as an example, with a
+  logged warning, when no later row looks like that;
 - ``.json`` / ``.jsonl``: JSON lines (or one JSON array) of objects with 1-3 string fields
   (in order, or named like the header names above) or of lists of 1-3 strings.
 
@@ -29,6 +31,7 @@ import io
 import json
 import logging
 import os
+import re
 import sys
 import tempfile
 from dataclasses import dataclass
@@ -172,6 +175,15 @@ def _read_table(path: Path, delimiter: str, header: str) -> list[tuple[int, list
             raise ValueError(f"{path}:{reader.line_num}: malformed {path.suffix} row: {exc}") from exc
     if rows and _is_header(rows[0][1], header):
         rows = rows[1:]
+    elif header == "auto" and rows and _looks_like_header(rows[0][1]):
+        if not any(_looks_like_header(cells) for _, cells in rows[1:]):
+            lineno, cells = rows[0]
+            logger.warning(
+                "%s:%d: the first row %s looks like a header, but its names are not known column names, so it is "
+                "trained on as an example; pass --train_file_header yes to skip it as a header, or "
+                "--train_file_header no to keep it (and silence this warning)",
+                path, lineno, ",".join(cells) if delimiter == "," else "\t".join(cells),
+            )
     return rows
 
 
@@ -179,6 +191,14 @@ def _is_header(cells: Sequence[str], header: str) -> bool:
     if header != "auto":
         return header == "yes"
     return all(c.strip().lower() in KNOWN_HEADERS for c in cells)
+
+
+_HEADER_NAME = re.compile(r"[A-Za-z_][A-Za-z0-9_.\-]{0,39}")
+
+
+def _looks_like_header(cells: Sequence[str]) -> bool:
+    """Every cell is a short identifier-like name (``premise``, ``hard_negative``, ``Sentence-1``): no spaces."""
+    return bool(cells) and all(_HEADER_NAME.fullmatch(c.strip()) is not None for c in cells)
 
 
 def _read_json(path: Path) -> list[tuple[int, list[str]]]:

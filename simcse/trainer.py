@@ -1,4 +1,5 @@
-"""The SimCSE trainer: a ``transformers.Trainer`` with the contrastive loss and STS-B dev evaluation.
+"""The SimCSE trainer: a ``transformers.Trainer`` with the contrastive loss and STS-B dev evaluation
+(plus the transfer tasks' dev accuracy with SimCSE's ``--eval_transfer``).
 
 Design notes:
 
@@ -137,6 +138,12 @@ def load_encoder_for_training(
     max_length: int | None = None,
     do_mlm: bool = False,
     mlp_init: str = "auto",
+    config_name: str | None = None,
+    tokenizer_name: str | None = None,
+    cache_dir: str | None = None,
+    revision: str | None = None,
+    token: bool | str | None = None,
+    use_fast_tokenizer: bool = True,
     **model_kwargs: Any,
 ) -> tuple[SentenceEncoder, nn.Module | None]:
     """Load the encoder to train (and the masked-LM model sharing its backbone when ``do_mlm``).
@@ -148,24 +155,61 @@ def load_encoder_for_training(
     (as SimCSE's code does); ``fresh`` always initialises it; ``pooler`` copies the backbone's
     pre-trained pooler (BERT's NSP pooler). The backbone's own pooler is frozen: it is not part
     of any SimCSE head, and frozen it does not trip DDP's unused-parameter check.
+
+    SimCSE's model flags: ``config_name`` (a config folder / hub name the backbone is loaded
+    with), ``tokenizer_name`` (the tokenizer to use and save instead of the model's),
+    ``cache_dir``, ``revision`` and ``token`` (hub downloads of the model, config and tokenizer;
+    ``token=True`` uses the saved ``hf auth login`` token) and ``use_fast_tokenizer``.
     """
     from transformers import AutoModel, AutoModelForMaskedLM, AutoTokenizer
 
     if mlp_init not in ("auto", "fresh", "pooler"):
         raise ValueError(f"mlp_init must be auto, fresh or pooler, got {mlp_init!r}")
-    root = resolve_model_path(model_name_or_path)
+    hub: dict[str, Any] = {
+        k: v for k, v in (("cache_dir", cache_dir), ("revision", revision), ("token", token)) if v not in (None, False)
+    }
+    root = _resolve_for_training(model_name_or_path, hub)
+    if config_name is not None:
+        model_kwargs["config"] = _load_pretrained("--config_name", "a model config", config_name, hub)
+    model_kwargs = {**hub, **model_kwargs}
     cfg, backbone_dir, mlp_dir = _read_folder_config(root, str(model_name_or_path or root))
     plain = not ((root / SIMCSE_CONFIG).is_file() or (root / "modules.json").is_file())
     if pooler_type is None and plain and cfg.pooler_type != "last":
         pooler_type = "cls"  # a plain Hugging Face encoder: SimCSE's default (decoders keep `last`)
     apply_overrides(cfg, pooler_type, mlp_only_train, max_length)
     mlm_model = None
-    if do_mlm:
-        mlm_model = AutoModelForMaskedLM.from_pretrained(str(backbone_dir), **model_kwargs)
-        backbone = mlm_model.base_model
+    try:
+        if do_mlm:
+            mlm_model = AutoModelForMaskedLM.from_pretrained(str(backbone_dir), **model_kwargs)
+            backbone = mlm_model.base_model
+        else:
+            backbone = AutoModel.from_pretrained(str(backbone_dir), **model_kwargs)
+    except (OSError, ValueError, RuntimeError) as exc:
+        if config_name is None:
+            raise
+        raise ValueError(
+            f"--config_name {config_name!r} does not fit the weights of {str(model_name_or_path or root)!r}: "
+            f"{_first_line(exc)}"
+        ) from exc
+    if tokenizer_name is None:
+        tokenizer = AutoTokenizer.from_pretrained(str(backbone_dir), use_fast=use_fast_tokenizer, **hub)
     else:
-        backbone = AutoModel.from_pretrained(str(backbone_dir), **model_kwargs)
-    tokenizer = AutoTokenizer.from_pretrained(str(backbone_dir))
+        tokenizer = _load_pretrained(
+            "--tokenizer_name", "a tokenizer", tokenizer_name, {**hub, "use_fast": use_fast_tokenizer}
+        )
+        rows = backbone.get_input_embeddings().num_embeddings
+        if len(tokenizer) > rows:
+            raise ValueError(
+                f"--tokenizer_name {tokenizer_name!r} has {len(tokenizer)} tokens, but the embedding table of "
+                f"{str(model_name_or_path or root)!r} has {rows} rows; its token ids would not all be embedded"
+            )
+    if not use_fast_tokenizer and getattr(tokenizer, "is_fast", False):
+        import transformers
+
+        logger.warning(
+            "--use_fast_tokenizer false: transformers %s has no slow (Python) tokenizer for this model and "
+            "loads the fast one (%s)", transformers.__version__, type(tokenizer).__name__,
+        )
     mlp: MLPHead | None = None
     if cfg.pooler_type == "cls":
         if mlp_init == "pooler":
@@ -186,6 +230,55 @@ def load_encoder_for_training(
     if isinstance(pooler, nn.Module):
         pooler.requires_grad_(False)
     return SentenceEncoder(backbone, tokenizer, cfg, mlp), mlm_model
+
+
+def _first_line(exc: BaseException) -> str:
+    text = str(exc).strip()
+    return f"{type(exc).__name__}: {text.splitlines()[0] if text else ''}"
+
+
+def _is_local_name(name: str) -> bool:
+    """A name :func:`resolve_model_path` treats as a local folder (never as a hub repository)."""
+    return Path(name).expanduser().exists() or name.startswith((".", "/", "~")) or name.count("/") > 1
+
+
+def _resolve_for_training(model_name_or_path: str | os.PathLike | None, hub: dict[str, Any]) -> Path:
+    """:func:`resolve_model_path`, downloading a hub model with ``cache_dir`` / ``revision`` / ``token``."""
+    if model_name_or_path is None or _is_local_name(str(model_name_or_path)) or not hub:
+        if hub.get("revision") not in (None, "main"):  # main: SimCSE's default, also given by its configs
+            logger.warning(
+                "--model_revision %s is ignored: %s is a local folder (a revision selects a hub version)",
+                hub["revision"], str(model_name_or_path or "the default model"),
+            )
+        return resolve_model_path(model_name_or_path)
+    name = str(model_name_or_path)
+    try:
+        from huggingface_hub import snapshot_download
+
+        return Path(snapshot_download(repo_id=name, **hub))
+    except Exception as exc:  # offline, unknown repo or revision, auth: all mean "cannot get it"
+        at = f" at revision {hub['revision']!r}" if hub.get("revision") else ""
+        raise OSError(
+            f"model {name!r}{at} is not a local folder and could not be fetched from the Hugging Face Hub "
+            f"({_first_line(exc)}). Without internet access, pass the path of a downloaded model folder."
+        ) from exc
+
+
+def _load_pretrained(flag: str, what: str, name: str, kwargs: dict[str, Any]) -> Any:
+    """``AutoConfig`` / ``AutoTokenizer.from_pretrained(name, **kwargs)``; a ``ValueError`` naming ``flag`` if it fails."""
+    from transformers import AutoConfig, AutoTokenizer
+
+    path = Path(name).expanduser()
+    if _is_local_name(name) and not path.is_dir():
+        raise FileNotFoundError(f"{flag} {name!r}: no such folder")
+    loader = AutoConfig if flag == "--config_name" else AutoTokenizer
+    try:
+        return loader.from_pretrained(str(path) if path.is_dir() else name, **kwargs)
+    except Exception as exc:
+        raise ValueError(
+            f"{flag} {name!r}: could not load {what} from it ({_first_line(exc)}); pass a folder holding one "
+            "or a hub name (downloading needs internet access)"
+        ) from exc
 
 
 # ---------------------------------------------------------------------- evaluation
@@ -220,6 +313,53 @@ class StsbDev:
         return float(spearmanr(cos, self.scores).statistic)
 
 
+class TransferDev:
+    """SimCSE's ``--eval_transfer``: the transfer tasks' dev accuracy (in percent) during training.
+
+    As SimCSE's trainer does, each task's ``devacc`` from SentEval's fast logistic-regression
+    probe (5-fold, rmsprop, batch 128, tenacity 3, epoch size 2) on the raw pooled vectors;
+    :mod:`simcse.evaluation` computes it (``mode="dev"``). The data are read once, at
+    :meth:`load`, so a missing file fails before training starts.
+    """
+
+    def __init__(self, tasks: dict[str, Any]):
+        if not tasks:
+            raise ValueError("TransferDev needs at least one task")
+        self.tasks = tasks
+
+    @classmethod
+    def load(cls, data_dir: str | os.PathLike | None = None, tasks: Sequence[str] | None = None) -> "TransferDev":
+        """Read the tasks' data (default: the seven transfer tasks) from the SentEval data directory
+        (``--data_dir`` / ``$SIMCSE_DATA_DIR``)."""
+        from .evaluation.engine import _TASK_CLASSES, TRANSFER_TASKS, canonical_task
+
+        objs = {}
+        for name in TRANSFER_TASKS if tasks is None else tasks:
+            name = canonical_task(name)
+            if name not in TRANSFER_TASKS:
+                raise ValueError(f"{name} is not a transfer task; choose from {', '.join(TRANSFER_TASKS)}")
+            obj = _TASK_CLASSES[name](name=name, data_dir=None if data_dir is None else str(data_dir))
+            obj.load("dev")
+            objs[name] = obj
+        return cls(objs)
+
+    def devacc(self, encoder: SentenceEncoder, batch_size: int = 128, dtype: torch.dtype | None = None) -> dict[str, float]:
+        """``{task: dev accuracy}`` and ``avg_transfer`` (their mean), in percent."""
+        from .evaluation.engine import EmbeddingCache, make_encode_fn
+
+        name = {torch.bfloat16: "bfloat16", torch.float16: "float16"}.get(dtype, "float32")  # type: ignore[arg-type]
+        encode, _ = make_encode_fn(encoder, batch_size=batch_size, normalize=False, dtype=name)
+        cache = EmbeddingCache(encode)
+        for obj in self.tasks.values():  # task by task: each task's sentences come sorted by length
+            cache.fill(obj.sentences("dev"))
+        # The probes seed torch's global generator (SentEval's initial weights): keep the training's RNG as it was.
+        devices = [torch.cuda.current_device()] if torch.cuda.is_available() and torch.cuda.is_initialized() else []
+        with torch.random.fork_rng(devices=devices):
+            scores = {task: float(obj.run(cache, "dev")["devacc"]) for task, obj in self.tasks.items()}
+        scores["avg_transfer"] = sum(scores.values()) / len(scores)
+        return scores
+
+
 # ---------------------------------------------------------------------- trainer
 class SimCSETrainer(Trainer):
     """``transformers.Trainer`` for a :class:`ContrastiveModel`.
@@ -235,10 +375,12 @@ class SimCSETrainer(Trainer):
         *pargs: Any,
         grad_cache_chunk_size: int | None = None,
         mlp_learning_rate: float | None = None,
+        transfer_dev: TransferDev | None = None,
         **kwargs: Any,
     ):
         self.grad_cache_chunk_size = grad_cache_chunk_size
         self.mlp_learning_rate = mlp_learning_rate
+        self.transfer_dev = transfer_dev
         if not isinstance(model, ContrastiveModel):
             raise TypeError(f"SimCSETrainer trains a ContrastiveModel, got {type(model).__name__}")
         # One process never wraps the model in nn.DataParallel: use one GPU (torchrun for more).
@@ -352,7 +494,9 @@ class SimCSETrainer(Trainer):
         ignore_keys: list[str] | None = None,
         metric_key_prefix: str = "eval",
     ) -> dict[str, float]:
-        """STS-B dev Spearman of the current model (inference path: MLP per ``mlp_only_train``)."""
+        """STS-B dev Spearman of the current model (inference path: MLP per ``mlp_only_train``), and with
+        ``transfer_dev`` (``--eval_transfer``) each transfer task's dev accuracy and their average
+        (``eval_MR`` ... ``eval_avg_transfer``, in percent, as SimCSE reports them)."""
         data = eval_dataset if eval_dataset is not None else self.eval_dataset
         if not isinstance(data, StsbDev):
             raise ValueError("SimCSETrainer evaluates on STS-B dev: pass eval_dataset=StsbDev.load(data_dir)")
@@ -362,9 +506,13 @@ class SimCSETrainer(Trainer):
             dtype = torch.bfloat16 if self.args.bf16 else torch.float16 if self.args.fp16 else None
         batch = max(64, self.args.per_device_eval_batch_size)
         score = data.spearman(self.encoder, batch_size=batch, dtype=dtype)
+        metrics = {f"{metric_key_prefix}_stsb_spearman": score}
+        if self.transfer_dev is not None:
+            transfer = self.transfer_dev.devacc(self.encoder, batch_size=batch, dtype=dtype)
+            metrics.update({f"{metric_key_prefix}_{task}": acc for task, acc in transfer.items()})
         seconds = time.perf_counter() - t0
         self._eval_seconds += seconds
-        metrics = {f"{metric_key_prefix}_stsb_spearman": score, f"{metric_key_prefix}_runtime": round(seconds, 3)}
+        metrics[f"{metric_key_prefix}_runtime"] = round(seconds, 3)
         self.log(metrics)
         self.control = self.callback_handler.on_evaluate(self.args, self.state, self.control, metrics)
         return metrics

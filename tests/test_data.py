@@ -246,3 +246,26 @@ def test_jsonl_triplets_and_cli(tmp_path, capsys):
     bad = _write(tmp_path / "bad.jsonl", '{"sentence1": "a", "sentence2": "b", "gold_label": "maybe"}\n')
     assert D.main(["nli-triplets", "--input", str(bad), "--output", str(out)]) == 2
     assert "bad.jsonl:1: unknown gold_label 'maybe'" in capsys.readouterr().err
+
+
+def test_unknown_header_like_first_row_is_kept_with_a_warning(tmp_path, caplog):
+    text = "premise,positive,hard_negative\na dog runs,a dog is running,a cat sleeps\nhello there,hi,bye now\n"
+    f = _write(tmp_path / "t.csv", text)
+    with caplog.at_level("WARNING", logger="simcse.data"):
+        cols = D.read_training_file(f)
+    assert cols[0] == ["premise", "a dog runs", "hello there"]  # still trained on, as before
+    assert f"{f}:1: the first row premise,positive,hard_negative looks like a header" in caplog.text
+    assert "--train_file_header yes" in caplog.text and "--train_file_header no" in caplog.text
+    tsv = _write(tmp_path / "t.tsv", text.replace(",", "\t"))
+    caplog.clear()
+    with caplog.at_level("WARNING", logger="simcse.data"):
+        assert len(D.read_training_file(tsv)[0]) == 3
+    assert f"{tsv}:1: the first row premise\tpositive\thard_negative looks like a header" in caplog.text
+    # settled by the flag, a known header, or rows that all look alike: no warning
+    for path, header in ((f, "yes"), (f, "no"), (_write(tmp_path / "k.csv", "sent0,sent1\na b,c d\n"), "auto"),
+                         (_write(tmp_path / "w.csv", "alpha,beta\ngamma,delta\nwords here,more words\n"), "auto"),
+                         (_write(tmp_path / "s.csv", "a cat sits,a cat is sitting\ndogs run,dogs are running\n"), "auto")):
+        caplog.clear()
+        with caplog.at_level("WARNING", logger="simcse.data"):
+            D.read_training_file(path, header=header)
+        assert "looks like a header" not in caplog.text, (path, header)

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import itertools
 import json
+import logging
 import os
 import shutil
 import subprocess
@@ -405,3 +406,177 @@ def test_mlp_learning_rate_gets_its_own_groups_and_schedule(tmp_path, tiny_bert_
     assert _train(tmp_path, tiny_bert_path, unsup_file, "o3", ["--mlp_learning_rate", "1e-3", "--pooler_type", "avg",
                                                                "--max_steps", "1"])[0] == 2
     assert "--mlp_learning_rate needs the MLP head (--pooler_type cls)" in capsys.readouterr().err
+
+
+# ---------------------------------------------------------------- SimCSE's model / data flags
+def _run_cli(tmp_path: Path, args: list[str], out: str = "out") -> tuple[int, Path]:
+    """``main`` with the tiny-run settings of :func:`_train` but no --model_name_or_path / --train_file of its own."""
+    out_dir = tmp_path / out
+    return main([
+        "--output_dir", str(out_dir), "--per_device_train_batch_size", "4", "--max_seq_length", "16",
+        "--max_steps", "2", "--save_strategy", "no", "--report_to", "none", "--disable_tqdm", "True",
+        "--logging_steps", "1", "--tokenized_cache_dir", str(tmp_path / "cache"), *args,
+    ]), out_dir
+
+
+def test_config_name_and_tokenizer_name_replace_the_models_own(tmp_path, tiny_bert_path, sup_file, caplog):
+    from transformers import AutoConfig, AutoTokenizer
+
+    cfg = AutoConfig.from_pretrained(str(tiny_bert_path))
+    assert cfg.hidden_dropout_prob == 0.1
+    cfg.hidden_dropout_prob = cfg.attention_probs_dropout_prob = 0.0
+    cfg.save_pretrained(str(tmp_path / "cfg"))
+    # a cased tokenizer: "Hello WORLD" is out of the uncased vocabulary -> [UNK] [UNK]
+    AutoTokenizer.from_pretrained(str(tiny_bert_path), do_lower_case=False).save_pretrained(str(tmp_path / "cased"))
+    rc, out = _train(tmp_path, tiny_bert_path, sup_file, extra=[
+        "--max_steps", "2", "--config_name", str(tmp_path / "cfg"), "--tokenizer_name", str(tmp_path / "cased"),
+        "--use_fast_tokenizer", "False", "--cache_dir", str(tmp_path / "hub")])
+    assert rc == 0
+    saved = json.loads((out / "config.json").read_text())
+    assert saved["hidden_dropout_prob"] == 0.0 and saved["attention_probs_dropout_prob"] == 0.0
+    unk = AutoTokenizer.from_pretrained(str(tiny_bert_path)).unk_token_id
+    assert AutoTokenizer.from_pretrained(str(out))("Hello WORLD")["input_ids"][1:3] == [unk, unk]
+    assert AutoTokenizer.from_pretrained(str(tiny_bert_path))("Hello WORLD")["input_ids"][1:3] != [unk, unk]
+    assert "--use_fast_tokenizer false" in caplog.text
+
+
+def test_config_and_tokenizer_that_do_not_fit_are_named(tmp_path, tiny_bert_path, unsup_file, capsys):
+    from transformers import AutoConfig, AutoTokenizer
+
+    tok = AutoTokenizer.from_pretrained(str(tiny_bert_path))
+    tok.add_tokens(["brandnewtoken1", "brandnewtoken2"])
+    tok.save_pretrained(str(tmp_path / "bigger"))
+    assert _train(tmp_path, tiny_bert_path, unsup_file, extra=["--tokenizer_name", str(tmp_path / "bigger")])[0] == 2
+    assert f"--tokenizer_name '{tmp_path / 'bigger'}' has 30524 tokens, but the embedding table" in capsys.readouterr().err
+    cfg = AutoConfig.from_pretrained(str(tiny_bert_path))
+    cfg.hidden_size, cfg.intermediate_size = 64, 128
+    cfg.save_pretrained(str(tmp_path / "wide"))
+    assert _train(tmp_path, tiny_bert_path, unsup_file, extra=["--config_name", str(tmp_path / "wide")])[0] == 2
+    assert f"--config_name '{tmp_path / 'wide'}' does not fit the weights of" in capsys.readouterr().err
+    (tmp_path / "empty").mkdir()
+    assert _train(tmp_path, tiny_bert_path, unsup_file, extra=["--config_name", str(tmp_path / "empty")])[0] == 2
+    assert f"--config_name '{tmp_path / 'empty'}': could not load a model config" in capsys.readouterr().err
+    assert _train(tmp_path, tiny_bert_path, unsup_file, extra=["--tokenizer_name", "/nonexistent/tok"])[0] == 2
+    assert "--tokenizer_name '/nonexistent/tok': no such folder" in capsys.readouterr().err
+
+
+@pytest.mark.parametrize("auth", [True, False])
+def test_hub_model_download_gets_cache_dir_revision_and_token(tmp_path, tiny_bert_path, unsup_file, monkeypatch, auth):
+    import huggingface_hub
+
+    calls = []
+
+    def fake_snapshot_download(**kwargs):
+        calls.append(kwargs)
+        return str(tiny_bert_path)
+
+    monkeypatch.setattr(huggingface_hub, "snapshot_download", fake_snapshot_download)
+    rc, out = _run_cli(tmp_path, [
+        "--model_name_or_path", "some-org/tiny-bert", "--train_file", str(unsup_file),
+        "--cache_dir", str(tmp_path / "hub"), "--model_revision", "v1.0", *(["--use_auth_token"] if auth else []),
+    ])
+    assert rc == 0 and (out / "simcse_config.json").is_file()
+    expected = {"repo_id": "some-org/tiny-bert", "cache_dir": str(tmp_path / "hub"), "revision": "v1.0"}
+    assert calls == [{**expected, "token": True} if auth else expected]
+
+
+def test_model_revision_of_a_local_folder_is_reported(tmp_path, tiny_bert_path, unsup_file, caplog):
+    rc, _ = _train(tmp_path, tiny_bert_path, unsup_file, extra=["--max_steps", "1", "--model_revision", "v2"])
+    assert rc == 0
+    assert f"--model_revision v2 is ignored: {tiny_bert_path} is a local folder" in caplog.text
+
+
+def test_model_type_needs_a_pretrained_model(tmp_path, tiny_bert_path, unsup_file, capsys, caplog):
+    rc, _ = _run_cli(tmp_path, ["--model_type", "bert", "--train_file", str(unsup_file)])
+    assert rc == 2
+    err = capsys.readouterr().err
+    assert "--model_type 'bert' without --model_name_or_path" in err and "from scratch, which is not supported" in err
+    # with a model it is ignored, as in SimCSE, and a type that contradicts the model is reported
+    rc, _ = _train(tmp_path, tiny_bert_path, unsup_file, extra=["--max_steps", "1", "--model_type", "roberta"])
+    assert rc == 0
+    assert "--model_type roberta is ignored" in caplog.text and "is a bert model" in caplog.text
+
+
+def _dataset_folder(path: Path, header: str, rows: list[str]) -> Path:
+    path.mkdir(parents=True)
+    (path / "train.csv").write_text("\n".join([header, *rows]) + "\n")
+    return path
+
+
+def test_dataset_name_trains_on_its_columns(tmp_path, tiny_bert_path, caplog):
+    from simcse.train_cli import load_hub_training_data
+    from simcse.trainer import load_encoder_for_training
+
+    caplog.set_level(logging.INFO, logger="simcse")
+    rows = [f"the {a} {b} waits {p} .,a {a} {b} is {p} .,no {b} is ever {p} ."
+            for a, b, p in itertools.islice(itertools.product(ADJ, NOUN, PLACE), 12)]
+    folder = _dataset_folder(tmp_path / "nli", "premise,entailment,contra", rows)
+    enc, _ = load_encoder_for_training(str(tiny_bert_path))
+    ds = load_hub_training_data(str(folder), None, enc, 16, cache_dir=str(tmp_path / "hf"))
+    assert len(ds) == 12 and ds.views == 3
+    assert [list(x) for x in ds[1]] == enc.tokenize_ids(rows[1].split(","), 16)
+    assert any((tmp_path / "hf").iterdir())  # --cache_dir holds the datasets cache
+    rc, out = _run_cli(tmp_path, ["--model_name_or_path", str(tiny_bert_path), "--dataset_name", str(folder),
+                                  "--cache_dir", str(tmp_path / "hf")])
+    assert rc == 0 and sorted(_losses(out)) == [1, 2]
+    assert f"training on 12 examples with 3 views each from {folder}" in caplog.text
+
+
+def test_bad_dataset_name_input_is_named(tmp_path, tiny_bert_path, unsup_file, monkeypatch, capsys):
+    base = ["--model_name_or_path", str(tiny_bert_path), "--cache_dir", str(tmp_path / "hf")]
+    labelled = _dataset_folder(tmp_path / "snli", "premise,hypothesis,label", ["a dog runs,an animal moves,0"] * 4)
+    assert _run_cli(tmp_path, [*base, "--dataset_name", str(labelled)])[0] == 2
+    assert f"--dataset_name '{labelled}': train row 0: column 3 ('label') is int, expected text" in capsys.readouterr().err
+    wide = _dataset_folder(tmp_path / "wide", "a,b,c,d", ["w,x,y,z"] * 4)
+    assert _run_cli(tmp_path, [*base, "--dataset_name", str(wide)])[0] == 2
+    assert "4 columns (a, b, c, d); expected 1 (sentence)" in capsys.readouterr().err
+    assert _run_cli(tmp_path, [*base, "--dataset_name", str(tmp_path / "missing")])[0] == 2
+    assert f"--dataset_name '{tmp_path / 'missing'}': could not load its train split" in capsys.readouterr().err
+    assert _run_cli(tmp_path, [*base, "--dataset_name", str(wide), "--train_file", str(unsup_file)])[0] == 2
+    assert "both given; pass one of them" in capsys.readouterr().err
+    assert _run_cli(tmp_path, [*base, "--train_file", str(unsup_file), "--dataset_config_name", "plain_text"])[0] == 2
+    assert "--dataset_config_name 'plain_text' needs --dataset_name" in capsys.readouterr().err
+    monkeypatch.setitem(sys.modules, "datasets", None)  # not installed
+    assert _run_cli(tmp_path, [*base, "--dataset_name", str(wide)])[0] == 2
+    assert "needs the datasets package (pip install datasets)" in capsys.readouterr().err
+
+
+def test_eval_transfer_reports_the_transfer_tasks_dev_accuracy(tmp_path, tiny_bert_path, sup_file, data_dir, capsys):
+    from simcse.evaluation import evaluate
+
+    rc, out = _train(tmp_path, tiny_bert_path, sup_file, extra=[
+        "--max_steps", "2", "--do_eval", "--eval_transfer", "--data_dir", str(data_dir), "--pooler_type", "cls"])
+    assert rc == 0
+    metrics = json.loads((out / "eval_results.json").read_text())
+    tasks = ["MR", "CR", "SUBJ", "MPQA", "SST2", "TREC", "MRPC"]
+    assert all(0 < metrics[f"eval_{t}"] <= 100 for t in tasks)
+    assert metrics["eval_avg_transfer"] == pytest.approx(sum(metrics[f"eval_{t}"] for t in tasks) / 7)
+    assert -1 <= metrics["eval_stsb_spearman"] <= 1
+    # the same numbers as `simcse evaluate --mode dev` gives the saved model
+    ref = evaluate(str(out), tasks=["CR", "TREC"], mode="dev", data_dir=data_dir, device="cpu")["scores"]
+    assert ref == {"CR": pytest.approx(metrics["eval_CR"], abs=0.05), "TREC": pytest.approx(metrics["eval_TREC"], abs=0.05)}
+    # without any evaluation the flag would do nothing: an error
+    assert _train(tmp_path, tiny_bert_path, sup_file, "o2", ["--eval_transfer"])[0] == 2
+    assert "--eval_transfer adds the transfer tasks' dev accuracy to the evaluation, but no evaluation runs" in (
+        capsys.readouterr().err)
+
+
+@pytest.mark.parametrize(
+    "extra,message",
+    [
+        (["--preprocessing_num_workers", "0"], "--preprocessing_num_workers must be a positive integer, got 0"),
+        (["--validation_split_percentage", "100"], "--validation_split_percentage must be in [0, 100), got 100"),
+    ],
+)
+def test_bad_compatibility_flag_values_are_named(tmp_path, tiny_bert_path, unsup_file, capsys, extra, message):
+    assert _train(tmp_path, tiny_bert_path, unsup_file, extra=extra)[0] == 2
+    assert message in capsys.readouterr().err
+
+
+def test_compatibility_flags_without_effect_say_so(tmp_path, tiny_bert_path, unsup_file, caplog):
+    caplog.set_level(logging.INFO, logger="simcse")
+    rc, _ = _train(tmp_path, tiny_bert_path, unsup_file, extra=[
+        "--max_steps", "1", "--preprocessing_num_workers", "4", "--validation_split_percentage", "5"])
+    assert rc == 0
+    assert "--preprocessing_num_workers 4: no effect here" in caplog.text
+    assert "--validation_split_percentage 5: no effect here" in caplog.text
