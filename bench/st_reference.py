@@ -56,9 +56,10 @@ def load_st_model(model: str, pooling: str, device: str):
     return st
 
 
-def train_st(model: str, rows: list[list[str]], kind: str, params: dict[str, Any], seed: int, out: Path,
+def train_st(model: str, rows: list[str] | list[list[str]], kind: str, params: dict[str, Any], seed: int, out: Path,
              device: str, max_steps: int | None) -> Path:
-    """Train one row with sentence-transformers and save the final model to ``out``."""
+    """Train one row with sentence-transformers and save the final model to ``out``. ``rows``: sentences
+    (``kind`` unsup; each is its own positive) or (anchor, positive, hard negative) triplets."""
     from datasets import Dataset
     from sentence_transformers import SentenceTransformerTrainer, SentenceTransformerTrainingArguments
     try:
@@ -73,7 +74,7 @@ def train_st(model: str, rows: list[list[str]], kind: str, params: dict[str, Any
     pooling, _ = POOLING[params["pooler_type"]]
     st = load_st_model(model, pooling, device)
     if kind == "unsup":
-        data = Dataset.from_dict({"anchor": [r[0] for r in rows], "positive": [r[0] for r in rows]})
+        data = Dataset.from_dict({"anchor": rows, "positive": rows})
     else:
         data = Dataset.from_dict({"anchor": [r[0] for r in rows], "positive": [r[1] for r in rows],
                                   "negative": [r[2] for r in rows]})
@@ -90,11 +91,9 @@ def train_st(model: str, rows: list[list[str]], kind: str, params: dict[str, Any
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    import csv
-
     import sentence_transformers
 
-    from simcse.reproduce import MAIN_RUNS, RunSetup, add_run_args, markdown_table, sts7
+    from simcse.reproduce import MAIN_RUNS, RunSetup, add_run_args, markdown_table, sts7, training_rows
 
     p = argparse.ArgumentParser(prog="python -m bench.st_reference", description=__doc__,
                                 formatter_class=argparse.RawDescriptionHelpFormatter)
@@ -116,9 +115,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         overrides[key.lstrip("-")] = value
     setup = RunSetup.from_args(args, f"sentence-transformers {sentence_transformers.__version__}", "st-reference-")
     results, out_path = setup.results, Path(args.output)
-    with open(setup.files["sup"], encoding="utf-8") as f:
-        triplets = list(csv.reader(f))[1:]
-    sentences = [[s] for s in setup.files["unsup"].read_text(encoding="utf-8").splitlines()]
+    sentences, triplets = training_rows(setup.files)
     for name, (kind, params) in MAIN_RUNS.items():
         if args.only and name not in args.only:
             continue

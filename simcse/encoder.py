@@ -59,11 +59,18 @@ def default_model_path() -> Path:
     return path
 
 
-def resolve_model_path(name_or_path: str | os.PathLike | None) -> Path:
+def is_local_model_name(name: str | os.PathLike) -> bool:
+    """Whether :func:`resolve_model_path` takes ``name`` for a local folder (never for a hub repository):
+    it exists, starts with ``.``, ``/`` or ``~``, or has more than one ``/``."""
+    name = str(name)
+    return Path(name).expanduser().exists() or name.startswith((".", "/", "~")) or name.count("/") > 1
+
+
+def resolve_model_path(name_or_path: str | os.PathLike | None, **download: Any) -> Path:
     """Return a local folder for a model: the folder itself, the default model, or a hub download.
 
-    Hub names are fetched with ``huggingface_hub.snapshot_download``; when the hub cannot be
-    reached the error says so and names the model.
+    Hub names are fetched with ``huggingface_hub.snapshot_download`` (``download``: its ``cache_dir``,
+    ``revision``, ``token``); when the hub cannot be reached the error says so and names the model.
     """
     if name_or_path is None:
         return default_model_path()
@@ -78,18 +85,33 @@ def resolve_model_path(name_or_path: str | os.PathLike | None) -> Path:
             )
         return path
     name = str(name_or_path)
-    if name.startswith((".", "/", "~")) or name.count("/") > 1:
+    if is_local_model_name(name):
         raise FileNotFoundError(f"model folder {name!r} does not exist")
     try:
         from huggingface_hub import snapshot_download
 
-        return Path(snapshot_download(repo_id=name))
-    except Exception as exc:  # offline, unknown repo, auth: all mean "cannot get it"
+        return Path(snapshot_download(repo_id=name, **download))
+    except Exception as exc:  # offline, unknown repo or revision, auth: all mean "cannot get it"
+        at = f" at revision {download['revision']!r}" if download.get("revision") else ""
         raise OSError(
-            f"model {name!r} is not a local folder and could not be fetched from the Hugging Face Hub "
+            f"model {name!r}{at} is not a local folder and could not be fetched from the Hugging Face Hub "
             f"({type(exc).__name__}: {str(exc).splitlines()[0] if str(exc) else ''}). "
             "Without internet access, pass the path of a downloaded model folder."
         ) from exc
+
+
+def tokenizer_limit(tokenizer: Any) -> int | None:
+    """The tokenizer's ``model_max_length``, or None when it sets none (transformers then stores a huge number)."""
+    n = getattr(tokenizer, "model_max_length", None)
+    return n if isinstance(n, int) and 0 < n < 100_000 else None
+
+
+def token_limit(encoder: Any) -> int | None:
+    """The most tokens the model takes: its position embeddings, or the tokenizer's limit when smaller
+    (None when neither is known)."""
+    p = getattr(encoder.backbone.config, "max_position_embeddings", None)
+    limits = [n for n in (tokenizer_limit(encoder.tokenizer), p) if isinstance(n, int) and n > 0]
+    return min(limits) if limits else None
 
 
 @dataclass

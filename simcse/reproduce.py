@@ -136,18 +136,24 @@ def prepare_data(data_dir: Path, work: Path, limit: int | None) -> dict[str, Pat
     return {"unsup": unsup, "sup": sup, "sup-pairs": pairs}
 
 
+def training_rows(files: dict[str, Path]) -> tuple[list[str], list[list[str]]]:
+    """The unsupervised sentences and the supervised triplets that :func:`prepare_data` wrote."""
+    import csv
+
+    with open(files["sup"], encoding="utf-8", newline="") as f:
+        triplets = list(csv.reader(f))[1:]
+    return files["unsup"].read_text(encoding="utf-8").splitlines(), triplets
+
+
 def data_fingerprints(files: dict[str, Path], senteval: Path) -> dict[str, Any]:
     """Row counts and content hashes of the training files and of the STS7 test pairs (with their gold
     scores), as read: the same data in another file layout gets the same fingerprint."""
-    import csv
-
     from .evaluation.datadir import read_sick, read_sts_year, read_stsb
     from .provenance import records_fingerprint
 
-    with open(files["sup"], encoding="utf-8") as f:
-        triplets = list(csv.reader(f))[1:]
+    sentences, triplets = training_rows(files)
     out: dict[str, Any] = {
-        "unsup_sentences": records_fingerprint([line] for line in files["unsup"].read_text(encoding="utf-8").splitlines()),
+        "unsup_sentences": records_fingerprint([line] for line in sentences),
         "sup_triplets": records_fingerprint(triplets),
         "eval": {},
     }

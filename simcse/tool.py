@@ -14,10 +14,9 @@ from typing import Any, Sequence
 import numpy as np
 import torch
 
-from .encoder import SentenceEncoder, resolve_model_path
+from .encoder import SentenceEncoder, resolve_model_path, token_limit
 from .index import (
     FaissIndex,
-    check_index_folder,
     load_index_files,
     make_index,
     read_index_meta,
@@ -81,18 +80,6 @@ def split_lines(text: str) -> list[str]:
 
 
 DEFAULT_MAX_LENGTH = 128  # the original package's encode(max_length=128)
-
-
-def token_limit(encoder: SentenceEncoder) -> int | None:
-    """The most tokens the model takes (its position embeddings; the tokenizer's limit when smaller)."""
-    limits = []
-    n = getattr(encoder.tokenizer, "model_max_length", None)
-    if isinstance(n, int) and 0 < n < 1_000_000:
-        limits.append(n)
-    p = getattr(encoder.backbone.config, "max_position_embeddings", None)
-    if isinstance(p, int) and p > 0:
-        limits.append(p)
-    return min(limits) if limits else None
 
 
 def check_max_length(max_length: Any, encoder: SentenceEncoder) -> int:
@@ -418,7 +405,6 @@ class SimCSE:
         """
         if self.index is None:
             raise RuntimeError("no index to save: call build_index(...) first")
-        check_index_folder(Path(path))
         meta = {
             "model": self.model_name_or_path,
             "pooler": self.pooler,

@@ -45,6 +45,7 @@ from .encoder import (
     _mlp_from_backbone_pooler,
     _read_folder_config,
     apply_overrides,
+    is_local_model_name,
     resolve_model_path,
 )
 from .loss import InfoNCELoss
@@ -237,31 +238,16 @@ def _first_line(exc: BaseException) -> str:
     return f"{type(exc).__name__}: {text.splitlines()[0] if text else ''}"
 
 
-def _is_local_name(name: str) -> bool:
-    """A name :func:`resolve_model_path` treats as a local folder (never as a hub repository)."""
-    return Path(name).expanduser().exists() or name.startswith((".", "/", "~")) or name.count("/") > 1
-
-
 def _resolve_for_training(model_name_or_path: str | os.PathLike | None, hub: dict[str, Any]) -> Path:
-    """:func:`resolve_model_path`, downloading a hub model with ``cache_dir`` / ``revision`` / ``token``."""
-    if model_name_or_path is None or _is_local_name(str(model_name_or_path)) or not hub:
-        if hub.get("revision") not in (None, "main"):  # main: SimCSE's default, also given by its configs
-            logger.warning(
-                "--model_revision %s is ignored: %s is a local folder (a revision selects a hub version)",
-                hub["revision"], str(model_name_or_path or "the default model"),
-            )
-        return resolve_model_path(model_name_or_path)
-    name = str(model_name_or_path)
-    try:
-        from huggingface_hub import snapshot_download
-
-        return Path(snapshot_download(repo_id=name, **hub))
-    except Exception as exc:  # offline, unknown repo or revision, auth: all mean "cannot get it"
-        at = f" at revision {hub['revision']!r}" if hub.get("revision") else ""
-        raise OSError(
-            f"model {name!r}{at} is not a local folder and could not be fetched from the Hugging Face Hub "
-            f"({_first_line(exc)}). Without internet access, pass the path of a downloaded model folder."
-        ) from exc
+    """:func:`resolve_model_path` with the hub flags; a revision given for a local folder is ignored, with a
+    warning (``main`` is SimCSE's default, which its configs also set)."""
+    local = model_name_or_path is None or is_local_model_name(model_name_or_path)
+    if local and hub.get("revision") not in (None, "main"):
+        logger.warning(
+            "--model_revision %s is ignored: %s is a local folder (a revision selects a hub version)",
+            hub["revision"], str(model_name_or_path or "the default model"),
+        )
+    return resolve_model_path(model_name_or_path, **({} if local else hub))
 
 
 def _load_pretrained(flag: str, what: str, name: str, kwargs: dict[str, Any]) -> Any:
@@ -269,7 +255,7 @@ def _load_pretrained(flag: str, what: str, name: str, kwargs: dict[str, Any]) ->
     from transformers import AutoConfig, AutoTokenizer
 
     path = Path(name).expanduser()
-    if _is_local_name(name) and not path.is_dir():
+    if is_local_model_name(name) and not path.is_dir():
         raise FileNotFoundError(f"{flag} {name!r}: no such folder")
     loader = AutoConfig if flag == "--config_name" else AutoTokenizer
     try:

@@ -103,14 +103,12 @@ def _raw_vectors(encoder: Any, normalize: bool | None) -> Iterator[None]:
 
 
 def default_max_length(encoder: Any) -> int:
-    """SimCSE's evaluation does not truncate: use the tokenizer's limit (512 when it has none)."""
-    n = getattr(encoder.tokenizer, "model_max_length", None)
-    limit = getattr(encoder.backbone.config, "max_position_embeddings", None)
-    if not isinstance(n, int) or n > 100_000:
-        n = 512
-    if isinstance(limit, int) and limit > 0:
-        n = min(n, limit)
-    return n
+    """SimCSE's evaluation does not truncate: use the model's limit (:func:`~simcse.encoder.token_limit`),
+    at most 512 when the tokenizer sets none."""
+    from ..encoder import token_limit, tokenizer_limit
+
+    limit = token_limit(encoder) or 512
+    return limit if tokenizer_limit(encoder.tokenizer) is not None else min(limit, 512)
 
 
 def make_encode_fn(
