@@ -140,6 +140,30 @@ def test_tokenize_once_then_cache(tmp_path, encoder, monkeypatch):
     assert len(changed) == 1
 
 
+def test_cache_follows_content_even_with_same_size_and_mtime(tmp_path, encoder):
+    # An in-place rewrite of the same length whose mtime is restored (rsync -t, cp -p) must not
+    # load the old tokens.
+    cache = tmp_path / "cache"
+    f = _write(tmp_path / "u.txt", "alpha words here\n")
+    stamp = (f.stat().st_atime_ns, f.stat().st_mtime_ns)
+    first = D.load_training_data(f, encoder, max_length=8, cache_dir=cache)
+    _write(f, "gamma words here\n")
+    os.utime(f, ns=stamp)
+    again = D.load_training_data(f, encoder, max_length=8, cache_dir=cache)
+    assert list(again[0][0]) != list(first[0][0])
+    assert list(again[0][0]) == list(D.load_training_data(f, encoder, max_length=8, cache_dir="")[0][0])
+
+
+def test_unclosed_quote_is_an_error_naming_its_row(tmp_path):
+    f = _write(tmp_path / "t.csv", 'sent0,sent1\na man,a person\n"a dog runs,an animal\nx,y\nz,w\n')
+    with pytest.raises(ValueError, match=r"t\.csv:3: a quoted field opened in this row is never closed"):
+        D.read_training_file(f)
+    # a quoted field with a line end that is closed is still one cell, and a quote inside an
+    # unquoted field is still read leniently
+    ok = _write(tmp_path / "ok.csv", 'sent0,sent1\n"two\nlines",b\nhe said "hi" there,c\n')
+    assert D.read_training_file(ok) == [["two\nlines", 'he said "hi" there'], ["b", "c"]]
+
+
 def test_unsupervised_item_repeats_the_sentence(tmp_path, encoder):
     f = _write(tmp_path / "u.txt", "one sentence here\n")
     ds = D.load_training_data(f, encoder, max_length=16, cache_dir="")
