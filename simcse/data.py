@@ -11,7 +11,12 @@ Formats (one example per line / row):
   identifier-like names (``premise,positive,hard_negative``) is kept as an example, with a
   logged warning, when no later row looks like that;
 - ``.json`` / ``.jsonl``: JSON lines (or one JSON array) of objects with 1-3 string fields
-  (in order, or named like the header names above) or of lists of 1-3 strings.
+  (in the first record's order) or of lists of 1-3 strings.
+
+Columns are (anchor, positive, hard negative) in file order, except where a header or the JSON
+field names give each column a role (``COLUMN_ROLES``: ``sent0/anchor/query/premise``,
+``sent1/positive/pos/entailment``, ``hard_neg/negative/neg/contradiction``): then they are read
+by role, so ``anchor,negative,positive`` trains the positive as the positive.
 
 Tokenization happens once per (tokenizer, file, max length): the token ids are stored in a
 ``.npz`` cache under ``$SIMCSE_CACHE`` (default ``~/.cache/simcse/tokenized``) keyed by a hash of
@@ -53,6 +58,14 @@ KNOWN_HEADERS = frozenset(
         "query", "pos", "neg", "premise", "hypothesis", "entailment", "contradiction",
     }
 )
+# Names that say a column's role. A header or JSON record that names roles out of order
+# (``anchor,negative,positive``) is read by role, not by position. Numbered names (``sentence1``,
+# ``text2``) and ``hypothesis`` (entailed or not) say no role and stay positional.
+COLUMN_ROLES = {
+    **dict.fromkeys(("sent0", "anchor", "query", "premise"), 0),
+    **dict.fromkeys(("sent1", "positive", "pos", "entailment"), 1),
+    **dict.fromkeys(("hard_neg", "negative", "neg", "contradiction"), 2),
+}
 TEXT_SUFFIXES = (".txt",)
 TABLE_SUFFIXES = (".csv", ".tsv")
 JSON_SUFFIXES = (".json", ".jsonl")
@@ -176,7 +189,11 @@ def _read_table(path: Path, delimiter: str, header: str) -> list[tuple[int, list
     if delimiter != "\t":
         _check_closed_quotes(path, rows)
     if rows and _is_header(rows[0][1], header):
+        names = rows[0][1]
         rows = rows[1:]
+        order = _role_order(path, names)
+        if order is not None:
+            rows = [(n, [cells[i] for i in order] if len(cells) == len(order) else cells) for n, cells in rows]
     elif header == "auto" and rows and _looks_like_header(rows[0][1]):
         if not any(_looks_like_header(cells) for _, cells in rows[1:]):
             lineno, cells = rows[0]
@@ -215,6 +232,22 @@ def _check_closed_quotes(path: Path, rows: Sequence[tuple[int, list[str]]]) -> N
         f"{path}:{opened}: a quoted field opened in this row is never closed, so every later line would be "
         f"read into it; close the quote (a quote inside a quoted field is written twice: \"\")"
     )
+
+
+def _role_order(path: Path, names: Sequence[str]) -> list[int] | None:
+    """The column order (anchor, positive, hard negative) that ``names`` ask for, if not the given one.
+
+    ``None`` when the names are already in role order or do not each name a different role.
+    """
+    roles = [COLUMN_ROLES.get(str(n).strip().lower()) for n in names]
+    if None in roles or len(set(roles)) != len(roles) or roles == sorted(roles):
+        return None
+    order = sorted(range(len(names)), key=roles.__getitem__)
+    logger.info(
+        "%s: columns named %s are read as (%s) by their names",
+        path, ", ".join(map(str, names)), ", ".join(str(names[i]) for i in order),
+    )
+    return order
 
 
 def _is_header(cells: Sequence[str], header: str) -> bool:
@@ -261,6 +294,9 @@ def _read_json(path: Path) -> list[tuple[int, list[str]]]:
         elif isinstance(rec, dict):
             if keys is None:
                 keys = list(rec)
+                order = _role_order(path, keys)
+                if order is not None:
+                    keys = [keys[i] for i in order]
             elif set(rec) != set(keys):
                 raise ValueError(f"{path}:{n}: fields {sorted(rec)} differ from the first {where}'s {sorted(keys)}")
             cells = [rec[k] for k in keys]

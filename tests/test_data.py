@@ -154,6 +154,24 @@ def test_cache_follows_content_even_with_same_size_and_mtime(tmp_path, encoder):
     assert list(again[0][0]) == list(D.load_training_data(f, encoder, max_length=8, cache_dir="")[0][0])
 
 
+def test_columns_named_by_role_are_read_by_role(tmp_path):
+    csv_file = _write(tmp_path / "t.csv", "anchor,negative,positive\na cat,a truck,a kitten\n")
+    assert D.read_training_file(csv_file) == [["a cat"], ["a kitten"], ["a truck"]]
+    tsv_file = _write(tmp_path / "t.tsv", "sent0\thard_neg\tsent1\na cat\ta truck\ta kitten\n")
+    assert D.read_training_file(tsv_file) == [["a cat"], ["a kitten"], ["a truck"]]
+    jsonl = _write(
+        tmp_path / "t.jsonl",
+        json.dumps({"negative": "a truck", "anchor": "a cat", "positive": "a kitten"}) + "\n"
+        + json.dumps({"anchor": "a dog", "positive": "a puppy", "negative": "a car"}) + "\n",
+    )
+    assert D.read_training_file(jsonl) == [["a cat", "a dog"], ["a kitten", "a puppy"], ["a truck", "a car"]]
+    # names without a role, or in role order, stay positional
+    plain = _write(tmp_path / "p.csv", "sentence2,sentence1\nfirst,second\n")
+    assert D.read_training_file(plain) == [["first"], ["second"]]
+    pair = _write(tmp_path / "q.csv", "positive,anchor\nb,a\n")
+    assert D.read_training_file(pair) == [["a"], ["b"]]
+
+
 def test_unclosed_quote_is_an_error_naming_its_row(tmp_path):
     f = _write(tmp_path / "t.csv", 'sent0,sent1\na man,a person\n"a dog runs,an animal\nx,y\nz,w\n')
     with pytest.raises(ValueError, match=r"t\.csv:3: a quoted field opened in this row is never closed"):
