@@ -3,7 +3,8 @@
 SimCSE's train.py saves ``BertForCL`` / ``RobertaForCL`` folders: ``config.json`` (architectures
 ``BertForCL``), weights in ``pytorch_model.bin`` or ``model.safetensors`` with keys
 ``bert.*`` / ``roberta.*`` (the backbone, without its pooler), ``mlp.dense.*`` (the MLP head) and,
-with ``--do_mlm``, ``lm_head.*`` (dropped here), plus the tokenizer files. The converted folder
+with ``--do_mlm``, ``lm_head.*`` (dropped here), plus the tokenizer files. The converted backbone
+also holds the MLP as its pooler, as SimCSE's own Hugging Face export does. The converted folder
 loads in ``SimCSE(path)``, ``SentenceEncoder.from_pretrained(path)`` and
 ``SentenceTransformer(path)``.
 
@@ -22,7 +23,7 @@ from typing import Sequence
 
 import torch
 
-from .encoder import EncoderConfig, SentenceEncoder
+from .encoder import EncoderConfig, SentenceEncoder, token_limit
 from .pooling import POOLERS, MLPHead
 
 WEIGHT_FILES = ("model.safetensors", "pytorch_model.bin")
@@ -64,10 +65,13 @@ def convert_checkpoint(
     pooler_type: str = "cls",
     mlp_only_train: bool = False,
     tokenizer: str | Path | None = None,
-    max_length: int = 128,
+    max_length: int | None = None,
     overwrite: bool = False,
 ) -> SentenceEncoder:
     """Convert an original SimCSE ``*ForCL`` checkpoint folder ``src`` into our folder ``dst``.
+
+    ``max_length``: the default tokens per sentence at inference (default 128, or the model's limit
+    when lower); it must be at least 2 and at most the model's limit.
 
     ``dst`` must be a new or empty folder (``overwrite=True``: replace the files of a non-empty
     one); it is never ``src`` itself, whose weights and config would be replaced.
@@ -93,12 +97,12 @@ def convert_checkpoint(
         raise ValueError(f"the output folder {str(dst)!r} exists and is not empty; choose a new folder or pass --overwrite")
     if pooler_type not in POOLERS:
         raise ValueError(f"--pooler_type {pooler_type!r} is unknown; choose one of {', '.join(POOLERS)}")
+    if max_length is not None and (isinstance(max_length, bool) or not isinstance(max_length, int) or max_length < 2):
+        raise ValueError(f"--max_length must be an integer of at least 2, got {max_length!r}")
     config = AutoConfig.from_pretrained(str(src))
     config.architectures = None
-    try:
-        backbone = AutoModel.from_config(config, add_pooling_layer=False)
-    except TypeError:
-        backbone = AutoModel.from_config(config)
+    # With the architecture's pooler (BERT, RoBERTa), which receives the MLP weights below.
+    backbone = AutoModel.from_config(config)
     prefix = backbone.base_model_prefix + "."
     state = read_state_dict(src)
 
@@ -130,6 +134,19 @@ def convert_checkpoint(
     if missing or unexpected:
         raise ValueError(f"{src}: backbone weights do not fit its config: missing {missing[:5]}, unexpected {unexpected[:5]}")
 
+    pooler_dense = getattr(getattr(backbone, "pooler", None), "dense", None)
+    if (
+        isinstance(pooler_dense, torch.nn.Linear)
+        and set(mlp_state) == {"weight", "bias"}
+        and mlp_state["weight"].shape == pooler_dense.weight.shape
+    ):
+        # SimCSE's own Hugging Face export stores the MLP as the backbone's pooler: the saved backbone is
+        # then complete (transformers reports no newly initialised pooler at every load) and a plain
+        # Hugging Face load finds the MLP where princeton-nlp's released models have it.
+        with torch.no_grad():
+            pooler_dense.weight.copy_(mlp_state["weight"])
+            pooler_dense.bias.copy_(mlp_state["bias"])
+
     mlp = None
     if pooler_type == "cls":
         if set(mlp_state) != {"weight", "bias"}:
@@ -151,8 +168,16 @@ def convert_checkpoint(
             f"could not load a tokenizer from {tok_src} ({exc}); pass --tokenizer with the base model's folder"
         ) from exc
     encoder = SentenceEncoder(
-        backbone, tok, EncoderConfig(pooler_type=pooler_type, mlp_only_train=mlp_only_train, max_length=max_length), mlp
+        backbone, tok, EncoderConfig(pooler_type=pooler_type, mlp_only_train=mlp_only_train, max_length=max_length or 128), mlp
     )
+    limit = token_limit(encoder)
+    if max_length is None and limit is not None:
+        encoder.config.max_length = min(128, limit)
+    elif max_length is not None and limit is not None and max_length > limit:
+        raise ValueError(
+            f"--max_length {max_length} is more than this model takes ({limit} tokens: its position embeddings "
+            "or its tokenizer's limit)"
+        )
     encoder.eval()
     save_model_atomically(encoder, Path(dst))
     return encoder
@@ -170,7 +195,10 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("--pooler_type", default="cls", help=f"pooler the model was trained with ({', '.join(POOLERS)})")
     parser.add_argument("--mlp_only_train", action="store_true", help="unsupervised model: the MLP is not used at inference")
     parser.add_argument("--tokenizer", default=None, help="tokenizer folder, if SRC has none")
-    parser.add_argument("--max_length", type=int, default=128, help="default maximum tokens per sentence at inference")
+    parser.add_argument(
+        "--max_length", type=int, default=None,
+        help="default maximum tokens per sentence at inference (default 128, or the model's limit when lower)",
+    )
     parser.add_argument("--overwrite", action="store_true", help="replace the files of a non-empty DST")
     args = parser.parse_args(argv)
     try:

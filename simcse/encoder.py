@@ -176,6 +176,12 @@ class SentenceEncoder(nn.Module):
         if mlp is None and config.pooler_type == "cls":
             hidden = backbone.config.hidden_size
             mlp = MLPHead(hidden, hidden, "tanh")
+        if mlp is not None:
+            # The head runs on the backbone's output, so it takes the backbone's dtype (e.g. a backbone
+            # loaded with dtype=torch.bfloat16); the head's own weights are float32 when loaded or new.
+            dtype = next((p.dtype for p in backbone.parameters() if p.is_floating_point()), None)
+            if dtype is not None and mlp.dense.weight.dtype != dtype:
+                mlp.to(dtype)
         self.mlp = mlp
         self._decoder_only = _is_decoder_only(backbone.config)
         _prepare_tokenizer(tokenizer)
@@ -548,7 +554,7 @@ def _read_sentence_transformers(root: Path, modules_file: Path) -> tuple[Encoder
     pooler: str | None = None
     dense_dir: Path | None = None
     normalize = False
-    max_length = 128
+    max_length: int | None = None
     layer_pooler: str | None = None
     for mod in modules:
         kind = str(mod.get("type", "")).rsplit(".", 1)[-1]
@@ -557,7 +563,7 @@ def _read_sentence_transformers(root: Path, modules_file: Path) -> tuple[Encoder
             backbone_dir = mdir
             sbc = mdir / "sentence_bert_config.json"
             if sbc.is_file():
-                max_length = int(json.loads(sbc.read_text()).get("max_seq_length") or max_length)
+                max_length = json.loads(sbc.read_text()).get("max_seq_length") or None
         elif kind == "Pooling":
             pooler = _st_pooling_mode(mdir / "config.json")
         elif kind == "Dense":
@@ -576,6 +582,7 @@ def _read_sentence_transformers(root: Path, modules_file: Path) -> tuple[Encoder
             raise ValueError(f"{modules_file}: module type {mod.get('type')!r} is not supported by simcse")
     if backbone_dir is None or pooler is None:
         raise ValueError(f"{modules_file} must list a Transformer and a Pooling module")
+    max_length = int(max_length) if max_length else _st_default_max_length(backbone_dir)
     if layer_pooler is not None:
         if pooler != "avg":
             raise ValueError(f"{modules_file}: WeightedLayerPooling must be followed by mean pooling, not {pooler!r}")
@@ -587,6 +594,22 @@ def _read_sentence_transformers(root: Path, modules_file: Path) -> tuple[Encoder
             )
         pooler = "cls"
     return EncoderConfig(pooler_type=pooler, normalize=normalize, max_length=max_length), backbone_dir, dense_dir
+
+
+def _st_default_max_length(backbone_dir: Path) -> int:
+    """sentence-transformers' length when ``sentence_bert_config.json`` sets no ``max_seq_length``
+    (sentence-transformers >= 6 saves it as the tokenizer's ``model_max_length``): the tokenizer's
+    limit capped at the model's position embeddings; 128 when neither is known."""
+    limits = []
+    for name, key in (("tokenizer_config.json", "model_max_length"), ("config.json", "max_position_embeddings")):
+        f = backbone_dir / name
+        try:
+            value = json.loads(f.read_text()).get(key) if f.is_file() else None
+        except (json.JSONDecodeError, AttributeError):
+            value = None
+        if isinstance(value, int) and not isinstance(value, bool) and 0 < value < 100_000:
+            limits.append(value)
+    return min(limits) if limits else 128
 
 
 def _st_pooling_mode(config_file: Path) -> str:
@@ -653,7 +676,14 @@ def _load_mlp(folder: Path) -> MLPHead:
         sd = torch.load(str(folder / "pytorch_model.bin"), map_location="cpu", weights_only=True)
     else:
         raise FileNotFoundError(f"MLP head folder {folder} has no model.safetensors or pytorch_model.bin")
-    mlp.dense.load_state_dict({"weight": sd["linear.weight"], "bias": sd["linear.bias"]})
+    if "linear.weight" not in sd:
+        raise ValueError(f"MLP head folder {folder} has no linear.weight in its weights")
+    bias = sd.get("linear.bias")
+    if bias is None:
+        if cfg.get("bias", True):
+            raise ValueError(f"MLP head folder {folder} has no linear.bias in its weights, but its config.json sets bias")
+        bias = torch.zeros(mlp.dense.out_features, dtype=sd["linear.weight"].dtype)  # a Dense without bias
+    mlp.dense.load_state_dict({"weight": sd["linear.weight"], "bias": bias})
     return mlp
 
 

@@ -31,7 +31,7 @@ def check_matryoshka(
 
     Raises ``ValueError`` naming the offending value: a size that is not a positive integer, a size
     above ``embedding_dim``, repeated sizes, a number of weights different from the number of sizes,
-    or a negative / non-finite weight.
+    a negative / non-finite weight, or weights that are all 0.
     """
     dims = list(dims)
     if not dims:
@@ -53,6 +53,8 @@ def check_matryoshka(
     for w in weights:
         if not (w >= 0 and w != float("inf")):
             raise ValueError(f"--matryoshka_weights: {w!r} is not a finite non-negative number")
+    if not any(w > 0 for w in weights):
+        raise ValueError(f"--matryoshka_weights: all weights {weights} are 0, so the loss would be 0 and nothing would train")
     return dims, weights
 
 

@@ -145,3 +145,31 @@ def test_convert_never_replaces_the_checkpoint_or_a_full_folder(tmp_path, tiny_b
     empty = tmp_path / "empty"
     empty.mkdir()
     assert main([str(src), str(empty)]) == 0
+
+
+def test_max_length_is_checked_and_kept(tmp_path, tiny_bert_path, capsys):
+    from sentence_transformers import SentenceTransformer
+
+    src, _, _ = _make_original(tmp_path, tiny_bert_path, mlm=False)
+    for value, message in [("0", "--max_length must be an integer of at least 2, got 0"),
+                           ("1000", "--max_length 1000 is more than this model takes (130 tokens")]:
+        dst = tmp_path / f"bad{value}"
+        assert main([str(src), str(dst), "--max_length", value]) == 2
+        assert message in capsys.readouterr().err and not dst.exists()
+    assert main([str(src), str(tmp_path / "ok"), "--max_length", "20"]) == 0
+    assert json.loads((tmp_path / "ok" / "simcse_config.json").read_text())["max_length"] == 20
+    assert SentenceTransformer(str(tmp_path / "ok"), device="cpu").max_seq_length == 20
+
+
+def test_converted_backbone_is_complete_with_the_mlp_as_its_pooler(tmp_path, tiny_bert_path):
+    """As in SimCSE's own Hugging Face export, the MLP is the backbone's pooler: transformers loads
+    the folder without newly initialised weights (and without its warning at every load)."""
+    from transformers import AutoModel
+
+    src, _, state = _make_original(tmp_path, tiny_bert_path)
+    dst = tmp_path / "converted"
+    assert main([str(src), str(dst)]) == 0
+    model, info = AutoModel.from_pretrained(str(dst), output_loading_info=True)
+    assert not info["missing_keys"], info
+    torch.testing.assert_close(model.pooler.dense.weight, state["mlp.dense.weight"])
+    torch.testing.assert_close(model.pooler.dense.bias, state["mlp.dense.bias"])

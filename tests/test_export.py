@@ -74,3 +74,60 @@ def test_unknown_layer_weighting_is_rejected(tmp_path):
     (d / "config.json").write_text(json.dumps({"num_hidden_layers": 4, "layer_start": 2}))
     with pytest.raises(ValueError, match="not avg_top2 or avg_first_last"):
         read_weighted_layer_pooling(d)
+
+
+LONG = "A considerably longer sentence " * 12  # about 60 tokens
+
+
+def test_sentence_transformers_6_folder_keeps_its_max_seq_length(tmp_path, tiny_bert_path):
+    """sentence-transformers >= 6 saves max_seq_length as the tokenizer's model_max_length (not in
+    sentence_bert_config.json): it is read, and survives a load / save round trip."""
+    from sentence_transformers import SentenceTransformer
+
+    st = SentenceTransformer(str(tiny_bert_path), device="cpu")
+    st.max_seq_length = 24
+    st_dir = tmp_path / "st6"
+    st.save(str(st_dir))
+    assert "max_seq_length" not in json.loads((st_dir / "sentence_bert_config.json").read_text())
+    encoder = SentenceEncoder.from_pretrained(str(st_dir))
+    assert encoder.config.max_length == 24
+    sentences = SENTENCES + [LONG]
+    np.testing.assert_allclose(encoder.encode(sentences).numpy(), st.encode(sentences), atol=1e-5)
+    out = tmp_path / "resaved"
+    encoder.save_pretrained(out)
+    assert SentenceTransformer(str(out), device="cpu").max_seq_length == 24
+
+
+def test_dense_head_without_bias_loads(tmp_path, tiny_bert_path):
+    from sentence_transformers import SentenceTransformer
+    from sentence_transformers.sentence_transformer import modules
+
+    torch.manual_seed(0)
+    st = SentenceTransformer(
+        modules=[
+            modules.Transformer(str(tiny_bert_path)),
+            modules.Pooling(32, pooling_mode="cls"),
+            modules.Dense(32, 16, bias=False, activation_function=torch.nn.Tanh()),
+        ],
+        device="cpu",
+    )
+    st.save(str(tmp_path / "st"))
+    ours = SimCSE(str(tmp_path / "st"), device="cpu")
+    assert ours.encoder.pooler_type == "cls" and ours.encoder.dim == 16
+    np.testing.assert_allclose(
+        ours.encode(SENTENCES, return_numpy=True, normalize_to_unit=False), st.encode(SENTENCES), atol=1e-5
+    )
+
+
+@pytest.mark.parametrize("dtype", [torch.bfloat16, torch.float16])
+def test_backbone_dtype_is_the_mlp_heads_dtype(tmp_path, tiny_bert_path, dtype):
+    """from_pretrained(..., dtype=...) loads the backbone in that dtype; the MLP head follows it."""
+    torch.manual_seed(0)
+    encoder, _ = load_encoder_for_training(str(tiny_bert_path), pooler_type="cls")
+    encoder.save_pretrained(tmp_path / "m")
+    expected = encoder.encode(SENTENCES).numpy()
+    half = SentenceEncoder.from_pretrained(str(tmp_path / "m"), dtype=dtype)
+    assert half.mlp.dense.weight.dtype == dtype
+    got = half.encode(SENTENCES)
+    assert got.dtype == torch.float32
+    np.testing.assert_allclose(got.numpy(), expected, atol=5e-2)

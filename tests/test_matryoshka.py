@@ -54,6 +54,7 @@ def test_default_weights_are_one_and_gradients_flow():
         ([8, 4], [1.0], None, "1 weights"),
         ([8, 4], [1.0, -1.0], None, "-1.0 is not a finite non-negative number"),
         ([768, 64], None, 384, "768 is larger than the embedding size 384"),
+        ([8, 4], [0, 0.0], None, r"all weights \[0.0, 0.0\] are 0, so the loss would be 0"),
     ],
 )
 def test_bad_settings_are_named(dims, weights, dim, message):
