@@ -27,6 +27,14 @@ def faiss_available() -> bool:
     return True
 
 
+def check_cells(num_cells: Any, num_cells_in_search: Any) -> tuple[int, int]:
+    """The IVF settings as positive integers; else ``ValueError`` naming the argument and value."""
+    for name, value in (("num_cells", num_cells), ("num_cells_in_search", num_cells_in_search)):
+        if isinstance(value, bool) or not isinstance(value, (int, np.integer)) or value < 1:
+            raise ValueError(f"{name} must be a positive integer (IVF cells for faiss_fast), got {value!r}")
+    return int(num_cells), int(num_cells_in_search)
+
+
 def _as_float32(vectors: Any) -> np.ndarray:
     if isinstance(vectors, torch.Tensor):
         vectors = vectors.detach().float().cpu().numpy()
@@ -106,6 +114,8 @@ class FaissIndex:
 
         self.dim = dim
         self.kind = "ivf" if fast else "flat"
+        if fast:
+            num_cells, num_cells_in_search = check_cells(num_cells, num_cells_in_search)
         self.num_cells = num_cells
         self.num_cells_in_search = num_cells_in_search
         self.device = torch.device(device)
@@ -236,8 +246,10 @@ def save_index_files(
             f.write(json.dumps(s, ensure_ascii=False) + "\n")
     if vectors is not None:
         np.save(path / "embeddings.npy", vectors)
-    if isinstance(index, FaissIndex) and index.kind == "ivf":
+    if isinstance(index, FaissIndex) and index.kind == "ivf" and index._index is not None:  # None: no vector added yet
         index._faiss.write_index(index.cpu_index(), str(path / "faiss.index"))
+    elif (path / "faiss.index").is_file():  # the cells of an index saved here before, not of this one
+        (path / "faiss.index").unlink()
     full = dict(meta)
     full.update(
         version=INDEX_VERSION,
@@ -287,6 +299,6 @@ def load_index_files(
     if fast and (path / "faiss.index").is_file():
         assert isinstance(index, FaissIndex)
         index._set_index(index._faiss.read_index(str(path / "faiss.index")))
-    else:
+    elif len(vectors):  # an empty IVF index has no cells yet: they are learnt from the first vectors added
         index.add(vectors)
     return index, vectors, sentences

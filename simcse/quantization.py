@@ -566,8 +566,10 @@ class QuantizedIndex:
     def save(self, path: Path) -> None:
         """Write ``codes.npy`` (uint8), ``ranges.npy`` (int8) and, when kept, ``embeddings.npy``."""
         np.save(path / "codes.npy", self.base.codes())
-        if self.precision == "int8":
+        if self.precision == "int8" and self.base.ranges is not None:  # None: empty, not calibrated yet
             np.save(path / "ranges.npy", self.base.ranges)
+        elif (path / "ranges.npy").is_file():  # the ranges of an index saved here before, not of this one
+            (path / "ranges.npy").unlink()
         if self.float_vectors is not None:
             target = path / "embeddings.npy"
             fv = self.float_vectors
@@ -582,8 +584,7 @@ class QuantizedIndex:
         precision = meta.get("precision")
         index = cls(int(meta["dim"]), precision, use_faiss, int(meta.get("rescore_multiplier", 0)),
                     meta.get("rescore_with", "quantized"), device)
-        for name in ("codes.npy",) + (("ranges.npy",) if precision == "int8" else ()) + (
-                ("embeddings.npy",) if index.rescore_with == "float" else ()):
+        for name in ("codes.npy",) + (("embeddings.npy",) if index.rescore_with == "float" else ()):
             if not (path / name).is_file():
                 raise FileNotFoundError(f"saved {precision} index {path} is incomplete: {name} is missing")
         codes = np.load(path / "codes.npy")
@@ -591,9 +592,12 @@ class QuantizedIndex:
         if codes.dtype != np.uint8 or codes.ndim != 2 or codes.shape[1] != expected:
             raise ValueError(f"saved index {path}: codes.npy has dtype {codes.dtype} shape {codes.shape}; "
                              f"expected uint8 [N, {expected}] for a {index.dim}-d {precision} index")
-        if precision == "int8":
+        if precision == "int8" and codes.shape[0]:  # an empty int8 index is calibrated by its first add
+            if not (path / "ranges.npy").is_file():
+                raise FileNotFoundError(f"saved {precision} index {path} is incomplete: ranges.npy is missing")
             index.base.train(codes, ranges=np.load(path / "ranges.npy"))
-        index.base.add_codes(codes)
+        if codes.shape[0]:
+            index.base.add_codes(codes)
         if index.rescore_with == "float":
             index.float_vectors = np.load(path / "embeddings.npy", mmap_mode="r")
             if index.float_vectors.shape != (codes.shape[0], index.dim):

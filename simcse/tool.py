@@ -17,6 +17,7 @@ import torch
 from .encoder import SentenceEncoder, resolve_model_path, token_limit
 from .index import (
     FaissIndex,
+    check_cells,
     load_index_files,
     make_index,
     read_index_meta,
@@ -162,6 +163,7 @@ class SimCSE:
         max_length: int | None = None,
         truncate_dim: int | None = None,
     ):
+        check_cells(num_cells, num_cells_in_search)  # before the model loads
         self.model_name_or_path = str(model_name_or_path) if model_name_or_path is not None else str(
             resolve_model_path(None)
         )
@@ -374,15 +376,18 @@ class SimCSE:
         """
         if self.index is None:
             raise RuntimeError("no index: call build_index(...) or load_index(...) before search(...)")
-        if not isinstance(top_k, int) or isinstance(top_k, bool) or top_k < 1:
+        if not isinstance(top_k, (int, np.integer)) or isinstance(top_k, bool) or top_k < 1:
             raise ValueError(f"top_k must be a positive integer, got {top_k!r}")
         try:
             threshold = float(threshold)
         except (TypeError, ValueError):
             raise ValueError(f"threshold must be a number, got {threshold!r}") from None
+        if np.isnan(threshold):
+            raise ValueError("threshold must be a number, got nan (which no score passes)")
         single = isinstance(queries, str)
         q = self.encode(queries, device=device, return_numpy=True, keepdim=True, truncate_dim=self.index["index"].dim)
-        scores, ids = self.index["index"].search(q, top_k)
+        # no more than the index holds: the backends allocate top_k slots per query
+        scores, ids = self.index["index"].search(q, max(1, min(int(top_k), self.index["index"].ntotal)))
         sentences = self.index["sentences"]
         results: list[list[tuple[str, float]]] = []
         for row_scores, row_ids in zip(scores, ids):
@@ -442,7 +447,7 @@ class SimCSE:
         fp = np.asarray(meta.get("fingerprint") or [], dtype=np.float32)
         if fp.size:
             mine = np.asarray(self._fingerprint(), dtype=np.float32)
-            if float(mine @ fp) < 0.99:
+            if mine.shape != fp.shape or float(mine @ fp) < 0.99:  # another width: a Matryoshka index of another model
                 raise ValueError(
                     f"index {str(p)!r} was built with model {meta.get('model')!r} (pooler {meta.get('pooler')!r}); "
                     f"this model ({self.model_name_or_path!r}, pooler {self.pooler!r}) embeds differently. "

@@ -12,6 +12,9 @@ from scipy.stats import spearmanr
 
 from simcse import SimCSE
 from simcse.evaluation.datadir import read_stsb
+from simcse.index import faiss_available
+
+needs_faiss = pytest.mark.skipif(not faiss_available(), reason="faiss is not installed")
 
 SENTS = [
     "A man is playing a guitar.",
@@ -426,3 +429,59 @@ def test_cli_faiss_fast_with_a_saved_index_warns(minilm, capsys, tmp_path):
     assert json.loads(captured.out)[0]["results"][0]["sentence"] == "A man is playing a guitar."
     assert main(["search", "--index", str(tmp_path / "idx"), "--top_k", "1", "guitar"]) == 0
     assert "--faiss_fast" not in capsys.readouterr().err
+
+
+@pytest.mark.parametrize("kwargs", [
+    dict(use_faiss=False),
+    pytest.param(dict(use_faiss=True), marks=needs_faiss),
+    pytest.param(dict(use_faiss=True, faiss_fast=True), marks=needs_faiss),
+    dict(precision="int8", use_faiss=False),
+    dict(precision="binary", use_faiss=False),
+])
+def test_search_top_k_beyond_the_corpus_returns_the_corpus(minilm, kwargs):
+    """A huge top_k ("everything above the threshold") must not size the result buffers."""
+    corpus = ["A man is playing a guitar.", "A woman is reading a book.", "The market crashed."]
+    minilm.build_index(corpus, **kwargs)
+    hits = minilm.search(["guitar music", "a novel"], threshold=-2, top_k=10**12)
+    assert [sorted(s for s, _ in r) for r in hits] == [sorted(corpus)] * 2
+    assert minilm.search("guitar music", threshold=-2, top_k=np.int64(1))[0][0] == corpus[0]  # numpy ints are ints
+    with pytest.raises(ValueError, match="threshold.*nan"):
+        minilm.search("guitar music", threshold=float("nan"))
+
+
+@pytest.mark.parametrize("use_faiss,faiss_fast", [
+    (False, False),
+    pytest.param(True, False, marks=needs_faiss),
+    pytest.param(True, True, marks=needs_faiss),
+])
+def test_empty_index_saves_loads_and_grows(minilm, tmp_path, use_faiss, faiss_fast):
+    corpus = ["A man is playing a guitar.", "A woman is reading a book.", "The market crashed."]
+    minilm.num_cells, minilm.num_cells_in_search = 2, 2
+    try:
+        # a folder that held an IVF index before: its cells must not be taken for the empty index's
+        minilm.build_index(corpus, use_faiss=use_faiss, faiss_fast=faiss_fast)
+        minilm.save_index(tmp_path / "idx")
+        minilm.build_index([], use_faiss=use_faiss, faiss_fast=faiss_fast)
+        minilm.save_index(tmp_path / "idx")
+        minilm.index = None
+        minilm.load_index(tmp_path / "idx")
+        assert minilm.index["sentences"] == [] and minilm.search("guitar", threshold=-2) == []
+        minilm.add_to_index(corpus)
+        assert minilm.search("guitar music", threshold=-2, top_k=1)[0][0] == corpus[0]
+    finally:
+        minilm.num_cells, minilm.num_cells_in_search = 100, 10
+
+
+@needs_faiss
+@pytest.mark.parametrize("cells", [dict(num_cells=0), dict(num_cells_in_search=0), dict(num_cells_in_search=-1),
+                                   dict(num_cells="16"), dict(num_cells_in_search=2.5)])
+def test_bad_ivf_cells_name_the_argument(minilm, minilm_path, cells):
+    (name, value), = cells.items()
+    with pytest.raises(ValueError, match=rf"{name} must be a positive integer.*{value!r}"):
+        SimCSE(str(minilm_path), device="cpu", **cells)
+    setattr(minilm, name, value)  # set after construction: refused when the IVF index is built
+    try:
+        with pytest.raises(ValueError, match=rf"{name} must be a positive integer.*{value!r}"):
+            minilm.build_index(["one sentence", "another one"], use_faiss=True, faiss_fast=True)
+    finally:
+        minilm.num_cells, minilm.num_cells_in_search = 100, 10

@@ -340,3 +340,22 @@ def test_int8_index_too_small_to_calibrate_says_what_to_do(model):
     model.add_to_index(["One more.", "And another one."])
     assert model.index["index"].ntotal == 2
     assert model.search("another one", threshold=-1, top_k=1)[0][0] == "And another one."
+
+
+@pytest.mark.parametrize("use_faiss", [pytest.param(True, marks=needs_faiss), False])
+@pytest.mark.parametrize("precision", ["int8", "binary"])
+def test_empty_quantised_index_saves_loads_and_grows(model, stsb, tmp_path, use_faiss, precision):
+    corpus, _ = stsb
+    # a folder that held an int8 index before: its ranges must not be taken for the empty index's
+    model.build_index(corpus[:20], precision="int8", use_faiss=use_faiss)
+    model.save_index(tmp_path / "idx")
+    model.build_index([], precision=precision, use_faiss=use_faiss)
+    model.save_index(tmp_path / "idx")
+    model.index = None
+    model.load_index(tmp_path / "idx")
+    assert model.index["index"].ntotal == 0 and model.search(corpus[0], threshold=-2) == []
+    model.add_to_index(corpus[:20])
+    assert model.search(corpus[3], threshold=-2, top_k=1)[0][0] == corpus[3]
+    model.save_index(tmp_path / "idx")
+    model.load_index(tmp_path / "idx")
+    assert model.search(corpus[3], threshold=-2, top_k=1)[0][0] == corpus[3]

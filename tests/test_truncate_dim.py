@@ -113,3 +113,16 @@ def test_load_rejects_a_truncation_wider_than_the_model(model, tmp_path, tiny_be
     tiny = SimCSE(str(tiny_bert_path), device="cpu", pooler="avg")  # 32-d
     with pytest.raises(ValueError, match="truncated to 100 dimensions.*only 32"):
         tiny.load_index(tmp_path / "t100")
+
+
+@pytest.mark.parametrize("precision", ["float32", "int8", "binary"])
+def test_load_rejects_a_truncated_index_of_a_model_of_another_width(model, tmp_path, tiny_bert_path, precision):
+    """A 32-d Matryoshka index of the 384-d model has the 32-d model's width, but not its embeddings."""
+    from simcse import SimCSE
+
+    model.build_index(SENTS, truncate_dim=32, precision=precision)
+    model.save_index(tmp_path / "t32")
+    tiny = SimCSE(str(tiny_bert_path), device="cpu", pooler="avg")  # 32-d
+    with pytest.raises(ValueError, match="embeds differently.*Rebuild the index"):
+        tiny.load_index(tmp_path / "t32")
+    assert tiny.index is None
