@@ -56,7 +56,7 @@ def _add_model_args(p: argparse.ArgumentParser) -> None:
     p.add_argument("--device", default=None, help="cpu, cuda, cuda:1 ... (default: cuda if available)")
     p.add_argument("--batch_size", type=_positive_int, default=64)
     p.add_argument("--max_length", type=int, default=None,
-                   help="tokens kept per sentence (default: 128, or fewer where the model has fewer positions)")
+                   help="tokens kept per sentence (default: the length the model folder was saved with, e.g. sentence-transformers max_seq_length; 128 for a plain Hugging Face model)")
 
 
 def _positive_int(value: str) -> int:

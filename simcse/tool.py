@@ -80,7 +80,7 @@ def split_lines(text: str) -> list[str]:
     return [line.strip() for line in split_line_ends(text) if line.strip()]
 
 
-DEFAULT_MAX_LENGTH = 128  # the original package's encode(max_length=128)
+DEFAULT_MAX_LENGTH = 128  # the original package's encode(max_length=128); EncoderConfig's default
 
 
 def check_max_length(max_length: Any, encoder: SentenceEncoder) -> int:
@@ -147,8 +147,10 @@ class SimCSE:
         num_cells_in_search: IVF cells probed per query.
         pooler: override the pooling head (see :data:`simcse.pooling.POOLERS`).
         max_length: tokens kept per sentence in ``encode``, ``similarity``, ``build_index`` and
-            ``search`` (``encode(max_length=...)`` overrides it); default 128, as in the original
-            package (less where the model has fewer positions).
+            ``search`` (``encode(max_length=...)`` overrides it); default: the length the model
+            folder was saved with (ours, or sentence-transformers' ``max_seq_length``: 256 for
+            all-MiniLM-L6-v2), so embeddings equal ``SentenceTransformer(path)``'s; 128, as in the
+            original package, for a plain Hugging Face model; never more than the model's positions.
         truncate_dim: keep only the first ``truncate_dim`` dimensions (Matryoshka models) in
             ``encode``, ``build_index`` and ``search`` unless they are given another value.
     """
@@ -180,7 +182,9 @@ class SimCSE:
         limit = token_limit(self.encoder)
         self.max_length = (
             check_max_length(max_length, self.encoder) if max_length is not None
-            else min(DEFAULT_MAX_LENGTH, limit) if limit is not None else DEFAULT_MAX_LENGTH
+            # The folder's own length (ours, or sentence-transformers' max_seq_length), as
+            # SentenceTransformer(path) uses it; 128 for a plain Hugging Face model.
+            else min(self.encoder.config.max_length, limit) if limit is not None else self.encoder.config.max_length
         )
         # Half precision on GPU for speed; float32 on CPU.
         self.gpu_dtype: torch.dtype = torch.float16
@@ -204,7 +208,7 @@ class SimCSE:
         """Embed one sentence (a 1-d vector unless ``keepdim``) or a list (an [N, dim] matrix).
 
         On a GPU the backbone runs in ``dtype`` (float16 unless given); results are float32.
-        Sentences are cut to ``max_length`` tokens (default: the constructor's, 128 unless given).
+        Sentences are cut to ``max_length`` tokens (default: the constructor's).
 
         ``truncate_dim`` (default: the constructor's) keeps the first ``truncate_dim`` dimensions,
         before the L2 normalisation (Matryoshka). ``precision`` quantises the result (see

@@ -131,3 +131,19 @@ def test_backbone_dtype_is_the_mlp_heads_dtype(tmp_path, tiny_bert_path, dtype):
     got = half.encode(SENTENCES)
     assert got.dtype == torch.float32
     np.testing.assert_allclose(got.numpy(), expected, atol=5e-2)
+
+
+def test_simcse_uses_the_folders_saved_length(tmp_path, tiny_bert_path):
+    """SimCSE(path) keeps as many tokens as SentenceTransformer(path) (the folder's max_seq_length),
+    not the original package's 128, and 128 stays the default for a plain Hugging Face folder."""
+    from sentence_transformers import SentenceTransformer
+
+    very_long = "A considerably longer sentence " * 40  # about 200 tokens
+    encoder, _ = load_encoder_for_training(str(tiny_bert_path), pooler_type="avg", max_length=100)
+    encoder.save_pretrained(tmp_path / "m")
+    ours = SimCSE(str(tmp_path / "m"), device="cpu")
+    assert ours.max_length == 100
+    st = SentenceTransformer(str(tmp_path / "m"), device="cpu")
+    np.testing.assert_allclose(ours.encode([very_long], return_numpy=True), st.encode([very_long], normalize_embeddings=True), atol=1e-5)
+    assert SimCSE(str(tiny_bert_path), device="cpu").max_length == 128
+    assert SimCSE(str(tmp_path / "m"), device="cpu", max_length=50).max_length == 50
