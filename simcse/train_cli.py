@@ -543,6 +543,12 @@ def run(model_args: ModelArguments, data_args: DataTrainingArguments, training_a
         from .matryoshka import CONFIG_KEY, MatryoshkaInfoNCELoss, check_matryoshka
 
         dims, weights = check_matryoshka(model_args.matryoshka_dims, model_args.matryoshka_weights, encoder.dim)
+        if encoder.mlp is not None and encoder.config.mlp_only_train:
+            raise ValueError(
+                "--matryoshka_dims trains the truncated MLP outputs, but with --mlp_only_train the saved model embeds "
+                "with the vector before the MLP, whose truncations would not be trained; drop --mlp_only_train or "
+                "use --pooler_type cls_before_pooler"
+            )
         loss = MatryoshkaInfoNCELoss(dims, weights, model_args.temp, model_args.hard_negative_weight)
         encoder.config.extra[CONFIG_KEY] = dims  # saved in simcse_config.json
     model = ContrastiveModel(encoder, loss, mlm_model, model_args.mlm_weight)

@@ -192,6 +192,8 @@ def test_trainer_training_step_uses_the_cache(tiny_bert_path, tmp_path):
         (["--grad_cache_chunk_size", "4", "--do_mlm"], "does not support --do_mlm"),
         (["--matryoshka_dims", "32", "64"], "64 is larger than the embedding size 32"),
         (["--matryoshka_dims", "32", "16", "--matryoshka_weights", "1"], "1 weights"),
+        (["--matryoshka_dims", "32", "16", "--pooler_type", "cls", "--mlp_only_train"],
+         "with --mlp_only_train the saved model embeds with the vector before the MLP"),
     ],
 )
 def test_bad_flags_are_named(tmp_path, tiny_bert_path, capsys, extra, message):
