@@ -284,8 +284,11 @@ def read_index_sentences(path: Path) -> list[str]:
 
 
 def load_index_files(
-    path: Path, meta: dict[str, Any], use_faiss: bool | None, device: str | torch.device
+    path: Path, meta: dict[str, Any], use_faiss: bool | None, device: str | torch.device,
+    num_cells_in_search: int | None = None,
 ) -> tuple[TorchIndex | FaissIndex, np.ndarray, list[str]]:
+    """The index, vectors and sentences saved in ``path``; ``num_cells_in_search`` (IVF cells probed per
+    query, a search-time setting) replaces the saved one when given."""
     sentences = read_index_sentences(path)
     vectors = np.load(path / "embeddings.npy")
     if len(sentences) != vectors.shape[0]:
@@ -294,7 +297,12 @@ def load_index_files(
         use_faiss = meta.get("backend") == "faiss" and faiss_available()
     fast = meta.get("kind") == "ivf" and bool(use_faiss)
     index = make_index(
-        int(meta["dim"]), use_faiss, fast, int(meta.get("num_cells") or 100), int(meta.get("num_cells_in_search") or 10), device
+        int(meta["dim"]),
+        use_faiss,
+        fast,
+        int(meta.get("num_cells") or 100),
+        num_cells_in_search or int(meta.get("num_cells_in_search") or 10),
+        device,
     )
     if fast and (path / "faiss.index").is_file():
         assert isinstance(index, FaissIndex)

@@ -144,7 +144,7 @@ class SimCSE:
             name; ``None`` loads the default model, all-MiniLM-L6-v2.
         device: ``"cpu"``, ``"cuda"``, ``"cuda:1"``...; default: CUDA when available.
         num_cells: IVF cells when ``build_index(..., faiss_fast=True)``.
-        num_cells_in_search: IVF cells probed per query.
+        num_cells_in_search: IVF cells probed per query (also for an index loaded with ``load_index``).
         pooler: override the pooling head (see :data:`simcse.pooling.POOLERS`).
         max_length: tokens kept per sentence in ``encode``, ``similarity``, ``build_index`` and
             ``search`` (``encode(max_length=...)`` overrides it); default: the length the model
@@ -461,7 +461,8 @@ class SimCSE:
         precision = check_precision(meta.get("precision", "float32"), INDEX_PRECISIONS,
                                     f"precision in {str(p / 'index_meta.json')!r}:")
         if precision == "float32":
-            index, vectors, sentences = load_index_files(p, meta, use_faiss, dev)
+            # the probes per query are this model's setting, not the one the index was saved with
+            index, vectors, sentences = load_index_files(p, meta, use_faiss, dev, self.num_cells_in_search)
         else:
             index = QuantizedIndex.load(p, meta, use_faiss, dev)
             vectors = None  # the quantised index keeps its own float copy, if any

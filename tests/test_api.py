@@ -473,6 +473,24 @@ def test_empty_index_saves_loads_and_grows(minilm, tmp_path, use_faiss, faiss_fa
 
 
 @needs_faiss
+def test_loaded_ivf_index_probes_the_loading_models_cells(minilm, tmp_path):
+    corpus = [f"Sentence number {i} is about topic {i % 7}." for i in range(60)]
+    minilm.num_cells, minilm.num_cells_in_search = 4, 1
+    try:
+        minilm.build_index(corpus, use_faiss=True, faiss_fast=True)
+        assert minilm.index["index"]._index.nprobe == 1
+        minilm.save_index(tmp_path / "ivf")
+        minilm.num_cells_in_search = 4  # every cell: the search is exact
+        minilm.load_index(tmp_path / "ivf")
+        assert minilm.index["index"]._index.nprobe == 4
+        exact = minilm.similarity(["topic 3"], corpus)[0]
+        best = minilm.search("topic 3", top_k=1)[0]
+        assert best[0] == corpus[int(exact.argmax())]
+    finally:
+        minilm.num_cells, minilm.num_cells_in_search = 100, 10
+
+
+@needs_faiss
 @pytest.mark.parametrize("cells", [dict(num_cells=0), dict(num_cells_in_search=0), dict(num_cells_in_search=-1),
                                    dict(num_cells="16"), dict(num_cells_in_search=2.5)])
 def test_bad_ivf_cells_name_the_argument(minilm, minilm_path, cells):
