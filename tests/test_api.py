@@ -264,10 +264,13 @@ def test_constructor_max_length_is_used_everywhere(minilm, minilm_path):
     short.build_index([LONG_B, "A dog barks."], use_faiss=False)
     assert short.search(LONG_A, threshold=0.9999, top_k=1)[0][0] == LONG_B
     np.testing.assert_allclose(short.encode(LONG_A, max_length=128, return_numpy=True),
-                               minilm.encode(LONG_A, return_numpy=True), atol=1e-5)  # encode's argument wins
-    # Without it, encode keeps the original package's 128 tokens.
+                               minilm.encode(LONG_A, max_length=128, return_numpy=True), atol=1e-5)  # encode's argument wins
+    # Without it, encode uses the length the folder was saved with (256 for all-MiniLM-L6-v2), not 128.
+    assert minilm.max_length == 256
     np.testing.assert_allclose(minilm.encode(LONG_A, return_numpy=True),
-                               minilm.encode(LONG_A, max_length=128, return_numpy=True), atol=1e-6)
+                               minilm.encode(LONG_A, max_length=256, return_numpy=True), atol=1e-6)
+    assert not np.allclose(minilm.encode(LONG_A, return_numpy=True),
+                           minilm.encode(LONG_A, max_length=128, return_numpy=True), atol=1e-3)
     assert minilm.similarity(LONG_A, LONG_B) < 0.99
 
 
