@@ -87,7 +87,10 @@ def main(argv: list[str] | None = None) -> int:
     if not paths:
         p.error("give model folders and/or --run_dir")
 
-    data = stsb_analysis_data(args.data_dir, args.split, args.min_score, args.max_pairs, args.max_sentences)
+    try:
+        data = stsb_analysis_data(args.data_dir, args.split, args.min_score, args.max_pairs, args.max_sentences)
+    except (ValueError, FileNotFoundError) as exc:  # a bad --max_pairs / --max_sentences, no STS-B data
+        p.error(str(exc))
     print(f"STS-B {args.split}: {len(data.pos_a)} positive pairs (score > {args.min_score}), "
           f"{len(data.sentences)} sentences")
     points = []

@@ -16,8 +16,9 @@ import sys
 import numpy as np
 
 from simcse import SimCSE
-from simcse.cli import bundled_corpus
+from simcse.cli import bundled_corpus, positive_int
 from simcse.tool import read_sentence_file
+
 
 
 def cluster(embeddings: np.ndarray, n_clusters: int, method: str = "kmeans", seed: int = 0) -> np.ndarray:
@@ -37,7 +38,7 @@ def main(argv: list[str] | None = None) -> int:
     """Embed, cluster and print the clusters (largest first)."""
     p = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     p.add_argument("--file", default=str(bundled_corpus()), help="text file, one sentence per line")
-    p.add_argument("--limit", type=int, default=None, help="cluster a random sample of this many sentences")
+    p.add_argument("--limit", type=positive_int, default=None, help="cluster a random sample of this many sentences")
     p.add_argument("--n_clusters", type=int, default=12)
     p.add_argument("--method", choices=("kmeans", "agglomerative"), default="kmeans")
     p.add_argument("--show", type=int, default=5, help="sentences shown per cluster (nearest to its centre)")

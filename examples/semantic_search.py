@@ -3,8 +3,9 @@
     python examples/semantic_search.py "How do I reset my password?"                 # bundled corpus
     python examples/semantic_search.py --corpus my.txt --index my_index "a query" "another query"
 
-With --index DIR the index is loaded from DIR when it was built from the same corpus (restarts are
-instant), else built and saved there. Queries may also come on stdin, one per line.
+With --index DIR the index is loaded from DIR when it was built from the same corpus with the same
+model (restarts are instant), else built and saved there (a folder holding other files is
+refused). Queries may also come on stdin, one per line.
 """
 from __future__ import annotations
 
@@ -15,6 +16,7 @@ from pathlib import Path
 
 from simcse import SimCSE
 from simcse.cli import bundled_corpus
+from simcse.index import check_index_folder
 from simcse.tool import read_sentence_file
 
 
@@ -32,15 +34,24 @@ def main(argv: list[str] | None = None) -> int:
     queries = args.queries or [line.strip() for line in sys.stdin if line.strip()]
     if not queries:
         p.error("give queries as arguments or on stdin")
+    index_dir = Path(args.index) if args.index else None
+    if index_dir is not None:
+        try:
+            check_index_folder(index_dir, "--index")  # a folder of other files: refused before encoding
+        except FileExistsError as exc:
+            p.error(str(exc))
     model = SimCSE(args.model)
     corpus = read_sentence_file(args.corpus)
     start = time.perf_counter()
-    index_dir = Path(args.index) if args.index else None
     if index_dir and (index_dir / "index_meta.json").is_file():
-        model.load_index(index_dir)
-        if model.index["sentences"] != corpus:
-            print(f"{index_dir} holds another corpus; rebuilding", file=sys.stderr)
-            model.index = None
+        try:
+            model.load_index(index_dir)
+        except (ValueError, OSError, KeyError) as exc:  # e.g. built with another model
+            print(f"cannot reuse the index in {index_dir} ({exc}); rebuilding", file=sys.stderr)
+        else:
+            if model.index["sentences"] != corpus:
+                print(f"{index_dir} holds another corpus; rebuilding", file=sys.stderr)
+                model.index = None
     if model.index is None:
         model.build_index(corpus, show_progress_bar=len(corpus) > 1000)
         if index_dir:

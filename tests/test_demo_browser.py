@@ -129,3 +129,15 @@ def test_server_rendered_results_without_script(chromium_path, demo_url, tmp_pat
             assert first == "The train to the airport leaves every fifteen minutes."
         finally:
             context.close()
+
+
+def test_a_threshold_off_the_old_step_grid_still_searches(page, demo_url):
+    # step="0.05" made Chromium refuse 0.33 ("the two nearest valid values are 0.3 and 0.35"): no search
+    page.goto(demo_url)
+    page.fill("#query", "A cat naps in the sun.")
+    page.fill("#threshold", "0.33")
+    page.click("#search-button")
+    page.wait_for_selector("#results li.result", timeout=20_000)
+    assert page.evaluate("document.getElementById('threshold').validity.valid")
+    scores = [float(s) for s in page.locator("#results li.result .score").all_inner_texts()]
+    assert scores and min(scores) >= 0.33 and "threshold=0.33" in page.url

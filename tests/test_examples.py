@@ -151,3 +151,72 @@ def test_run_checkpoints_order_and_final(tmp_path):
     assert [p.name for p in run_checkpoints(run)][-2:] == ["checkpoint-100", "run"]
     with pytest.raises(FileNotFoundError, match="no checkpoint"):
         run_checkpoints(tmp_path)
+
+
+def _import_example(name: str):
+    sys.path.insert(0, str(EXAMPLES))
+    try:
+        return __import__(name)
+    finally:
+        sys.path.remove(str(EXAMPLES))
+
+
+@pytest.mark.parametrize("columns", [2, 3])
+def test_train_sup_reads_a_csv_of_pairs_or_triplets_row_by_row(tmp_path, columns):
+    from simcse.data import read_training_file
+
+    training_csv = _import_example("train_sup").training_csv
+    rows = [[f"Anchor sentence {i}.", f"Its positive {i}.", f"A hard negative {i}."][:columns] for i in range(5)]
+    src = tmp_path / "pairs.csv"
+    src.write_text(",".join(["sent0", "sent1", "hard_neg"][:columns]) + "\n"
+                   + "".join(",".join(r) + "\n" for r in rows), encoding="utf-8")
+    (tmp_path / "work").mkdir()
+    out, n = training_csv(src, None, tmp_path / "work")
+    assert n == 5 and [list(r) for r in zip(*read_training_file(out))] == rows
+    out, n = training_csv(src, 3, tmp_path / "work")  # --limit: the first rows
+    assert n == 3 and [list(r) for r in zip(*read_training_file(out))] == rows[:3]
+
+
+def test_semantic_search_rebuilds_an_index_of_another_model_and_refuses_a_folder_of_other_files(
+        tmp_path, minilm_path, tiny_bert_path, capsys, monkeypatch):
+    example = _import_example("semantic_search")
+    corpus = tmp_path / "corpus.txt"
+    corpus.write_text("A cat sleeps in the sun.\nStocks fell sharply today.\nIt will rain tomorrow.\n")
+    index = tmp_path / "index"
+    args = ["--corpus", str(corpus), "--index", str(index), "--top_k", "1", "A kitten naps."]
+    assert example.main(["--model", str(minilm_path), *args]) == 0
+    assert f"built and saved to {index}" in capsys.readouterr().out
+    # the same folder with another model: rebuilt (and saved) for that model, not a crash
+    assert example.main(["--model", str(tiny_bert_path), *args]) == 0
+    out = capsys.readouterr()
+    assert "cannot reuse the index" in out.err and f"built and saved to {index}" in out.out
+    assert example.main(["--model", str(tiny_bert_path), *args]) == 0
+    assert f"loaded from {index}" in capsys.readouterr().out
+    # a folder of the user's own files is refused before the model loads or the corpus is encoded
+    mine = tmp_path / "mine"
+    mine.mkdir()
+    (mine / "notes.txt").write_text("keep me")
+    monkeypatch.setattr(example, "SimCSE", lambda *a, **k: pytest.fail("the model was loaded first"))
+    with pytest.raises(SystemExit) as exc:
+        example.main(["--corpus", str(corpus), "--index", str(mine), "a query"])
+    assert exc.value.code == 2 and "'" + str(mine) + "' is not empty" in capsys.readouterr().err
+    assert [p.name for p in mine.iterdir()] == ["notes.txt"]
+    assert (mine / "notes.txt").read_text() == "keep me"
+
+
+@pytest.mark.parametrize("limit", ["0", "-5"])
+@pytest.mark.parametrize("name, attr, args", [
+    ("train_unsup", "run", ["--output_dir", "unused"]),
+    ("train_sup", "run", ["--output_dir", "unused"]),
+    ("clustering", "SimCSE", []),
+])
+def test_limit_must_be_a_positive_integer(tmp_path, capsys, monkeypatch, data_dir, name, attr, args, limit):
+    # --limit 0 trained on the whole file (11,913 Wikipedia sentences instead of none), a negative
+    # limit on all but the last lines, and clustering failed with "Sample larger than population"
+    example = _import_example(name)
+    monkeypatch.setenv("SIMCSE_DATA_DIR", str(data_dir))
+    monkeypatch.setattr(example, attr, lambda *a, **k: pytest.fail(f"--limit {limit} was accepted"))
+    with pytest.raises(SystemExit) as exc:
+        example.main([*args, "--limit", limit])
+    assert exc.value.code == 2
+    assert f"argument --limit: expected a positive integer, got '{limit}'" in capsys.readouterr().err

@@ -129,6 +129,11 @@ def parse_text(params: Mapping[str, Any], name: str) -> str:
         raise ApiError(f"{name} is empty: type a sentence", name)
     if len(value) > MAX_QUERY_CHARS:
         raise ApiError(f"{name} is {len(value)} characters long; the limit is {MAX_QUERY_CHARS}", name)
+    try:
+        value.encode("utf-8")  # a JSON body may hold half of a surrogate pair ("\ud83d"): not text
+    except UnicodeEncodeError as exc:
+        raise ApiError(f"{name} is not valid Unicode text: a lone surrogate at character {exc.start + 1}",
+                       name) from None
     return value
 
 
@@ -328,24 +333,34 @@ def main(argv: Sequence[str] | None = None) -> int:
     if not -1.0 <= args.threshold <= 1.0:
         print(f"simcse demo: error: --threshold must be from -1 to 1, got {args.threshold}", file=sys.stderr)
         return 2
+    if not 0 <= args.port <= 65535:  # the socket layer would take 70000 as 4464, 65536 as "any free port"
+        print(f"simcse demo: error: --port must be from 0 to 65535 (0: any free port), got {args.port}",
+              file=sys.stderr)
+        return 2
     corpus = Path(args.corpus) if args.corpus else bundled_corpus()
     try:
         read_sentence_file(corpus)  # a bad corpus path fails before the model loads
         model = SimCSE(args.model, device=args.device, pooler=args.pooler)
-        start = time.perf_counter()
-        source = load_or_build_index(model, corpus, args.index, use_faiss=False if args.no_faiss else None,
-                                     batch_size=args.batch_size)
     except (FileNotFoundError, IsADirectoryError, ValueError, OSError) as exc:
         print(f"simcse demo: error: {exc}", file=sys.stderr)
         return 2
-    service = SearchService(model, corpus.name, args.top_k, args.threshold, index_source=source)
-    print(f"simcse demo: {source} index of {service.size} sentences from {corpus} in "
-          f"{time.perf_counter() - start:.1f}s" + (f" ({args.index})" if args.index else ""), file=sys.stderr)
-    try:
+    service = SearchService(model, corpus.name, args.top_k, args.threshold)
+    try:  # listen before indexing: a busy port fails now, not after the corpus is encoded
         server = serve(create_app(service), args.host, args.port)
-    except OSError as exc:
-        print(f"simcse demo: error: cannot listen on {args.host}:{args.port}: {exc}", file=sys.stderr)
+    except (OSError, SystemExit) as exc:  # on a port in use, werkzeug prints why and exits
+        why = f": {exc}" if isinstance(exc, OSError) else ""
+        print(f"simcse demo: error: cannot listen on {args.host}:{args.port}{why}", file=sys.stderr)
         return 2
+    try:
+        start = time.perf_counter()
+        service.index_source = load_or_build_index(model, corpus, args.index, batch_size=args.batch_size,
+                                                    use_faiss=False if args.no_faiss else None)
+    except (FileNotFoundError, IsADirectoryError, ValueError, OSError) as exc:
+        server.server_close()
+        print(f"simcse demo: error: {exc}", file=sys.stderr)
+        return 2
+    print(f"simcse demo: {service.index_source} index of {service.size} sentences from {corpus} in "
+          f"{time.perf_counter() - start:.1f}s" + (f" ({args.index})" if args.index else ""), file=sys.stderr)
     host = args.host if args.host not in ("0.0.0.0", "::") else "127.0.0.1"
     print(f"simcse demo: serving at http://{host}:{server.server_port}/ (Ctrl+C to stop)", flush=True)
     try:
