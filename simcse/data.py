@@ -50,7 +50,8 @@ from .encoder import pad_batch
 
 logger = logging.getLogger(__name__)
 
-CACHE_VERSION = 3  # 2: a UTF-8 byte-order mark is no longer read as part of the first row; 3: keyed on content
+CACHE_VERSION = 4  # 2: a UTF-8 byte-order mark is no longer read as part of the first row; 3: keyed on content;
+# 4: role-named columns without a positive (anchor,negative) are refused, no longer read by position
 KNOWN_HEADERS = frozenset(
     {
         "sent0", "sent1", "sent2", "hard_neg", "sentence", "sentence1", "sentence2", "sentence3",
@@ -240,7 +241,16 @@ def _role_order(path: Path, names: Sequence[str]) -> list[int] | None:
     ``None`` when the names are already in role order or do not each name a different role.
     """
     roles = [COLUMN_ROLES.get(str(n).strip().lower()) for n in names]
-    if None in roles or len(set(roles)) != len(roles) or roles == sorted(roles):
+    if None in roles or len(set(roles)) != len(roles):
+        return None
+    if sorted(roles) != list(range(len(roles))):
+        # e.g. anchor,negative: read by position, the negative would be trained as the positive.
+        missing = [("anchor", "positive")[r] for r in range(2) if r not in roles]
+        raise ValueError(
+            f"{path}: the columns are named {', '.join(map(str, names))}, but none holds the {' and the '.join(missing)}; "
+            "expected (anchor, positive[, hard negative]), e.g. sent0, sent1, hard_neg"
+        )
+    if roles == sorted(roles):
         return None
     order = sorted(range(len(names)), key=roles.__getitem__)
     logger.info(
@@ -272,7 +282,8 @@ def _read_json(path: Path) -> list[tuple[int, list[str]]]:
             data = json.loads(text)
         except json.JSONDecodeError as exc:
             raise ValueError(f"{path}:{exc.lineno}: invalid JSON: {exc.msg}") from exc
-        records = [(i + 1, r) for i, r in enumerate(data)]
+        # Each record is named by the line it starts on (a pretty-printed array spreads one over many lines).
+        records = list(zip(_array_item_lines(text), data)) if isinstance(data, list) else [(1, data)]
         where = "record"
     else:
         # Not str.splitlines: json.dumps(..., ensure_ascii=False) leaves U+2028 / U+0085 raw inside strings.
@@ -304,6 +315,24 @@ def _read_json(path: Path) -> list[tuple[int, list[str]]]:
             raise ValueError(f"{path}:{n}: expected an object, a list or a string, got {type(rec).__name__}")
         rows.append((n, cells))
     return rows
+
+
+def _array_item_lines(text: str) -> list[int]:
+    """The line (1-based) on which each item of the JSON array ``text`` (already known to parse) starts."""
+    decoder = json.JSONDecoder()
+    ws = re.compile(r"[ \t\n\r]*")
+    lines = []
+    pos = ws.match(text, text.index("[") + 1).end()
+    line, counted = 1, 0
+    while text[pos] != "]":
+        line += text.count("\n", counted, pos)  # counted incrementally: linear in the file's size
+        counted = pos
+        lines.append(line)
+        _, pos = decoder.raw_decode(text, pos)
+        pos = ws.match(text, pos).end()
+        if text[pos] == ",":
+            pos = ws.match(text, pos + 1).end()
+    return lines
 
 
 # ---------------------------------------------------------------------- tokenization + cache

@@ -320,6 +320,12 @@ def parse_args(argv: Sequence[str] | None = None) -> tuple[ModelArguments, DataT
             ns["save_strategy"] = ns["eval_strategy"]
         if not _given(argv, "save_steps"):
             ns["save_steps"] = ns["eval_steps"] if ns.get("eval_steps") else ns["save_steps"]
+    # The Trainer's default metric, eval_loss, is not one our evaluation reports: it would fail at the
+    # first evaluation. SimCSE's scripts select on STS-B dev.
+    if ns.get("metric_for_best_model") is None and (
+        ns.get("load_best_model_at_end") or str(ns.get("save_strategy")) in ("best", "SaveStrategy.BEST")
+    ):
+        ns["metric_for_best_model"] = "stsb_spearman"
     if ns.get("output_dir") is None:
         raise ValueError("--output_dir is required")
     out = []
@@ -329,9 +335,38 @@ def parse_args(argv: Sequence[str] | None = None) -> tuple[ModelArguments, DataT
     return out[0], out[1], out[2]
 
 
+SICKR_METRICS = ("sickr_spearman", "avg_sts")
+"""Evaluation metrics that need SICK-R dev (SICK/SICK_trial.txt in the data directory)."""
+
+
+def eval_metric_names(eval_transfer: bool = False) -> list[str]:
+    """The metrics an evaluation during training reports (without the ``eval_`` prefix), as SimCSE's
+    trainer: ``stsb_spearman``, ``sickr_spearman``, ``avg_sts`` and with ``--eval_transfer`` the
+    transfer tasks' dev accuracy and ``avg_transfer``."""
+    names = ["stsb_spearman", *SICKR_METRICS]
+    if eval_transfer:
+        from .evaluation.engine import TRANSFER_TASKS
+
+        names += [*TRANSFER_TASKS, "avg_transfer"]
+    return names
+
+
+def _best_metric(training_args: Any) -> str | None:
+    metric = getattr(training_args, "metric_for_best_model", None)
+    return metric[len("eval_"):] if metric and metric.startswith("eval_") else metric
+
+
 def validate(model_args: ModelArguments, data_args: DataTrainingArguments, training_args: Any) -> None:
     """Raise ``ValueError`` naming the flag and value of any setting SimCSE cannot train with."""
     from .pooling import POOLERS
+
+    metric = _best_metric(training_args)
+    if metric is not None and metric not in eval_metric_names(data_args.eval_transfer):
+        extra = " (add --eval_transfer for the transfer tasks' accuracy)" if not data_args.eval_transfer else ""
+        raise ValueError(
+            f"--metric_for_best_model {training_args.metric_for_best_model!r} is not reported by the evaluation; "
+            f"choose one of {', '.join(eval_metric_names(data_args.eval_transfer))}{extra}"
+        )
 
     if model_args.pooler_type is not None and model_args.pooler_type not in POOLERS:
         raise ValueError(f"--pooler_type {model_args.pooler_type!r} is unknown; choose one of {', '.join(POOLERS)}")
@@ -522,6 +557,15 @@ def run(model_args: ModelArguments, data_args: DataTrainingArguments, training_a
         token=True if model_args.use_auth_token else None,
         use_fast_tokenizer=model_args.use_fast_tokenizer,
     )
+    from .encoder import token_limit
+
+    limit = token_limit(encoder)
+    if limit is not None and data_args.max_seq_length > limit:
+        raise ValueError(
+            f"--max_seq_length {data_args.max_seq_length} is more than {model_args.model_name_or_path or 'the model'} "
+            f"takes ({limit} tokens: its position embeddings, or its tokenizer's model_max_length if smaller); "
+            f"pass --max_seq_length {limit} or less"
+        )
     loaded_type = getattr(encoder.backbone.config, "model_type", None)
     if model_args.model_type is not None and model_args.model_type != loaded_type:
         logger.warning(
@@ -578,9 +622,16 @@ def run(model_args: ModelArguments, data_args: DataTrainingArguments, training_a
             data_args.train_file or data_args.dataset_name,
         )
     eval_dataset = None
+    sickr_dev = None
     transfer_dev = None
     if training_args.do_eval or str(training_args.eval_strategy) not in ("no", "IntervalStrategy.NO"):
         eval_dataset = StsbDev.load(data_args.data_dir, "dev")
+        try:
+            sickr_dev = StsbDev.load_sickr(data_args.data_dir, "dev")
+        except FileNotFoundError as exc:
+            if _best_metric(training_args) in SICKR_METRICS:
+                raise FileNotFoundError(f"--metric_for_best_model {training_args.metric_for_best_model}: {exc}") from exc
+            logger.warning("evaluating on STS-B dev only (no sickr_spearman / avg_sts): %s", exc)
         if data_args.eval_transfer:
             transfer_dev = TransferDev.load(data_args.data_dir)
     pad_mult = data_args.pad_to_multiple_of
@@ -602,6 +653,7 @@ def run(model_args: ModelArguments, data_args: DataTrainingArguments, training_a
         grad_cache_chunk_size=model_args.grad_cache_chunk_size,
         mlp_learning_rate=model_args.mlp_learning_rate,
         transfer_dev=transfer_dev,
+        sickr_dev=sickr_dev,
     )
     metrics: dict[str, float] = {}
     if training_args.do_train:

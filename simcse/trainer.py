@@ -283,6 +283,15 @@ class StsbDev:
 
         return cls(*read_stsb(data_dir, split))
 
+    @classmethod
+    def load_sickr(cls, data_dir: str | os.PathLike | None = None, split: str = "dev") -> "StsbDev":
+        """SICK-R pairs with relatedness scores (SICK_trial.txt for ``dev``), which SimCSE's trainer also
+        reports at each evaluation (``eval_sickr_spearman``, and ``eval_avg_sts`` with STS-B)."""
+        from .evaluation.datadir import read_sick
+
+        s1, s2, scores, _ = read_sick(data_dir, split)
+        return cls(s1, s2, scores)
+
     def __len__(self) -> int:
         return len(self.s1)
 
@@ -350,7 +359,8 @@ class TransferDev:
 class SimCSETrainer(Trainer):
     """``transformers.Trainer`` for a :class:`ContrastiveModel`.
 
-    ``eval_dataset`` is a :class:`StsbDev`; :meth:`evaluate` reports ``eval_stsb_spearman`` so
+    ``eval_dataset`` is a :class:`StsbDev`; :meth:`evaluate` reports ``eval_stsb_spearman`` (and with
+    ``sickr_dev`` ``eval_sickr_spearman`` and ``eval_avg_sts``, as SimCSE's trainer) so
     ``--metric_for_best_model stsb_spearman --load_best_model_at_end`` keeps the best checkpoint.
     """
 
@@ -362,9 +372,11 @@ class SimCSETrainer(Trainer):
         grad_cache_chunk_size: int | None = None,
         mlp_learning_rate: float | None = None,
         transfer_dev: TransferDev | None = None,
+        sickr_dev: StsbDev | None = None,
         **kwargs: Any,
     ):
         self.grad_cache_chunk_size = grad_cache_chunk_size
+        self.sickr_dev = sickr_dev
         self.mlp_learning_rate = mlp_learning_rate
         self.transfer_dev = transfer_dev
         if not isinstance(model, ContrastiveModel):
@@ -493,6 +505,10 @@ class SimCSETrainer(Trainer):
         batch = max(64, self.args.per_device_eval_batch_size)
         score = data.spearman(self.encoder, batch_size=batch, dtype=dtype)
         metrics = {f"{metric_key_prefix}_stsb_spearman": score}
+        if self.sickr_dev is not None:  # as SimCSE's trainer: SICK-R dev and the mean of the two
+            sickr = self.sickr_dev.spearman(self.encoder, batch_size=batch, dtype=dtype)
+            metrics[f"{metric_key_prefix}_sickr_spearman"] = sickr
+            metrics[f"{metric_key_prefix}_avg_sts"] = (score + sickr) / 2
         if self.transfer_dev is not None:
             transfer = self.transfer_dev.devacc(self.encoder, batch_size=batch, dtype=dtype)
             metrics.update({f"{metric_key_prefix}_{task}": acc for task, acc in transfer.items()})

@@ -172,6 +172,35 @@ def test_columns_named_by_role_are_read_by_role(tmp_path):
     assert D.read_training_file(pair) == [["a"], ["b"]]
 
 
+@pytest.mark.parametrize(
+    "name,text",
+    [
+        ("an.csv", "anchor,negative\nthe dog runs,the cat sleeps\n"),
+        ("an.tsv", "sent0\thard_neg\nthe dog runs\tthe cat sleeps\n"),
+        ("an.jsonl", '{"query": "the dog runs", "neg": "the cat sleeps"}\n'),
+    ],
+)
+def test_named_columns_without_a_positive_are_refused(tmp_path, name, text):
+    # Read by position, the hard negative would silently be trained as the positive.
+    f = _write(tmp_path / name, text)
+    with pytest.raises(ValueError, match=r"none holds the positive"):
+        D.read_training_file(f)
+
+
+def test_json_array_errors_name_the_line_of_the_record(tmp_path):
+    records = [{"sent0": "a man plays", "sent1": "someone plays"}, {"sent0": "a woman reads", "sent1": " "}]
+    f = _write(tmp_path / "pretty.json", json.dumps(records, indent=2) + "\n")
+    # The second record starts on line 6 of the pretty-printed array (not "line 2").
+    with pytest.raises(ValueError, match=r"pretty.json:6: column 2 is empty"):
+        D.read_training_file(f)
+    one_line = _write(tmp_path / "flat.json", json.dumps(records))
+    with pytest.raises(ValueError, match=r"flat.json:1: column 2 is empty"):
+        D.read_training_file(one_line)
+    assert D.read_training_file(_write(tmp_path / "ok.json", json.dumps(records[:1], indent=2))) == [
+        ["a man plays"], ["someone plays"]
+    ]
+
+
 def test_unclosed_quote_is_an_error_naming_its_row(tmp_path):
     f = _write(tmp_path / "t.csv", 'sent0,sent1\na man,a person\n"a dog runs,an animal\nx,y\nz,w\n')
     with pytest.raises(ValueError, match=r"t\.csv:3: a quoted field opened in this row is never closed"):

@@ -134,6 +134,54 @@ def test_eval_keeps_best_checkpoint(tmp_path, tiny_bert_path, sup_file, data_dir
     assert final == pytest.approx(state["best_metric"], abs=1e-4)
 
 
+def test_load_best_model_without_a_metric_selects_on_stsb_and_reports_sickr(tmp_path, tiny_bert_path, sup_file, data_dir):
+    # The Trainer's own default, eval_loss, is not reported: the run used to fail at its first evaluation.
+    rc, out = _train(tmp_path, tiny_bert_path, sup_file, extra=[
+        "--max_steps", "2", "--eval_strategy", "steps", "--eval_steps", "1", "--load_best_model_at_end",
+        "--save_strategy", "steps", "--data_dir", str(data_dir),
+    ])
+    assert rc == 0
+    state = json.loads((out / "trainer_state.json").read_text())
+    evals = [e for e in state["log_history"] if "eval_stsb_spearman" in e]
+    assert len(evals) >= 2
+    assert state["best_metric"] == pytest.approx(max(e["eval_stsb_spearman"] for e in evals[:2]))
+    for e in evals:  # as SimCSE's trainer: SICK-R dev and the mean of the two
+        assert -1 <= e["eval_sickr_spearman"] <= 1
+        assert e["eval_avg_sts"] == pytest.approx((e["eval_stsb_spearman"] + e["eval_sickr_spearman"]) / 2)
+
+
+@pytest.mark.parametrize(
+    "extra,message",
+    [
+        (["--metric_for_best_model", "stsb_spearmann"], "--metric_for_best_model 'stsb_spearmann' is not reported"),
+        (["--metric_for_best_model", "loss"], "choose one of stsb_spearman, sickr_spearman, avg_sts"),
+        (["--metric_for_best_model", "avg_transfer"], "add --eval_transfer"),
+    ],
+)
+def test_unknown_best_model_metric_is_refused_before_training(tmp_path, tiny_bert_path, unsup_file, capsys, extra, message):
+    rc, out = _train(tmp_path, tiny_bert_path, unsup_file, extra=[
+        "--eval_strategy", "steps", "--eval_steps", "1", "--load_best_model_at_end", "--save_strategy", "steps", *extra,
+    ])
+    assert rc == 2
+    assert message in capsys.readouterr().err
+    assert not out.exists()
+
+
+def test_sickr_metric_needs_the_sick_data(tmp_path, tiny_bert_path, unsup_file, data_dir, capsys):
+    only_sts = tmp_path / "only_sts"
+    only_sts.mkdir()
+    from simcse.evaluation.datadir import resolve_data_dir
+
+    (only_sts / "STS").symlink_to(resolve_data_dir(data_dir) / "STS")
+    rc, out = _train(tmp_path, tiny_bert_path, unsup_file, extra=[
+        "--eval_strategy", "steps", "--eval_steps", "1", "--load_best_model_at_end", "--save_strategy", "steps",
+        "--metric_for_best_model",
+        "avg_sts", "--data_dir", str(only_sts),
+    ])
+    assert rc == 2
+    assert "--metric_for_best_model avg_sts: SICK: data file" in capsys.readouterr().err
+
+
 def test_mlm_auxiliary_loss_trains_and_saves_a_normal_folder(tmp_path, tiny_bert_path, unsup_file):
     rc, out = _train(tmp_path, tiny_bert_path, unsup_file, extra=[
         "--max_steps", "3", "--do_mlm", "--mlm_weight", "0.5", "--save_strategy", "steps", "--save_steps", "3",
@@ -166,6 +214,7 @@ def test_nan_loss_stops_the_run(tmp_path, tiny_bert_path, unsup_file, monkeypatc
         (["--pooler_type", "mean"], "--pooler_type 'mean' is unknown"),
         (["--recipe", "unsup-gpt-9"], "--recipe 'unsup-gpt-9': no such recipe"),
         (["--train_file_header", "maybe"], "--train_file_header must be auto, yes or no"),
+        (["--max_seq_length", "512"], "--max_seq_length 512 is more than"),
     ],
 )
 def test_bad_arguments_are_named(tmp_path, tiny_bert_path, unsup_file, capsys, extra, message):
