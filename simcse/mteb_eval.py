@@ -83,7 +83,7 @@ class MTEBEncoder:
         meta: dict[str, Any] | None = None,
     ):
         from .encoder import default_model_path, resolve_model_path
-        from .tool import SimCSE
+        from .tool import SimCSE, check_max_length
 
         if isinstance(model, SimCSE):
             self.model = model
@@ -91,9 +91,11 @@ class MTEBEncoder:
             self.model = SimCSE(None if model is None else str(model), device=device, pooler=pooler)
         self.encoder = self.model.encoder
         self.batch_size = batch_size
-        self.max_length = max_length or self.encoder.config.max_length
+        # never more tokens than the model has positions (the ModelMeta's max_tokens says this number)
+        self.max_length = check_max_length(max_length, self.encoder) if max_length is not None else self.model.max_length
         folder = resolve_model_path(self.model.model_name_or_path)
         is_default = folder.resolve() == default_model_path().resolve()
+        variant = self._variant(folder)
         if name is None:
             src = self.model.model_name_or_path
             if is_default:
@@ -102,9 +104,27 @@ class MTEBEncoder:
                 name = src
             else:
                 name = "local/" + Path(src).resolve().name
-        self.mteb_model_meta = self._meta(name, revision, _weights_revision(folder), meta or {})
+            if variant:  # not the published model's embeddings: never file them under its name
+                name = "local/" + name.split("/", 1)[1] + "-" + variant
+        self.mteb_model_meta = self._meta(name, revision, _weights_revision(folder), meta or {}, variant)
 
-    def _meta(self, name: str, revision: str | None, weights_revision: str, extra: dict[str, Any]) -> Any:
+    def _variant(self, folder: Path) -> str:
+        """``""`` when the model embeds as its folder says; else what differs (``pooler-cls``,
+        ``maxlen-64``), so that results of a changed pooler or length get their own name / revision."""
+        from .encoder import _read_folder_config, token_limit
+
+        own, _, _ = _read_folder_config(folder, self.model.model_name_or_path)
+        limit = token_limit(self.encoder)
+        own_length = min(own.max_length, limit) if limit is not None else own.max_length
+        changes = []
+        if self.encoder.pooler_type != own.pooler_type:
+            changes.append(f"pooler-{self.encoder.pooler_type}")
+        if self.max_length != own_length:
+            changes.append(f"maxlen-{self.max_length}")
+        return "-".join(changes)
+
+    def _meta(self, name: str, revision: str | None, weights_revision: str, extra: dict[str, Any],
+              variant: str = "") -> Any:
         import mteb
 
         fields: dict[str, Any] = {}
@@ -129,6 +149,8 @@ class MTEBEncoder:
         )
         if revision is not None:
             fields["revision"] = revision
+        elif variant:  # another pooler / length than the folder's: not the revision mteb records
+            fields["revision"] = f"{weights_revision}-{variant}"
         elif not fields.get("revision"):  # a known model keeps the revision mteb records for it
             fields["revision"] = weights_revision
         fields.setdefault("release_date", None)
@@ -339,6 +361,7 @@ def run(
     ``{"model", "revision", "results_dir", "scores": {task: {split: main score}}}``."""
     import mteb
 
+    summary_file = _summary_file(Path(output_folder))  # before the model loads and the tasks run
     enc = model if isinstance(model, MTEBEncoder) else MTEBEncoder(
         model, name=name, revision=revision, batch_size=batch_size, max_length=max_length, pooler=pooler,
         device=device)
@@ -359,8 +382,29 @@ def run(
                                 for split, subs in tr.scores.items()}
     results_dir = cache.get_task_result_path(task_objs[0].metadata.name, meta).parent
     summary = {"model": meta.name, "revision": meta.revision, "results_dir": str(results_dir), "scores": scores}
-    (Path(output_folder) / "summary.json").write_text(json.dumps(summary, indent=2) + "\n")
+    summary_file.write_text(json.dumps(summary, indent=2) + "\n")
     return summary
+
+
+SUMMARY_KEYS = {"model", "revision", "results_dir", "scores"}
+
+
+def _summary_file(output_folder: Path) -> Path:
+    """``output_folder/summary.json``; ``ValueError`` if ``output_folder`` is not a folder or that file
+    exists and is not a summary this command wrote (a file of the user's is never replaced)."""
+    if output_folder.exists() and not output_folder.is_dir():
+        raise ValueError(f"--output_folder {str(output_folder)!r} is a file; give a folder (results go under "
+                         "its results/ subfolder)")
+    path = output_folder / "summary.json"
+    if path.exists():
+        try:
+            ours = path.is_file() and SUMMARY_KEYS <= set(json.loads(path.read_text()))
+        except (ValueError, TypeError, OSError):
+            ours = False
+        if not ours:
+            raise ValueError(f"{str(path)!r} exists and is not a summary written by simcse mteb; it would be "
+                             "replaced: choose another --output_folder, or move that file")
+    return path
 
 
 def summary_table(summary: dict[str, Any]) -> str:

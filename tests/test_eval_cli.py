@@ -182,3 +182,40 @@ def test_output_never_replaces_a_file_or_crashes_after_the_run(tiny_bert_path, t
     assert "is a directory" in capsys.readouterr().err and not any(folder.iterdir())
     assert main([*base, "--output", str(mine), "--overwrite"]) == 0
     assert json.loads(mine.read_text())["tasks"]["STSBenchmark"]["test"]["n"] == 12
+
+
+def test_output_created_during_the_run_is_not_replaced(tiny_bert_path, tmp_path: Path, capsys, monkeypatch):
+    """Two evaluations given the same new --output: the one that finishes second does not overwrite the
+    first one's file (the check before the run cannot see it); its results go beside it, and it says so."""
+    import simcse.evaluation.cli as cli
+
+    data = _tiny_stsb(tmp_path / "data")
+    out = tmp_path / "results.json"
+    real = cli.evaluate
+
+    def evaluate_while_another_run_writes(*args, **kwargs):
+        result = real(*args, **kwargs)
+        out.write_text("the other run's results\n")
+        return result
+
+    monkeypatch.setattr(cli, "evaluate", evaluate_while_another_run_writes)
+    rc = main(["--model", str(tiny_bert_path), "--pooler", "avg", "--tasks", "STSBenchmark", "--data_dir", str(data),
+               "--output", str(out)])
+    err = capsys.readouterr().err
+    assert out.read_text() == "the other run's results\n"
+    beside = tmp_path / "results.1.json"
+    assert rc == 2 and str(out) in err and str(beside) in err
+    assert json.loads(beside.read_text())["tasks"]["STSBenchmark"]["test"]["n"] == 12
+
+
+def test_tasks_overridden_by_a_task_set_are_named(tiny_bert_path, tmp_path: Path, capsys):
+    """--task_set sts|transfer|full replaces --tasks (SimCSE's rule): the command says so instead of
+    silently running another (possibly hours-long) set of tasks."""
+    data = _tiny_stsb(tmp_path / "data")  # STS-B only: the sts set then stops at STS12's missing file
+    rc = main(["--model", str(tiny_bert_path), "--pooler", "avg", "--task_set", "sts", "--tasks", "STSBenchmark",
+               "--data_dir", str(data)])
+    err = capsys.readouterr().err
+    assert rc == 2 and "--tasks STSBenchmark is ignored" in err and "--task_set na" in err
+    assert main(["--model", str(tiny_bert_path), "--pooler", "avg", "--tasks", "STSBenchmark", "--data_dir",
+                 str(data)]) == 0
+    assert "ignored" not in capsys.readouterr().err

@@ -1,6 +1,7 @@
 """MTEB: the adapter, offline task loading, and a results folder mteb itself reads back."""
 from __future__ import annotations
 
+import json
 from pathlib import Path
 
 import numpy as np
@@ -153,3 +154,41 @@ def test_benchmark_keeps_its_own_task_filtering(senteval_dir: Path, data_dir: Pa
     assert amazon.data_loaded and amazon.dataset["en"]["test"].num_rows == 670
     assert by_name["STS12"].data_loaded and by_name["STS12"].dataset["default"]["test"].num_rows == 3108
     assert not any(t.data_loaded for t in bench.tasks)
+
+
+def test_changed_pooler_or_length_is_not_filed_as_the_published_model(minilm):
+    """--pooler / --max_length other than the folder's change the embeddings: the results must not be
+    written as (and over) the published model's at its revision; a length beyond the model's
+    positions is refused instead of being recorded as max_tokens."""
+    from simcse import SimCSE
+
+    plain = MTEBEncoder(minilm).mteb_model_meta
+    assert plain.name == "sentence-transformers/all-MiniLM-L6-v2" and plain.max_tokens == 256
+    assert MTEBEncoder(minilm, max_length=256).mteb_model_meta.revision == plain.revision  # the folder's own
+    cls = MTEBEncoder(SimCSE(minilm.model_name_or_path, device="cpu", pooler="cls")).mteb_model_meta
+    assert cls.name == "local/all-MiniLM-L6-v2-pooler-cls" and cls.revision.endswith("-pooler-cls")
+    short = MTEBEncoder(minilm, max_length=64).mteb_model_meta
+    assert short.name == "local/all-MiniLM-L6-v2-maxlen-64" and short.max_tokens == 64
+    named = MTEBEncoder(minilm, name="me/my-model", max_length=64).mteb_model_meta
+    assert named.name == "me/my-model" and named.revision.endswith("-maxlen-64") and named.revision != plain.revision
+    with pytest.raises(ValueError, match="max_length=100000 is out of range"):
+        MTEBEncoder(minilm, max_length=100000)
+
+
+def test_a_users_summary_json_in_the_output_folder_is_never_replaced(tiny_bert_path, senteval_dir: Path,
+                                                                      tmp_path: Path, capsys):
+    """--output_folder may be a folder of the user's: a summary.json there that this command did not write
+    is refused before the run (it was silently replaced); our own summary is updated on a rerun."""
+    out = tmp_path / "mine"
+    out.mkdir()
+    (out / "summary.json").write_text('{"my": "notes"}\n')
+    base = ["--model", str(tiny_bert_path), "--tasks", "STS16", "--data_dir", str(senteval_dir)]
+    assert main([*base, "--output_folder", str(out)]) == 2
+    assert str(out / "summary.json") in capsys.readouterr().err
+    assert (out / "summary.json").read_text() == '{"my": "notes"}\n' and not (out / "results").exists()
+    fresh = tmp_path / "fresh"
+    assert main([*base, "--output_folder", str(fresh)]) == 0 and main([*base, "--output_folder", str(fresh)]) == 0
+    assert "STS16" in json.loads((fresh / "summary.json").read_text())["scores"]
+    (tmp_path / "afile").write_text("x")
+    assert main([*base, "--output_folder", str(tmp_path / "afile")]) == 2
+    assert "is a file" in capsys.readouterr().err

@@ -279,3 +279,16 @@ def test_stsb_finetune_trains_on_senteval_s_sorted_order(tmp_path: Path):
     res = evaluate(encode, tasks=["STSBenchmark-finetune"], data_dir=tmp_path)["tasks"]["STSBenchmark-finetune"]
     assert res["dev"]["spearman"] == pytest.approx(dev_ref, abs=1e-9)
     assert res["test"]["spearman"] == pytest.approx(test_ref, abs=1e-9)
+
+
+def test_max_length_beyond_the_model_is_refused(tiny_bert_path):
+    """A --max_length the model has no positions for is named as an error up front (it was recorded as the
+    run's max_length, and a sentence that long crashed the model with a tensor-size error)."""
+    from simcse import SimCSE
+    from simcse.evaluation import make_encode_fn
+
+    model = SimCSE(str(tiny_bert_path), device="cpu")  # 128 positions
+    with pytest.raises(ValueError, match="max_length=1000 is out of range.*128 positions"):
+        make_encode_fn(model, max_length=1000)
+    encode, info = make_encode_fn(model, max_length=64)
+    assert info["max_length"] == 64 and encode(["word " * 300]).shape == (1, 32)

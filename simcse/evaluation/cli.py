@@ -75,6 +75,10 @@ def main(argv: Sequence[str] | None = None, prog: str = "simcse evaluate") -> in
     args = parser.parse_args(list(sys.argv[1:] if argv is None else argv))
     task_set = args.task_set or ("na" if args.tasks else "sts")
     tasks = args.tasks if task_set == "na" else None
+    if args.tasks and task_set != "na":  # SimCSE's rule: --task_set replaces --tasks; say so, not silently
+        print(f"{prog}: note: --task_set {task_set} runs {', '.join(TASK_SETS[task_set])}; --tasks "
+              f"{' '.join(args.tasks)} is ignored (as in SimCSE's evaluation.py): use --task_set na, or leave "
+              "--task_set out, to run just those tasks", file=sys.stderr)
     if args.output:
         problem = _check_output(args.output, args.overwrite)
         if problem:
@@ -106,12 +110,35 @@ def main(argv: Sequence[str] | None = None, prog: str = "simcse evaluate") -> in
         out = Path(args.output)
         try:
             out.parent.mkdir(parents=True, exist_ok=True)
-            out.write_text(json.dumps(result, indent=2) + "\n")
+            written = _write_output(out, json.dumps(result, indent=2) + "\n", args.overwrite)
         except OSError as exc:
             print(f"{prog}: error: could not write --output: {exc}", file=sys.stderr)
             return 2
+        if written != out:
+            print(f"{prog}: error: --output {str(out)!r} was created by something else while this evaluation ran; "
+                  f"it is kept as it is, and these results were written to {str(written)!r} instead",
+                  file=sys.stderr)
+            return 2
         print(f"wrote {out}", file=sys.stderr)
     return 0
+
+
+def _write_output(out: Path, text: str, overwrite: bool) -> Path:
+    """Write ``text`` to ``out`` (replacing it only with ``overwrite``); if ``out`` appeared during the
+    run (e.g. another evaluation with the same --output), to the first free ``<stem>.<n><suffix>``
+    beside it. Returns the path written."""
+    if overwrite:
+        out.write_text(text)
+        return out
+    for n in range(0, 10_000):
+        path = out if n == 0 else out.with_name(f"{out.stem}.{n}{out.suffix}")
+        try:
+            with open(path, "x") as fh:
+                fh.write(text)
+            return path
+        except FileExistsError:
+            continue
+    raise OSError(f"{str(out)!r} and 10,000 numbered names beside it exist")
 
 
 if __name__ == "__main__":

@@ -144,7 +144,10 @@ def make_encode_fn(
     else:
         encoder = None
     if encoder is not None:
-        length = max_length or default_max_length(encoder)
+        from ..tool import check_max_length
+
+        # never more tokens than the model has positions (a longer sentence would crash the model)
+        length = check_max_length(max_length, encoder) if max_length else default_max_length(encoder)
         torch_dtype = _torch_dtype(dtype)
         info.update(max_length=length, normalize=normalize, batch_size=batch_size, dtype=dtype)
 
