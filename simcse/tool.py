@@ -131,9 +131,24 @@ def _check_int8_calibration(index: Any, vectors: np.ndarray, call: str) -> None:
 
 
 def pick_device(device: str | torch.device | None = None) -> torch.device:
+    """``device`` as a ``torch.device`` (default: CUDA when available); ``ValueError`` naming it when
+    torch does not know it or this machine does not have it."""
     if device is None:
         return torch.device("cuda" if torch.cuda.is_available() else "cpu")
-    return torch.device(device)
+    try:
+        dev = torch.device(device)
+    except (RuntimeError, TypeError) as exc:
+        raise ValueError(f"device {device!r} is not a device torch knows (e.g. cpu, cuda, cuda:1, mps): {exc}") from None
+    if dev.type == "cuda":
+        count = torch.cuda.device_count() if torch.cuda.is_available() else 0
+        if count == 0:
+            raise ValueError(f"device {str(device)!r}: no CUDA GPU is available here "
+                             f"(torch {torch.__version__}, CUDA build: {torch.version.cuda or 'no'}); use device='cpu'")
+        if dev.index is not None and dev.index >= count:
+            raise ValueError(f"device {str(device)!r}: this machine has {count} CUDA GPU(s), cuda:0 to cuda:{count - 1}")
+    elif dev.type == "mps" and not torch.backends.mps.is_available():
+        raise ValueError(f"device {str(device)!r}: Apple MPS is not available here; use device='cpu'")
+    return dev
 
 
 class SimCSE:

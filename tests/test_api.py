@@ -506,3 +506,21 @@ def test_bad_ivf_cells_name_the_argument(minilm, minilm_path, cells):
             minilm.build_index(["one sentence", "another one"], use_faiss=True, faiss_fast=True)
     finally:
         minilm.num_cells, minilm.num_cells_in_search = 100, 10
+
+
+@pytest.mark.parametrize("device, message", [
+    ("bogus", "device 'bogus' is not a device torch knows"),
+    ("cuda", "device 'cuda': no CUDA GPU is available here"),  # was: AssertionError "Torch not compiled with CUDA"
+    ("cuda:7", "device 'cuda:7'"),
+])
+def test_unavailable_device_is_named(minilm_path, device, message):
+    import torch
+
+    if device.startswith("cuda") and torch.cuda.is_available():
+        if device == "cuda" or torch.cuda.device_count() > 7:
+            pytest.skip("this machine has that GPU")
+        message = f"this machine has {torch.cuda.device_count()} CUDA GPU"
+    with pytest.raises(ValueError, match=message):
+        SimCSE(str(minilm_path), device=device)
+    r = _cli("encode", "--device", device, "hello")
+    assert r.returncode != 0 and message.split(":")[0] in r.stderr and "Traceback" not in r.stderr
