@@ -186,7 +186,8 @@ class DataTrainingArguments:
                   "reusing it."},
     )
     overwrite_output_dir: bool = field(
-        default=False, metadata={"help": "Allow writing into a non-empty --output_dir (without resuming)."}
+        default=False, metadata={"help": "Allow writing into a non-empty --output_dir (without resuming); a previous run's "
+                                         "checkpoint-* folders there are removed, other files stay."}
     )
     preprocessing_num_workers: int | None = field(
         default=None,
@@ -462,6 +463,25 @@ def validate(model_args: ModelArguments, data_args: DataTrainingArguments, train
             )
 
 
+def remove_previous_checkpoints(output_dir: str | os.PathLike) -> list[str]:
+    """``--overwrite_output_dir`` without resuming: remove the ``checkpoint-<step>`` folders a previous
+    run left in ``output_dir`` (other files stay). Kept, they would mix with this run's: checkpoint
+    rotation (``--save_total_limit``) keeps the highest steps, so it would delete this run's checkpoints
+    and keep the old ones, and a later ``--resume_from_checkpoint True`` would resume the old run."""
+    import re
+    import shutil
+
+    out = Path(output_dir)
+    stale = sorted((p for p in out.iterdir() if p.is_dir() and re.fullmatch(r"checkpoint-\d+", p.name)),
+                   key=lambda p: int(p.name.split("-")[1])) if out.is_dir() else []
+    if stale:
+        logger.warning("--overwrite_output_dir: removing the previous run's %s from %s",
+                       ", ".join(p.name for p in stale), out)
+        for p in stale:
+            shutil.rmtree(p)
+    return [p.name for p in stale]
+
+
 def load_hub_training_data(
     dataset_name: str,
     config_name: str | None,
@@ -664,6 +684,8 @@ def run(model_args: ModelArguments, data_args: DataTrainingArguments, training_a
             resume = get_last_checkpoint(training_args.output_dir)
             if resume is None:
                 raise FileNotFoundError(f"--resume_from_checkpoint: no checkpoint-* folder in {training_args.output_dir!r}")
+        if not resume and data_args.overwrite_output_dir and trainer.is_world_process_zero():
+            remove_previous_checkpoints(training_args.output_dir)
         result = trainer.train(resume_from_checkpoint=resume)
         trainer.save_model()
         metrics.update(result.metrics)

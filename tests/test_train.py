@@ -94,6 +94,24 @@ def test_loss_decreases_and_saved_model_loads_everywhere(tmp_path, tiny_bert_pat
     assert not list(out.glob(".tmp-*"))
 
 
+def test_overwrite_output_dir_replaces_the_previous_runs_checkpoints(tmp_path, tiny_bert_path, sup_file):
+    # Kept, a previous run's checkpoint-4 outlived this run's own under --save_total_limit (rotation keeps
+    # the highest steps), and --resume_from_checkpoint True would have resumed the old run.
+    steps = lambda n: ["--max_steps", str(n), "--save_strategy", "steps", "--save_steps", "1", "--pooler_type", "cls"]
+    rc, out = _train(tmp_path, tiny_bert_path, sup_file, "o", steps(4))
+    assert rc == 0 and {p.name for p in out.glob("checkpoint-*")} == {f"checkpoint-{i}" for i in (1, 2, 3, 4)}
+    (out / "my_notes.txt").write_text("keep me")
+    rc, out = _train(tmp_path, tiny_bert_path, sup_file, "o",
+                     [*steps(2), "--overwrite_output_dir", "--save_total_limit", "1"])
+    assert rc == 0
+    assert [p.name for p in out.glob("checkpoint-*")] == ["checkpoint-2"]
+    assert json.loads((out / "checkpoint-2" / "trainer_state.json").read_text())["max_steps"] == 2
+    assert (out / "my_notes.txt").read_text() == "keep me"  # only checkpoint folders are removed
+    # resuming keeps what is there
+    rc, _ = _train(tmp_path, tiny_bert_path, sup_file, "o", [*steps(3), "--resume_from_checkpoint", "True"])
+    assert rc == 0 and (out / "checkpoint-2").is_dir() and (out / "checkpoint-3").is_dir()
+
+
 def test_resume_continues_with_the_same_losses(tmp_path, tiny_bert_path, sup_file):
     common = ["--max_steps", "6", "--save_strategy", "steps", "--save_steps", "3", "--pooler_type", "cls"]
     rc, run_a = _train(tmp_path, tiny_bert_path, sup_file, "a", common)
