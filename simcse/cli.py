@@ -166,7 +166,13 @@ def _similarity(args: argparse.Namespace) -> int:
 
 
 def _search(args: argparse.Namespace) -> int:
-    from .index import check_index_folder
+    from .index import check_index_folder, faiss_available
+
+    if args.faiss_fast and args.no_faiss:
+        raise ValueError("--faiss_fast builds a FAISS IVF index and --no_faiss searches without FAISS: give one of them")
+    if args.faiss_fast and not faiss_available():
+        print("simcse search: warning: --faiss_fast needs faiss (pip install faiss-cpu or faiss-gpu); "
+              "searching exactly with torch", file=sys.stderr)
 
     corpus = args.corpus or str(bundled_corpus())
     use_faiss = False if args.no_faiss else None

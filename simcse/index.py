@@ -216,7 +216,7 @@ def make_index(
             raise ImportError("use_faiss=True but faiss is not installed (pip install faiss-cpu or faiss-gpu)")
         return FaissIndex(dim, fast, num_cells, num_cells_in_search, device)
     if fast:
-        logger.info("faiss_fast needs faiss; using the exact torch index")
+        logger.warning("faiss_fast needs faiss (pip install faiss-cpu or faiss-gpu); using the exact torch index")
     return TorchIndex(dim, device)
 
 

@@ -341,7 +341,7 @@ class SimCSE:
             index: Any = make_index(dim, use_faiss, faiss_fast, self.num_cells, self.num_cells_in_search, dev)
         else:
             if faiss_fast:
-                logger.info("faiss_fast (IVF) is not combined with precision=%r; using a flat quantised index", precision)
+                logger.warning("faiss_fast (IVF) is not combined with precision=%r; using a flat quantised index", precision)
             index = QuantizedIndex(dim, precision, use_faiss, rescore_multiplier, rescore_with, dev)
         vectors = self.encode(
             sentences, device=dev, batch_size=batch_size, normalize_to_unit=True, return_numpy=True,

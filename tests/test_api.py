@@ -524,3 +524,23 @@ def test_unavailable_device_is_named(minilm_path, device, message):
         SimCSE(str(minilm_path), device=device)
     r = _cli("encode", "--device", device, "hello")
     assert r.returncode != 0 and message.split(":")[0] in r.stderr and "Traceback" not in r.stderr
+
+
+def test_cli_faiss_fast_with_no_faiss_is_an_error(capsys, tmp_path):
+    # it used to build an exact torch index, saying so only at log level info (not shown)
+    from simcse.cli import main
+
+    assert main(["search", "--no_faiss", "--faiss_fast", "--index", str(tmp_path / "idx"), "a query"]) == 2
+    err = capsys.readouterr().err
+    assert "--faiss_fast builds a FAISS IVF index and --no_faiss searches without FAISS" in err
+    assert not (tmp_path / "idx").exists()
+
+
+def test_faiss_fast_without_faiss_warns(minilm, caplog, monkeypatch):
+    import simcse.index as index
+
+    monkeypatch.setattr(index, "faiss_available", lambda: False)
+    with caplog.at_level("WARNING", logger="simcse.index"):
+        minilm.build_index(["A dog barks.", "It rains."], faiss_fast=True)
+    assert type(minilm.index["index"]).__name__ == "TorchIndex"
+    assert any("faiss_fast needs faiss" in r.getMessage() and r.levelname == "WARNING" for r in caplog.records)
