@@ -168,12 +168,12 @@ def data_fingerprints(files: dict[str, Path], senteval: Path) -> dict[str, Any]:
     return out
 
 
-def sts7(model: Any, data_dir: Path, pooler: str | None = None, device: str | None = None) -> dict[str, float]:
+def sts7(model: str | Path, data_dir: Path, pooler: str | None = None, device: str | None = None) -> dict[str, float]:
     from .encoder import token_limit
     from .evaluation import evaluate
     from .tool import SimCSE
 
-    model = model if isinstance(model, SimCSE) else SimCSE(str(model), device=device, pooler=pooler)
+    model = SimCSE(str(model), device=device, pooler=pooler)
     # the recipe's 256 tokens, or all a smaller model has (a tiny test model has 32 positions)
     length = min(256, token_limit(model.encoder) or 256)
     res = evaluate(model, tasks=list(STS_TASKS), mode="test", data_dir=data_dir, max_length=length,
