@@ -26,6 +26,7 @@ def test_simcse_evaluate_prints_table_and_writes_json(tiny_bert_path, senteval_d
     assert header == ["STS16", "SICKRelatedness", "Avg."]
     data = json.loads(out.read_text())
     assert data["pooler"] == "avg" and data["mode"] == "test"
+    assert Path(data["data_dir"]) == senteval_dir.resolve() and data["data_dir_source"] == "argument"
     assert set(data["tasks"]["STS16"]["subsets"]) == {"answer-answer", "headlines", "plagiarism", "postediting",
                                                       "question-question"}
     assert data["tasks"]["SICKRelatedness"]["test"]["n"] == 4927
@@ -33,6 +34,20 @@ def test_simcse_evaluate_prints_table_and_writes_json(tiny_bert_path, senteval_d
     assert f"{data['scores']['STS16']:.2f}" in values and f"{data['scores']['SICKRelatedness']:.2f}" in values
     avg = round((data["scores"]["STS16"] + data["scores"]["SICKRelatedness"]) / 2, 2)
     assert f"{avg:.2f}" in values
+
+
+def test_output_records_the_data_folder_that_simcse_data_dir_gave(tiny_bert_path, senteval_dir: Path,
+                                                                   tmp_path: Path, monkeypatch):
+    # without --data_dir the folder comes from the environment; the result file says which folder was read
+    monkeypatch.setenv("SIMCSE_DATA_DIR", str(senteval_dir))
+    monkeypatch.chdir(tmp_path)
+    out = tmp_path / "eval.json"
+    rc = main(["--model_name_or_path", str(tiny_bert_path), "--pooler", "avg", "--tasks", "STS16",
+               "--mode", "test", "--output", str(out)])
+    assert rc == 0
+    data = json.loads(out.read_text())
+    assert Path(data["data_dir"]) == senteval_dir.resolve()
+    assert data["data_dir_source"] == "SIMCSE_DATA_DIR"
 
 
 def test_unknown_task_exits_2_with_the_known_list(tiny_bert_path, senteval_dir: Path, capsys):

@@ -22,6 +22,14 @@ def resolve_data_dir(data_dir: str | os.PathLike | None = None) -> Path:
     return path
 
 
+def data_dir_source(data_dir: str | os.PathLike | None = None) -> str:
+    """Which setting gives the data folder for ``data_dir``, as a result file records it:
+    ``"argument"`` (``data_dir`` / ``--data_dir``), ``"SIMCSE_DATA_DIR"`` or ``"default"``."""
+    if data_dir is not None:
+        return "argument"
+    return "SIMCSE_DATA_DIR" if os.environ.get("SIMCSE_DATA_DIR") else "default"
+
+
 def data_dir_origin(data_dir: str | os.PathLike | None = None) -> str:
     """Which setting gave the data folder that :func:`resolve_data_dir` returns for ``data_dir``, in words."""
     if data_dir is not None:

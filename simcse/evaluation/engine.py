@@ -13,6 +13,7 @@ from typing import Any, Callable, Iterator, Sequence
 
 import numpy as np
 
+from .datadir import data_dir_source, resolve_data_dir
 from .sts import STSFinetuneTask, STSPairTask, STSYearTask
 from .transfer import BinaryTask, MRPCTask, SST2Task, TRECTask, probe_config
 
@@ -316,7 +317,8 @@ def evaluate(
     out: dict[str, Any] = {
         **info,
         "mode": mode,
-        "data_dir": str(data_dir) if data_dir is not None else None,
+        "data_dir": str(resolve_data_dir(data_dir).resolve()),
+        "data_dir_source": data_dir_source(data_dir),
         "tasks": results,
         "scores": scores,
         "avg": _averages(scores),
