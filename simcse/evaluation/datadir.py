@@ -32,9 +32,10 @@ def data_dir_source(data_dir: str | os.PathLike | None = None) -> str:
 
 def data_dir_origin(data_dir: str | os.PathLike | None = None) -> str:
     """Which setting gave the data folder that :func:`resolve_data_dir` returns for ``data_dir``, in words."""
-    if data_dir is not None:
+    source = data_dir_source(data_dir)
+    if source == "argument":
         where, given, note = "--data_dir", data_dir, " (the data_dir argument)"
-    elif os.environ.get("SIMCSE_DATA_DIR"):
+    elif source == "SIMCSE_DATA_DIR":
         where, given, note = "SIMCSE_DATA_DIR", os.environ["SIMCSE_DATA_DIR"], " (--data_dir not given)"
     else:
         return (f"the default {str(DEFAULT_DATA_DIR)!r}, relative to the current directory {os.getcwd()!r} "
