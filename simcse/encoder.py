@@ -10,6 +10,7 @@ One class serves training, inference and evaluation. It loads and saves three fo
 from __future__ import annotations
 
 import json
+import logging
 import math
 import os
 import weakref
@@ -28,6 +29,8 @@ from .pooling import (
     check_pooler,
     pool,
 )
+
+logger = logging.getLogger(__name__)
 
 SIMCSE_CONFIG = "simcse_config.json"
 MLP_DIR = "2_Dense"
@@ -127,6 +130,10 @@ class EncoderConfig:
             folders with a Normalize module).
         prompt: a template with one ``{}`` wrapped around every sentence (decoder backbones,
             e.g. PromptEOL); ``None`` for none.
+        lowercase: lowercase every sentence before tokenizing (sentence-transformers'
+            ``do_lower_case``), for a cased tokenizer whose model was trained on lowercased text.
+            It is applied as sentence-transformers applies it, as a ``Lowercase`` step in the
+            tokenizer's normaliser, so the saved tokenizer lowercases under any loader.
     """
 
     pooler_type: str = "cls"
@@ -134,6 +141,7 @@ class EncoderConfig:
     max_length: int = 128
     normalize: bool = False
     prompt: str | None = None
+    lowercase: bool = False
     format_version: int = FORMAT_VERSION
     extra: dict[str, Any] = field(default_factory=dict)
 
@@ -185,6 +193,8 @@ class SentenceEncoder(nn.Module):
         self.mlp = mlp
         self._decoder_only = _is_decoder_only(backbone.config)
         _prepare_tokenizer(tokenizer)
+        if config.lowercase:
+            make_tokenizer_lowercase(tokenizer)
 
     # ------------------------------------------------------------------ properties
     @property
@@ -396,7 +406,21 @@ class SentenceEncoder(nn.Module):
         path = Path(path)
         path.mkdir(parents=True, exist_ok=True)
         self.backbone.save_pretrained(str(path), safe_serialization=safe_serialization)
-        self.tokenizer.save_pretrained(str(path))
+        side = getattr(self.tokenizer, "padding_side", "right")
+        if self._decoder_only and side == "left":
+            # sentence-transformers gives the backbone no position ids, so under left padding a model
+            # with absolute position embeddings (GPT-2) would see each sentence at shifted positions.
+            # Ours counts positions over real tokens, so either side gives us the same embeddings:
+            # the folder is written right-padded, and the tokenizer in memory keeps its side.
+            logger.info("%s: tokenizer saved with padding_side='right' (was 'left') so that "
+                        "sentence-transformers embeds as simcse does", path)
+            self.tokenizer.padding_side = "right"
+            try:
+                self.tokenizer.save_pretrained(str(path))
+            finally:
+                self.tokenizer.padding_side = side
+        else:
+            self.tokenizer.save_pretrained(str(path))
         cfg = asdict(self.config)
         (path / SIMCSE_CONFIG).write_text(json.dumps(cfg, indent=2) + "\n")
         if self.mlp is not None:
@@ -515,6 +539,55 @@ def _prepare_tokenizer(tokenizer: Any) -> None:
             raise ValueError("the tokenizer has no pad, eos or unk token to pad batches with")
 
 
+def _normalizer_lowercases(spec: Any) -> bool:
+    """Whether a ``tokenizers`` normaliser (its JSON form) lowercases the text."""
+    if not isinstance(spec, dict):
+        return False
+    kind = spec.get("type")
+    if kind == "Lowercase":
+        return True
+    if kind == "BertNormalizer":
+        return bool(spec.get("lowercase"))
+    if kind == "Sequence":
+        return any(_normalizer_lowercases(n) for n in spec.get("normalizers", ()))
+    return False
+
+
+def make_tokenizer_lowercase(tokenizer: Any) -> None:
+    """Make ``tokenizer`` lowercase its input (nothing to do when its normaliser already does).
+
+    A fast tokenizer gets a ``Lowercase`` step at the front of its Rust normaliser, which is how
+    sentence-transformers applies ``do_lower_case`` and what ``save_pretrained`` then writes to
+    ``tokenizer.json``; a Python tokenizer gets its own ``do_lower_case`` switched on.
+    """
+    backend = getattr(tokenizer, "backend_tokenizer", None) if getattr(tokenizer, "is_fast", False) else None
+    if backend is not None:
+        from tokenizers import normalizers
+
+        if _normalizer_lowercases(json.loads(backend.to_str()).get("normalizer")):
+            return
+        current = backend.normalizer
+        steps = [normalizers.Lowercase()]
+        if isinstance(current, normalizers.Sequence):
+            steps += list(current)
+        elif current is not None:
+            steps.append(current)
+        backend.normalizer = normalizers.Sequence(steps)
+        _BACKEND_CACHE.pop(tokenizer, None)  # truncating copies made before the change do not lowercase
+        return
+    for owner in (tokenizer, getattr(tokenizer, "basic_tokenizer", None)):
+        if owner is not None and hasattr(owner, "do_lower_case"):
+            try:
+                owner.do_lower_case = True
+                return
+            except AttributeError:  # a read-only property: try the basic tokenizer
+                continue
+    raise ValueError(
+        f"the model asks for lowercased input (do_lower_case), but its tokenizer {type(tokenizer).__name__} "
+        "has neither a fast normaliser nor a do_lower_case setting to switch on"
+    )
+
+
 def _read_folder_config(root: Path, display: str) -> tuple[EncoderConfig, Path, Path | None]:
     """Work out pooling, MLP and the backbone folder from what ``root`` holds."""
     ours = root / SIMCSE_CONFIG
@@ -555,6 +628,7 @@ def _read_sentence_transformers(root: Path, modules_file: Path) -> tuple[Encoder
     dense_dir: Path | None = None
     normalize = False
     max_length: int | None = None
+    lowercase = False
     layer_pooler: str | None = None
     for mod in modules:
         kind = str(mod.get("type", "")).rsplit(".", 1)[-1]
@@ -563,7 +637,12 @@ def _read_sentence_transformers(root: Path, modules_file: Path) -> tuple[Encoder
             backbone_dir = mdir
             sbc = mdir / "sentence_bert_config.json"
             if sbc.is_file():
-                max_length = json.loads(sbc.read_text()).get("max_seq_length") or None
+                try:
+                    transformer_cfg = json.loads(sbc.read_text())
+                except json.JSONDecodeError as exc:
+                    raise ValueError(f"{sbc} is not valid JSON: {exc}") from exc
+                max_length = transformer_cfg.get("max_seq_length") or None
+                lowercase = bool(transformer_cfg.get("do_lower_case", False))
         elif kind == "Pooling":
             pooler = _st_pooling_mode(mdir / "config.json")
         elif kind == "Dense":
@@ -593,7 +672,8 @@ def _read_sentence_transformers(root: Path, modules_file: Path) -> tuple[Encoder
                 f"{modules_file}: a Dense head after {pooler!r} pooling is not supported (only after CLS)"
             )
         pooler = "cls"
-    return EncoderConfig(pooler_type=pooler, normalize=normalize, max_length=max_length), backbone_dir, dense_dir
+    cfg = EncoderConfig(pooler_type=pooler, normalize=normalize, max_length=max_length, lowercase=lowercase)
+    return cfg, backbone_dir, dense_dir
 
 
 def _st_default_max_length(backbone_dir: Path) -> int:

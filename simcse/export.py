@@ -40,7 +40,7 @@ def write_sentence_transformers_files(encoder: "SentenceEncoder", path: Path) ->
     hidden = encoder.backbone.config.hidden_size
     modules = [{"idx": 0, "name": "0", "path": "", "type": "sentence_transformers.models.Transformer"}]
     (path / "sentence_bert_config.json").write_text(
-        json.dumps({"max_seq_length": cfg.max_length, "do_lower_case": False}, indent=2) + "\n"
+        json.dumps({"max_seq_length": cfg.max_length, "do_lower_case": cfg.lowercase}, indent=2) + "\n"
     )
     if cfg.pooler_type in _ST_MODE:
         mode = _ST_MODE[cfg.pooler_type]

@@ -147,3 +147,101 @@ def test_simcse_uses_the_folders_saved_length(tmp_path, tiny_bert_path):
     np.testing.assert_allclose(ours.encode([very_long], return_numpy=True), st.encode([very_long], normalize_embeddings=True), atol=1e-5)
     assert SimCSE(str(tiny_bert_path), device="cpu").max_length == 128
     assert SimCSE(str(tmp_path / "m"), device="cpu", max_length=50).max_length == 50
+
+
+def _cased_bert(path, tiny_bert_path):
+    """The tiny BERT with a cased copy of its tokenizer (the normaliser's lowercasing switched off):
+    the bert-base-uncased vocabulary has no capitalised words, so "Guitar" and "guitar" differ."""
+    from tokenizers import normalizers
+    from transformers import AutoModel, AutoTokenizer
+
+    AutoModel.from_pretrained(str(tiny_bert_path)).save_pretrained(str(path))
+    tokenizer = AutoTokenizer.from_pretrained(str(tiny_bert_path), do_lower_case=False)
+    tokenizer.backend_tokenizer.normalizer = normalizers.BertNormalizer(lowercase=False)
+    tokenizer.save_pretrained(str(path))
+    reloaded = AutoTokenizer.from_pretrained(str(path))
+    assert reloaded("Guitar")["input_ids"] != reloaded("guitar")["input_ids"], "the copy must be cased"
+    return path
+
+
+def _old_style_lowercasing_folder(path, backbone, pooling_mode):
+    """A sentence-transformers 2.x-5.x folder: a cased tokenizer and ``do_lower_case: true`` in
+    sentence_bert_config.json (sentence-transformers 6 writes the lowercasing into tokenizer.json)."""
+    import shutil
+
+    shutil.copytree(backbone, path)
+    (path / "sentence_bert_config.json").write_text(json.dumps({"max_seq_length": 64, "do_lower_case": True}))
+    (path / "1_Pooling").mkdir()
+    (path / "1_Pooling" / "config.json").write_text(json.dumps({
+        "word_embedding_dimension": 32, "pooling_mode_cls_token": pooling_mode == "cls",
+        "pooling_mode_mean_tokens": pooling_mode == "mean", "pooling_mode_max_tokens": False,
+        "pooling_mode_mean_sqrt_len_tokens": False,
+    }))
+    (path / "modules.json").write_text(json.dumps([
+        {"idx": 0, "name": "0", "path": "", "type": "sentence_transformers.models.Transformer"},
+        {"idx": 1, "name": "1", "path": "1_Pooling", "type": "sentence_transformers.models.Pooling"},
+    ]))
+    return path
+
+
+MIXED = ["A Man Is Playing A GUITAR.", "The Weather Is Lovely Today"]
+
+
+def test_sentence_transformers_do_lower_case_is_honoured(tmp_path, tiny_bert_path):
+    """A sentence-transformers folder whose sentence_bert_config.json says do_lower_case lowercases
+    every sentence, as SentenceTransformer(path) does; the setting survives our save, and
+    SentenceTransformer reads the saved folder the same way."""
+    from sentence_transformers import SentenceTransformer
+
+    backbone = _cased_bert(tmp_path / "cased", tiny_bert_path)
+    folder = _old_style_lowercasing_folder(tmp_path / "st", backbone, "mean")
+    st = SentenceTransformer(str(folder), device="cpu")
+    lower = [s.lower() for s in MIXED]
+    np.testing.assert_allclose(st.encode(MIXED), st.encode(lower), atol=1e-6)
+
+    encoder = SentenceEncoder.from_pretrained(str(folder))
+    assert encoder.config.lowercase
+    assert encoder.tokenize_ids(MIXED) == encoder.tokenize_ids(lower)
+    np.testing.assert_allclose(encoder.encode(MIXED).numpy(), st.encode(MIXED), atol=1e-5)
+    # Without the setting the cased tokenizer sees other tokens: the test above can tell them apart.
+    plain = SentenceEncoder.from_pretrained(str(backbone), pooler_type="avg")
+    assert plain.tokenize_ids(MIXED) != plain.tokenize_ids(lower)
+
+    encoder.save_pretrained(tmp_path / "resaved")
+    again = SentenceEncoder.from_pretrained(str(tmp_path / "resaved"))
+    assert again.config.lowercase
+    np.testing.assert_allclose(again.encode(MIXED).numpy(), st.encode(MIXED), atol=1e-5)
+    (tmp_path / "resaved" / "simcse_config.json").unlink()  # the sentence-transformers manifest alone
+    np.testing.assert_allclose(SentenceEncoder.from_pretrained(str(tmp_path / "resaved")).encode(MIXED).numpy(),
+                               st.encode(MIXED), atol=1e-5)
+    st_again = SentenceTransformer(str(tmp_path / "resaved"), device="cpu")
+    np.testing.assert_allclose(st_again.encode(MIXED), st.encode(MIXED), atol=1e-5)
+
+
+def test_training_from_a_lowercasing_folder_tokenizes_lowercased(tmp_path, tiny_bert_path):
+    """load_encoder_for_training builds the encoder the trainer tokenizes with: it lowercases too."""
+    backbone = _cased_bert(tmp_path / "cased", tiny_bert_path)
+    folder = _old_style_lowercasing_folder(tmp_path / "st", backbone, "cls")
+    encoder, _ = load_encoder_for_training(str(folder))
+    assert encoder.config.lowercase
+    assert encoder.tokenizer(MIXED)["input_ids"] == encoder.tokenizer([s.lower() for s in MIXED])["input_ids"]
+
+
+@pytest.mark.parametrize("kind", ["gpt2", "llama"])
+def test_left_padded_decoder_saves_a_folder_sentence_transformers_embeds_alike(tmp_path, minilm_path, kind):
+    """A decoder whose tokenizer pads on the left: sentence-transformers passes no position ids, so
+    GPT-2's absolute positions would shift by each sentence's padding. The folder is written
+    right-padded (the tokenizer in memory keeps its side) and both loaders give our embeddings."""
+    from sentence_transformers import SentenceTransformer
+    from test_lora import _tiny_decoder
+
+    encoder = SentenceEncoder.from_pretrained(str(_tiny_decoder(tmp_path / "src", minilm_path, kind))).eval()
+    encoder.tokenizer.padding_side = "left"
+    expected = encoder.encode(SENTENCES).numpy()
+    encoder.save_pretrained(tmp_path / "out")
+    assert encoder.tokenizer.padding_side == "left"
+    assert json.loads((tmp_path / "out" / "tokenizer_config.json").read_text())["padding_side"] == "right"
+    st = SentenceTransformer(str(tmp_path / "out"), device="cpu")
+    np.testing.assert_allclose(st.encode(SENTENCES, batch_size=4), expected, atol=1e-5)
+    ours = SimCSE(str(tmp_path / "out"), device="cpu").encode(SENTENCES, return_numpy=True, normalize_to_unit=False)
+    np.testing.assert_allclose(ours, expected, atol=1e-5)
