@@ -16,6 +16,8 @@ import torch
 logger = logging.getLogger(__name__)
 
 INDEX_META = "index_meta.json"
+INDEX_FILES = ("sentences.jsonl", "embeddings.npy", "faiss.index", "codes.npy", "ranges.npy")
+"""The files an index folder holds besides its meta (each kind of index writes some of them)."""
 INDEX_VERSION = 1
 
 
@@ -235,10 +237,10 @@ def check_index_folder(path: Path, what: str = "index folder") -> None:
 
 def save_index_files(
     path: Path, index: TorchIndex | FaissIndex, vectors: np.ndarray | None, sentences: list[str], meta: dict[str, Any]
-) -> None:
+) -> set[str]:
     """Write an index folder: meta, sentences (JSON lines), float32 vectors (unless None: quantised
-    indexes write their own files), and the FAISS file for IVF. ``path`` must pass
-    :func:`check_index_folder` (new, empty, or a saved index)."""
+    indexes write their own files), and the FAISS file for IVF; return the names written. ``path``
+    must pass :func:`check_index_folder` (new, empty, or a saved index)."""
     check_index_folder(path)
     path.mkdir(parents=True, exist_ok=True)
     with open(path / "sentences.jsonl", "w", encoding="utf-8") as f:
@@ -246,10 +248,12 @@ def save_index_files(
             f.write(json.dumps(s, ensure_ascii=False) + "\n")
     if vectors is not None:
         np.save(path / "embeddings.npy", vectors)
+    written = {INDEX_META, "sentences.jsonl"}
+    if vectors is not None:
+        written.add("embeddings.npy")
     if isinstance(index, FaissIndex) and index.kind == "ivf" and index._index is not None:  # None: no vector added yet
         index._faiss.write_index(index.cpu_index(), str(path / "faiss.index"))
-    elif (path / "faiss.index").is_file():  # the cells of an index saved here before, not of this one
-        (path / "faiss.index").unlink()
+        written.add("faiss.index")
     full = dict(meta)
     full.update(
         version=INDEX_VERSION,
@@ -261,6 +265,17 @@ def save_index_files(
         num_cells_in_search=getattr(index, "num_cells_in_search", None),
     )
     (path / INDEX_META).write_text(json.dumps(full, indent=2) + "\n")
+    return written
+
+
+def remove_stale_index_files(path: Path, written: set[str]) -> None:
+    """Delete the index files in ``path`` that the index just saved there did not write: what a
+    different kind of index saved there before left behind (an IVF index's cells, an int8 index's
+    ranges, codes, or float vectors the new index does not keep). Only :data:`INDEX_FILES` are
+    touched; any other file in the folder is the user's and stays."""
+    for name in INDEX_FILES:
+        if name not in written and (path / name).is_file():
+            (path / name).unlink()
 
 
 def read_index_meta(path: Path) -> dict[str, Any]:

@@ -563,25 +563,33 @@ class QuantizedIndex:
         return {"precision": self.precision, "rescore_multiplier": self.rescore_multiplier,
                 "rescore_with": self.rescore_with, "code_backend": self.backend}
 
-    def save(self, path: Path) -> None:
-        """Write ``codes.npy`` (uint8), ``ranges.npy`` (int8) and, when kept, ``embeddings.npy``."""
+    def save(self, path: Path) -> set[str]:
+        """Write ``codes.npy`` (uint8), ``ranges.npy`` (int8) and, when kept, ``embeddings.npy``;
+        return the names of the files that now hold this index."""
         np.save(path / "codes.npy", self.base.codes())
+        written = {"codes.npy"}
         if self.precision == "int8" and self.base.ranges is not None:  # None: empty, not calibrated yet
             np.save(path / "ranges.npy", self.base.ranges)
-        elif (path / "ranges.npy").is_file():  # the ranges of an index saved here before, not of this one
-            (path / "ranges.npy").unlink()
+            written.add("ranges.npy")
         if self.float_vectors is not None:
             target = path / "embeddings.npy"
+            written.add("embeddings.npy")
             fv = self.float_vectors
             if isinstance(fv, np.memmap) and fv.filename and Path(fv.filename).resolve() == target.resolve():
-                return  # saving back to the folder it was loaded from: the file is already there
+                return written  # saving back to the folder it was loaded from: the file is already there
             np.save(target, np.asarray(fv, np.float32))
+        return written
 
     @classmethod
     def load(cls, path: Path, meta: dict[str, Any], use_faiss: bool | None = None,
              device: str | torch.device = "cpu") -> "QuantizedIndex":
-        """Rebuild a saved index; float vectors for re-scoring are memory-mapped from ``embeddings.npy``."""
+        """Rebuild a saved index; float vectors for re-scoring are memory-mapped from ``embeddings.npy``.
+
+        ``use_faiss=None`` keeps the backend the index was saved from when that was torch; an index
+        saved from FAISS loads with FAISS where it is installed (on a CPU device)."""
         precision = meta.get("precision")
+        if use_faiss is None and meta.get("code_backend", meta.get("backend")) == "torch":
+            use_faiss = False  # saved from the torch backend: loaded so, as float indexes are
         index = cls(int(meta["dim"]), precision, use_faiss, int(meta.get("rescore_multiplier", 0)),
                     meta.get("rescore_with", "quantized"), device)
         for name in ("codes.npy",) + (("embeddings.npy",) if index.rescore_with == "float" else ()):

@@ -22,6 +22,7 @@ from .index import (
     make_index,
     read_index_meta,
     read_index_sentences,
+    remove_stale_index_files,
     save_index_files,
 )
 from .quantization import (
@@ -423,7 +424,9 @@ class SimCSE:
         """Save the current index (sentences, vectors, FAISS cells, model identity) to a folder.
 
         ``path`` must be a new or empty folder, or a folder holding an index saved before (one with
-        ``index_meta.json``), whose index files are then replaced. A file, or a non-empty folder
+        ``index_meta.json``), whose index files are then replaced: those the new index does not use
+        (an IVF index's cells, int8 ranges, codes, float vectors) are removed, and any other file in the
+        folder is left alone. A file, or a non-empty folder
         without ``index_meta.json``, is refused (``FileExistsError``) before anything is written,
         so no file of yours is overwritten.
         """
@@ -440,11 +443,12 @@ class SimCSE:
         if isinstance(index, QuantizedIndex):
             meta.update(index.meta())
             # codes.npy (+ ranges.npy, + embeddings.npy when float vectors are kept) come from the index
-            save_index_files(Path(path), index, None, self.index["sentences"], meta)
-            index.save(Path(path))
+            written = save_index_files(Path(path), index, None, self.index["sentences"], meta)
+            written |= index.save(Path(path))
         else:
             vectors = self.index["vectors"] if self.index["vectors"] is not None else index.vectors()
-            save_index_files(Path(path), index, vectors, self.index["sentences"], meta)
+            written = save_index_files(Path(path), index, vectors, self.index["sentences"], meta)
+        remove_stale_index_files(Path(path), written)  # what another kind of index saved there left
 
     def load_index(
         self, path: str | os.PathLike, use_faiss: bool | None = None, device: str | torch.device | None = None

@@ -359,3 +359,64 @@ def test_empty_quantised_index_saves_loads_and_grows(model, stsb, tmp_path, use_
     model.save_index(tmp_path / "idx")
     model.load_index(tmp_path / "idx")
     assert model.search(corpus[3], threshold=-2, top_k=1)[0][0] == corpus[3]
+
+
+def test_saving_another_kind_of_index_removes_the_old_ones_files(model, stsb, tmp_path):
+    """Each save into a saved index's folder leaves exactly the files of the index saved last: no
+    stale float vectors next to codes (they can be the largest file), no codes or ranges next to a
+    float index, no IVF cells; files of the user's in the folder stay."""
+    corpus, queries = stsb
+    folder = tmp_path / "idx"
+    expected = {
+        "float": {"index_meta.json", "sentences.jsonl", "embeddings.npy"},
+        "int8": {"index_meta.json", "sentences.jsonl", "codes.npy", "ranges.npy"},
+        "binary+float": {"index_meta.json", "sentences.jsonl", "codes.npy", "embeddings.npy"},
+        "binary": {"index_meta.json", "sentences.jsonl", "codes.npy"},
+    }
+    builds = {
+        "float": dict(precision="float32"),
+        "int8": dict(precision="int8"),
+        "binary+float": dict(precision="binary", rescore_with="float"),
+        "binary": dict(precision="binary"),
+    }
+    for i, kind in enumerate(("float", "int8", "binary+float", "binary", "float", "binary+float", "int8")):
+        model.build_index(corpus[:40], use_faiss=False, **builds[kind])
+        top = [r[0][0] for r in model.search(queries[:5], threshold=-2, top_k=1)]
+        model.save_index(folder)
+        if i == 0:
+            (folder / "notes.txt").write_text("mine")
+        assert {p.name for p in folder.iterdir()} == expected[kind] | {"notes.txt"}, kind
+        model.index = None
+        model.load_index(folder)
+        assert [r[0][0] for r in model.search(queries[:5], threshold=-2, top_k=1)] == top, kind
+    assert (folder / "notes.txt").read_text() == "mine"
+
+
+@needs_faiss
+def test_a_quantised_index_loads_on_the_backend_it_was_saved_from(model, stsb, tmp_path):
+    """As float indexes do: saved from torch, it loads on torch although FAISS is installed; saved
+    from FAISS, on FAISS; use_faiss given to load_index still decides."""
+    corpus, _ = stsb
+    for use_faiss in (False, True):
+        model.build_index(corpus[:30], precision="binary", use_faiss=use_faiss)
+        model.save_index(tmp_path / str(use_faiss))
+        model.load_index(tmp_path / str(use_faiss))
+        assert model.index["index"].backend == ("faiss" if use_faiss else "torch")
+        model.load_index(tmp_path / str(use_faiss), use_faiss=not use_faiss)
+        assert model.index["index"].backend == ("torch" if use_faiss else "faiss")
+
+
+@needs_faiss
+def test_ivf_cells_go_when_another_kind_of_index_is_saved_over_them(model, stsb, tmp_path):
+    corpus, _ = stsb
+    cells = model.num_cells
+    model.num_cells = 4
+    try:
+        model.build_index(corpus[:40], use_faiss=True, faiss_fast=True)
+        model.save_index(tmp_path / "idx")
+        assert (tmp_path / "idx" / "faiss.index").is_file()
+        model.build_index(corpus[:40], use_faiss=True, precision="binary")
+        model.save_index(tmp_path / "idx")
+        assert {p.name for p in (tmp_path / "idx").iterdir()} == {"index_meta.json", "sentences.jsonl", "codes.npy"}
+    finally:
+        model.num_cells = cells
