@@ -529,7 +529,17 @@ def _fast_token_ids(tokenizer: Any, sentences: list[str], max_length: int) -> li
 
 
 def _prepare_tokenizer(tokenizer: Any) -> None:
-    """Give decoder tokenizers a pad token (their EOS), as needed to batch."""
+    """Refuse a tokenizer with no vocabulary; give decoder tokenizers a pad token (their EOS), as needed to batch."""
+    get_vocab = getattr(tokenizer, "get_vocab", None)
+    if get_vocab is not None and not set(get_vocab()) - set(getattr(tokenizer, "all_special_tokens", ())):
+        # transformers builds such a tokenizer from a folder without tokenizer files: every word would be
+        # its unknown token, and a model trained or searched with it would call every sentence the same.
+        raise ValueError(
+            f"the tokenizer loaded from {getattr(tokenizer, 'name_or_path', '') or 'the model folder'!r} has no "
+            "vocabulary, only its special tokens: the folder holds no tokenizer files (tokenizer.json, vocab.txt, "
+            "vocab.json + merges.txt or a sentencepiece model); add them, or give a tokenizer that has them "
+            "(--tokenizer_name in training)"
+        )
     if getattr(tokenizer, "pad_token_id", None) is None:
         if getattr(tokenizer, "eos_token", None) is not None:
             tokenizer.pad_token = tokenizer.eos_token

@@ -12,6 +12,8 @@ Arguments come from three dataclasses parsed by ``transformers.HfArgumentParser`
   ``--overwrite_output_dir``; with ``--load_best_model_at_end`` and no ``--save_strategy`` /
   ``--save_steps`` the checkpoints follow the evaluation schedule, as the original scripts
   expect;
+- ``--do_train`` is on unless ``--do_eval`` is given alone, which evaluates the model only, as
+  in SimCSE's train.py; ``--resume_from_checkpoint false`` is a fresh run;
 - SimCSE's model and data flags: ``--config_name``, ``--tokenizer_name``, ``--cache_dir``,
   ``--model_revision``, ``--use_auth_token``, ``--use_fast_tokenizer`` (hub loading),
   ``--dataset_name`` / ``--dataset_config_name`` (``datasets.load_dataset``), ``--eval_transfer``
@@ -24,6 +26,7 @@ from __future__ import annotations
 
 import json
 import logging
+import math
 import os
 import sys
 from dataclasses import dataclass, field, fields
@@ -320,13 +323,19 @@ def parse_args(argv: Sequence[str] | None = None) -> tuple[ModelArguments, DataT
         if not _given(argv, "save_strategy"):
             ns["save_strategy"] = ns["eval_strategy"]
         if not _given(argv, "save_steps"):
-            ns["save_steps"] = ns["eval_steps"] if ns.get("eval_steps") else ns["save_steps"]
+            # --eval_steps defaults to --logging_steps in TrainingArguments: checkpoints follow it too
+            ns["save_steps"] = ns.get("eval_steps") or ns["logging_steps"]
     # The Trainer's default metric, eval_loss, is not one our evaluation reports: it would fail at the
     # first evaluation. SimCSE's scripts select on STS-B dev.
     if ns.get("metric_for_best_model") is None and (
         ns.get("load_best_model_at_end") or str(ns.get("save_strategy")) in ("best", "SaveStrategy.BEST")
     ):
         ns["metric_for_best_model"] = "stsb_spearman"
+    if ns.get("do_eval") and _given(argv, "do_eval") and not _given(argv, "do_train"):
+        ns["do_train"] = False  # --do_eval alone evaluates only, as in SimCSE's train.py
+    resume = ns.get("resume_from_checkpoint")
+    if isinstance(resume, str) and resume.strip().lower() in ("", "false", "no", "none"):
+        ns["resume_from_checkpoint"] = None  # "false" from a JSON config or the command line: a fresh run
     if ns.get("output_dir") is None:
         raise ValueError("--output_dir is required")
     out = []
@@ -371,8 +380,10 @@ def validate(model_args: ModelArguments, data_args: DataTrainingArguments, train
 
     if model_args.pooler_type is not None and model_args.pooler_type not in POOLERS:
         raise ValueError(f"--pooler_type {model_args.pooler_type!r} is unknown; choose one of {', '.join(POOLERS)}")
-    if not model_args.temp > 0:
-        raise ValueError(f"--temp must be > 0, got {model_args.temp}")
+    if not (model_args.temp > 0 and math.isfinite(model_args.temp)):
+        raise ValueError(f"--temp must be a finite number > 0, got {model_args.temp}")
+    if not math.isfinite(model_args.hard_negative_weight):
+        raise ValueError(f"--hard_negative_weight must be a finite number, got {model_args.hard_negative_weight}")
     if model_args.mlp_init not in ("auto", "fresh", "pooler"):
         raise ValueError(f"--mlp_init must be auto, fresh or pooler, got {model_args.mlp_init!r}")
     if model_args.do_mlm and not 0 < data_args.mlm_probability < 1:
@@ -637,6 +648,13 @@ def run(model_args: ModelArguments, data_args: DataTrainingArguments, training_a
                     overwrite_cache=data_args.overwrite_cache,
                     header=data_args.train_file_header,
                 )
+        if len(train_dataset) < 2:
+            source = f"--train_file {data_args.train_file!r}" if data_args.train_file else (
+                f"--dataset_name {data_args.dataset_name!r}")
+            raise ValueError(
+                f"{source} holds 1 example; contrastive training needs at least 2 (in-batch negatives): "
+                "with one, every step's loss would be 0"
+            )
         logger.info(
             "training on %d examples with %d views each from %s", len(train_dataset), train_dataset.views,
             data_args.train_file or data_args.dataset_name,
@@ -716,7 +734,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     try:
         model_args, data_args, training_args = parse_args(args)
         run(model_args, data_args, training_args)
-    except (FileNotFoundError, ValueError, FloatingPointError) as exc:
+    except (OSError, ValueError, FloatingPointError) as exc:  # OSError: a model or file that cannot be loaded
         print(f"simcse train: error: {exc}", file=sys.stderr)
         return 2
     return 0

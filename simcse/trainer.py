@@ -458,6 +458,13 @@ class SimCSETrainer(Trainer):
     # ------------------------------------------------------------------ logging
     def log(self, logs: dict[str, float], start_time: float | None = None) -> None:
         """Add throughput (examples and sentences per second) and stop on a non-finite loss."""
+        final = logs.get("train_loss")  # the run's mean loss, logged once at the end of training
+        if final is not None and not math.isfinite(final):
+            raise FloatingPointError(
+                f"the training loss became {final} (its mean over the run's {self.state.global_step} steps); the "
+                "model is not saved. Try a lower --learning_rate, --bf16 instead of --fp16, or a higher --temp; "
+                "a lower --logging_steps shows the step where it happened"
+            )
         if "loss" in logs:
             step = self.state.global_step
             if not math.isfinite(logs["loss"]):

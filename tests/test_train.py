@@ -223,12 +223,57 @@ def test_nan_loss_stops_the_run(tmp_path, tiny_bert_path, unsup_file, monkeypatc
     assert "the training loss became nan by step 2" in capsys.readouterr().err
 
 
+def test_nan_loss_after_the_last_logged_step_stops_the_run_unsaved(tmp_path, tiny_bert_path, unsup_file, monkeypatch,
+                                                                   capsys):
+    """No loss is logged in a run shorter than --logging_steps: the run's mean loss, logged at the end,
+    is checked too, and the NaN model is not saved."""
+    import simcse.loss as L
+
+    monkeypatch.setattr(L, "info_nce_loss", lambda z1, *a, **k: z1.sum() * float("nan"))
+    rc, out = _train(tmp_path, tiny_bert_path, unsup_file, extra=["--max_steps", "3", "--logging_steps", "500"])
+    assert rc == 2
+    assert "the training loss became nan (its mean over the run's 3 steps); the model is not saved" in (
+        capsys.readouterr().err)
+    assert not (out / "model.safetensors").exists()
+
+
+def test_a_single_example_is_refused(tmp_path, tiny_bert_path, capsys):
+    one = tmp_path / "one.txt"
+    one.write_text("the only sentence there is .\n")
+    assert _train(tmp_path, tiny_bert_path, one)[0] == 2
+    assert f"--train_file '{one}' holds 1 example; contrastive training needs at least 2" in capsys.readouterr().err
+
+
+def test_a_model_folder_without_tokenizer_files_is_refused(tmp_path, tiny_bert_path, unsup_file, capsys):
+    """transformers builds a tokenizer of special tokens only from such a folder: every word would be
+    [UNK] and the trained model would call every sentence the same."""
+    bare = tmp_path / "bare"
+    bare.mkdir()
+    for name in ("config.json", "model.safetensors"):
+        shutil.copy(tiny_bert_path / name, bare / name)
+    assert _train(tmp_path, bare, unsup_file)[0] == 2
+    assert f"the tokenizer loaded from '{bare}' has no vocabulary, only its special tokens" in capsys.readouterr().err
+    assert _train(tmp_path, tiny_bert_path, unsup_file, extra=["--tokenizer_name", str(bare)])[0] == 2
+    assert "has no vocabulary" in capsys.readouterr().err
+    with pytest.raises(ValueError, match="has no vocabulary"):
+        SimCSE(str(bare), device="cpu")
+
+
+def test_a_model_folder_without_weights_is_an_error_not_a_traceback(tmp_path, tiny_bert_path, unsup_file, capsys):
+    no_weights = tmp_path / "no_weights"
+    shutil.copytree(tiny_bert_path, no_weights, ignore=shutil.ignore_patterns("*.safetensors", "*.bin"))
+    assert _train(tmp_path, no_weights, unsup_file)[0] == 2
+    assert "simcse train: error:" in capsys.readouterr().err
+
+
 @pytest.mark.parametrize(
     "extra,message",
     [
         (["--train_file", "/nonexistent/train.txt"], "--train_file '/nonexistent/train.txt' does not exist"),
         (["--per_device_train_batch_size", "1"], "needs at least 2 examples per batch"),
-        (["--temp", "0"], "--temp must be > 0, got 0.0"),
+        (["--temp", "0"], "--temp must be a finite number > 0, got 0.0"),
+        (["--temp", "inf"], "--temp must be a finite number > 0, got inf"),
+        (["--hard_negative_weight", "nan"], "--hard_negative_weight must be a finite number, got nan"),
         (["--pooler_type", "mean"], "--pooler_type 'mean' is unknown"),
         (["--recipe", "unsup-gpt-9"], "--recipe 'unsup-gpt-9': no such recipe"),
         (["--train_file_header", "maybe"], "--train_file_header must be auto, yes or no"),
@@ -473,6 +518,45 @@ def test_mlp_learning_rate_gets_its_own_groups_and_schedule(tmp_path, tiny_bert_
     assert _train(tmp_path, tiny_bert_path, unsup_file, "o3", ["--mlp_learning_rate", "1e-3", "--pooler_type", "avg",
                                                                "--max_steps", "1"])[0] == 2
     assert "--mlp_learning_rate needs the MLP head (--pooler_type cls)" in capsys.readouterr().err
+
+
+def test_load_best_model_checkpoints_follow_the_default_eval_steps(tmp_path):
+    """--eval_steps defaults to --logging_steps: the checkpoints follow it (not --save_steps' 500)."""
+    _, _, t = parse_args(["--output_dir", str(tmp_path / "o"), "--eval_strategy", "steps", "--load_best_model_at_end",
+                          "--logging_steps", "30"])
+    assert t.eval_steps == 30 and t.save_steps == 30 and t.save_strategy == "steps"
+
+
+@pytest.mark.parametrize("flags,train,evaluate", [
+    ([], True, False),
+    (["--do_eval"], False, True),
+    (["--do_eval", "True"], False, True),
+    (["--do_eval", "--do_train"], True, True),
+    (["--do_eval", "False"], True, False),
+    (["--do_train", "False"], False, False),
+])
+def test_do_eval_alone_evaluates_only(tmp_path, flags, train, evaluate):
+    _, _, t = parse_args(["--output_dir", str(tmp_path / "o"), *flags])
+    assert (t.do_train, t.do_eval) == (train, evaluate)
+
+
+def test_do_eval_alone_runs_without_a_train_file(tmp_path, tiny_bert_path, data_dir):
+    out = tmp_path / "eval_only"
+    rc = main(["--model_name_or_path", str(tiny_bert_path), "--output_dir", str(out), "--do_eval",
+               "--data_dir", str(data_dir), "--report_to", "none", "--disable_tqdm", "True"])
+    assert rc == 0
+    metrics = json.loads((out / "eval_results.json").read_text())
+    assert -1 <= metrics["eval_stsb_spearman"] <= 1
+    assert not (out / "model.safetensors").exists()  # nothing trained, nothing saved
+
+
+@pytest.mark.parametrize("value", ["false", "False", "", "none"])
+def test_resume_from_checkpoint_false_is_a_fresh_run(tmp_path, value):
+    _, _, t = parse_args(["--output_dir", str(tmp_path / "o"), f"--resume_from_checkpoint={value}"])
+    assert t.resume_from_checkpoint is None
+    cfg = tmp_path / "run.json"
+    cfg.write_text(json.dumps({"output_dir": str(tmp_path / "o"), "resume_from_checkpoint": False}))
+    assert parse_args([str(cfg)])[2].resume_from_checkpoint is None
 
 
 # ---------------------------------------------------------------- SimCSE's model / data flags
