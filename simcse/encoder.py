@@ -432,9 +432,15 @@ class SentenceEncoder(nn.Module):
 def apply_overrides(
     cfg: EncoderConfig, pooler_type: str | None = None, mlp_only_train: bool | None = None, max_length: int | None = None
 ) -> EncoderConfig:
-    """Replace what a folder's config says with the caller's choices (``None`` keeps the folder's)."""
+    """Replace what a folder's config says with the caller's choices (``None`` keeps the folder's).
+
+    An explicit ``pooler_type="cls"`` means CLS + the MLP head at inference, as ``pooler="cls"`` did in
+    the original tool, also for a folder saved with ``mlp_only_train`` (its head is saved with it);
+    pass ``mlp_only_train=True`` as well to keep the head out."""
     if pooler_type is not None:
         cfg.pooler_type = check_pooler(pooler_type)
+        if cfg.pooler_type == "cls" and mlp_only_train is None:
+            mlp_only_train = False
     if mlp_only_train is not None:
         cfg.mlp_only_train = mlp_only_train
     if max_length is not None:
@@ -616,6 +622,15 @@ def _read_folder_config(root: Path, display: str) -> tuple[EncoderConfig, Path, 
     from transformers import AutoConfig
 
     hf_config = AutoConfig.from_pretrained(str(root))
+    training_class = next((a for a in getattr(hf_config, "architectures", None) or () if a.endswith("ForCL")), None)
+    if training_class is not None:
+        # Its MLP head is stored as mlp.dense.*, which no Hugging Face class reads: loaded as it is, the
+        # backbone's pooler would be random and `cls` scores would change from run to run.
+        raise ValueError(
+            f"{display!r} is a checkpoint of SimCSE's original training code ({training_class}); convert it "
+            f"first: simcse convert {str(root)!r} CONVERTED_DIR [--pooler_type cls] [--mlp_only_train "
+            "(unsupervised models)], then load CONVERTED_DIR"
+        )
     if "unsup" in display.lower() and "simcse" in display.lower():
         # princeton-nlp/unsup-simcse-*: the MLP is training-only; the original tool did the same.
         pooler = "cls_before_pooler"
@@ -719,17 +734,27 @@ def _st_pooling_mode(config_file: Path) -> str:
     return mapped[0]
 
 
+def _first_line(exc: BaseException) -> str:
+    """``Type: first line of the message``, for errors that wrap a library's long one."""
+    text = str(exc).strip()
+    return f"{type(exc).__name__}: {text.splitlines()[0] if text else ''}"
+
+
 def _has_pooler_weights(root: Path) -> bool:
     for name in ("model.safetensors", "pytorch_model.bin"):
         f = root / name
-        if f.is_file() and name.endswith(".safetensors"):
-            from safetensors import safe_open
+        if not f.is_file():
+            continue
+        try:
+            if name.endswith(".safetensors"):
+                from safetensors import safe_open
 
-            with safe_open(str(f), "pt") as st:
-                return any("pooler.dense" in k for k in st.keys())
-        if f.is_file():
-            sd = torch.load(str(f), map_location="cpu", weights_only=True)
+                with safe_open(str(f), "pt") as st:
+                    return any("pooler.dense" in k for k in st.keys())
+            sd = torch.load(str(f), map_location="cpu", weights_only=True, mmap=True)  # mmap: keys, not the tensors
             return any("pooler.dense" in k for k in sd)
+        except Exception as exc:  # a truncated or corrupt file: safetensors, pickle and zip errors alike
+            raise OSError(f"could not read the weights in {str(f)!r}: {_first_line(exc)}") from exc
     index = root / "model.safetensors.index.json"
     if index.is_file():
         return any("pooler.dense" in k for k in json.loads(index.read_text()).get("weight_map", {}))

@@ -41,6 +41,7 @@ from transformers import Trainer, TrainingArguments
 from .encoder import (
     SIMCSE_CONFIG,
     SentenceEncoder,
+    _first_line,
     _load_mlp,
     _mlp_from_backbone_pooler,
     _read_folder_config,
@@ -231,11 +232,6 @@ def load_encoder_for_training(
     if isinstance(pooler, nn.Module):
         pooler.requires_grad_(False)
     return SentenceEncoder(backbone, tokenizer, cfg, mlp), mlm_model
-
-
-def _first_line(exc: BaseException) -> str:
-    text = str(exc).strip()
-    return f"{type(exc).__name__}: {text.splitlines()[0] if text else ''}"
 
 
 def _resolve_for_training(model_name_or_path: str | os.PathLike | None, hub: dict[str, Any]) -> Path:

@@ -173,3 +173,23 @@ def test_converted_backbone_is_complete_with_the_mlp_as_its_pooler(tmp_path, tin
     assert not info["missing_keys"], info
     torch.testing.assert_close(model.pooler.dense.weight, state["mlp.dense.weight"])
     torch.testing.assert_close(model.pooler.dense.bias, state["mlp.dense.bias"])
+
+
+@pytest.mark.parametrize("fmt", ["bin", "safetensors"])
+def test_loading_an_unconverted_checkpoint_says_to_convert_it(tmp_path, tiny_bert_path, fmt, capsys):
+    """Loaded as it is, the checkpoint's MLP (mlp.dense.*) would be dropped and `cls` would use a random
+    BERT pooler, with scores that change from run to run: every loader names the fix instead."""
+    from simcse.encoder import SentenceEncoder
+    from simcse.evaluation.cli import main as evaluate_main
+
+    src, _, _ = _make_original(tmp_path, tiny_bert_path, fmt=fmt)
+    for pooler in (None, "cls", "avg"):
+        with pytest.raises(ValueError, match=r"checkpoint of SimCSE's original training code \(BertForCL\); "
+                                             r"convert it first: simcse convert"):
+            SimCSE(str(src), device="cpu", pooler=pooler)
+    with pytest.raises(ValueError, match="BertForCL"):
+        SentenceEncoder.from_pretrained(str(src))
+    assert evaluate_main(["--model_name_or_path", str(src), "--pooler", "cls", "--tasks", "STSBenchmark"]) == 2
+    assert "simcse convert" in capsys.readouterr().err
+    convert_checkpoint(src, tmp_path / "converted", "cls", False)  # the command the message gives works
+    assert SimCSE(str(tmp_path / "converted"), device="cpu").encode("hello").shape == (32,)

@@ -245,3 +245,42 @@ def test_left_padded_decoder_saves_a_folder_sentence_transformers_embeds_alike(t
     np.testing.assert_allclose(st.encode(SENTENCES, batch_size=4), expected, atol=1e-5)
     ours = SimCSE(str(tmp_path / "out"), device="cpu").encode(SENTENCES, return_numpy=True, normalize_to_unit=False)
     np.testing.assert_allclose(ours, expected, atol=1e-5)
+
+
+def test_explicit_cls_pooler_applies_the_mlp_of_an_mlp_only_train_folder(tmp_path, tiny_bert_path):
+    """pooler="cls" is CLS + the MLP head (the original tool's pooler_output), also for a folder saved with
+    --mlp_only_train, which by default embeds before the head."""
+    torch.manual_seed(0)
+    encoder, _ = load_encoder_for_training(str(tiny_bert_path), pooler_type="cls", mlp_only_train=True)
+    torch.nn.init.normal_(encoder.mlp.dense.weight, std=0.3)
+    encoder.save_pretrained(tmp_path / "m")
+    encoder.eval()
+    with torch.no_grad():
+        batch = encoder.collate(encoder.tokenize_ids(SENTENCES))
+        before_mlp = encoder(**batch, use_mlp=False).numpy()
+        with_mlp = encoder(**batch, use_mlp=True).numpy()
+    assert not np.allclose(before_mlp, with_mlp, atol=1e-3)
+    kwargs = dict(return_numpy=True, normalize_to_unit=False)
+    np.testing.assert_allclose(SimCSE(str(tmp_path / "m"), device="cpu").encode(SENTENCES, **kwargs), before_mlp,
+                               atol=1e-5)
+    np.testing.assert_allclose(SimCSE(str(tmp_path / "m"), device="cpu", pooler="cls_before_pooler").encode(
+        SENTENCES, **kwargs), before_mlp, atol=1e-5)
+    np.testing.assert_allclose(SimCSE(str(tmp_path / "m"), device="cpu", pooler="cls").encode(SENTENCES, **kwargs),
+                               with_mlp, atol=1e-5)
+    kept_out = SentenceEncoder.from_pretrained(str(tmp_path / "m"), pooler_type="cls", mlp_only_train=True)
+    np.testing.assert_allclose(kept_out.encode(SENTENCES).numpy(), before_mlp, atol=1e-5)
+
+
+def test_corrupt_weights_are_named_not_a_traceback(tmp_path, tiny_bert_path, capsys):
+    import shutil
+
+    from simcse.evaluation.cli import main as evaluate_main
+
+    for name in ("model.safetensors", "pytorch_model.bin"):
+        bad = tmp_path / name.split(".")[0]
+        shutil.copytree(tiny_bert_path, bad, ignore=shutil.ignore_patterns("*.safetensors"))
+        (bad / name).write_bytes((tiny_bert_path / "model.safetensors").read_bytes()[:1000])  # cut short
+        with pytest.raises(OSError, match=f"could not read the weights in '{bad / name}'"):
+            SimCSE(str(bad), device="cpu")
+        assert evaluate_main(["--model_name_or_path", str(bad), "--pooler", "avg", "--tasks", "STSBenchmark"]) == 2
+        assert f"could not read the weights in '{bad / name}'" in capsys.readouterr().err

@@ -9,7 +9,7 @@ import pytest
 from scipy.stats import pearsonr, spearmanr
 
 from simcse.evaluation import evaluate
-from simcse.evaluation.datadir import read_sick, read_sts_year
+from simcse.evaluation.datadir import read_sick, read_stsb, read_sts_year
 from simcse.evaluation.engine import EmbeddingCache
 
 
@@ -292,3 +292,21 @@ def test_max_length_beyond_the_model_is_refused(tiny_bert_path):
         make_encode_fn(model, max_length=1000)
     encode, info = make_encode_fn(model, max_length=64)
     assert info["max_length"] == 64 and encode(["word " * 300]).shape == (1, 32)
+
+
+def test_a_score_that_is_not_a_number_names_the_file_and_line(tmp_path: Path):
+    """STS-B and SICK files with a header row or a bad score (our own made-up rows)."""
+    stsb = tmp_path / "STS" / "STSBenchmark"
+    stsb.mkdir(parents=True)
+    row = "main-captions\tMSRvid\t2012test\t0001\t{}\tA bird sings.\tA bird is singing."
+    (stsb / "sts-test.csv").write_text(row.format("4.5") + "\n" + row.format("score") + "\n")
+    with pytest.raises(ValueError, match=r"sts-test\.csv:2: gold score \(column 5\) 'score' is not a number"):
+        read_stsb(tmp_path, "test")
+    (tmp_path / "SICK").mkdir()
+    (tmp_path / "SICK" / "SICK_test_annotated.txt").write_text(
+        "pair_ID\tsentence_A\tsentence_B\trelatedness_score\tentailment_judgment\n"
+        "1\tA dog runs.\tA dog is running.\t4.8\tENTAILMENT\n"
+        "2\tA cat naps.\tStocks fell.\tn/a\tNEUTRAL\n"
+    )
+    with pytest.raises(ValueError, match=r"SICK_test_annotated\.txt:3: relatedness score \(column 4\) 'n/a'"):
+        read_sick(tmp_path, "test")

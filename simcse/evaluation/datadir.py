@@ -58,6 +58,14 @@ def require_file(path: Path, task: str, layout: str, data_dir: str | os.PathLike
     return path
 
 
+def _number(value: str, where: str, what: str) -> float:
+    """``float(value)``, or a ``ValueError`` naming the file and line (``where``) and the column."""
+    try:
+        return float(value)
+    except ValueError:
+        raise ValueError(f"{where}: {what} {value!r} is not a number") from None
+
+
 def read_stsb(data_dir: str | os.PathLike | None = None, split: str = "dev") -> tuple[list[str], list[str], list[float]]:
     """STS-B pairs and gold scores (0-5) for ``split`` in {train, dev, test}."""
     root = resolve_data_dir(data_dir)
@@ -71,7 +79,7 @@ def read_stsb(data_dir: str | os.PathLike | None = None, split: str = "dev") -> 
             cols = line.rstrip("\n").split("\t")
             if len(cols) < 7:
                 raise ValueError(f"{f}:{lineno}: expected at least 7 tab-separated columns, got {len(cols)}")
-            scores.append(float(cols[4]))
+            scores.append(_number(cols[4], f"{f}:{lineno}", "gold score (column 5)"))
             s1.append(cols[5])
             s2.append(cols[6])
     return s1, s2, scores
@@ -121,10 +129,7 @@ def read_sts_year(task: str, data_dir: str | os.PathLike | None = None) -> dict[
             cols = line.split("\t")
             if len(cols) != 2:
                 raise ValueError(f"{fin}:{lineno}: expected 2 tab-separated sentences, got {len(cols)} columns")
-            try:
-                scores.append(float(g))
-            except ValueError:
-                raise ValueError(f"{fgs}:{lineno}: gold score {g!r} is not a number") from None
+            scores.append(_number(g, f"{fgs}:{lineno}", "gold score"))
             s1.append(senteval_text(cols[0]))
             s2.append(senteval_text(cols[1]))
         out[subset] = (s1, s2, scores)
@@ -153,7 +158,7 @@ def read_sick(data_dir: str | os.PathLike | None = None, split: str = "test") ->
                 raise ValueError(f"{f}:{lineno}: expected 5 tab-separated columns, got {len(cols)}")
             s1.append(senteval_text(cols[1]))
             s2.append(senteval_text(cols[2]))
-            scores.append(float(cols[3]))
+            scores.append(_number(cols[3], f"{f}:{lineno}", "relatedness score (column 4)"))
             labels.append(cols[4])
     return s1, s2, scores, labels
 
