@@ -457,6 +457,8 @@ def validate(model_args: ModelArguments, data_args: DataTrainingArguments, train
                 "--train_file is required for training (.txt, .csv, .tsv, .json or .jsonl), or --dataset_name "
                 "(a Hugging Face dataset)"
             )
+        if data_args.train_file and Path(data_args.train_file).is_dir():
+            raise ValueError(f"--train_file {data_args.train_file!r} is a folder; give the data file in it")
         if data_args.train_file and not Path(data_args.train_file).is_file():
             raise FileNotFoundError(f"--train_file {data_args.train_file!r} does not exist")
         out = Path(training_args.output_dir)

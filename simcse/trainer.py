@@ -42,6 +42,7 @@ from .encoder import (
     SIMCSE_CONFIG,
     SentenceEncoder,
     _first_line,
+    _is_decoder_only,
     _load_mlp,
     _mlp_from_backbone_pooler,
     _read_folder_config,
@@ -163,7 +164,7 @@ def load_encoder_for_training(
     ``cache_dir``, ``revision`` and ``token`` (hub downloads of the model, config and tokenizer;
     ``token=True`` uses the saved ``hf auth login`` token) and ``use_fast_tokenizer``.
     """
-    from transformers import AutoModel, AutoModelForMaskedLM, AutoTokenizer
+    from transformers import AutoConfig, AutoModel, AutoModelForMaskedLM, AutoTokenizer
 
     if mlp_init not in ("auto", "fresh", "pooler"):
         raise ValueError(f"mlp_init must be auto, fresh or pooler, got {mlp_init!r}")
@@ -180,6 +181,11 @@ def load_encoder_for_training(
         pooler_type = "cls"  # a plain Hugging Face encoder: SimCSE's default (decoders keep `last`)
     apply_overrides(cfg, pooler_type, mlp_only_train, max_length)
     mlm_model = None
+    if do_mlm and _is_decoder_only(model_kwargs.get("config") or AutoConfig.from_pretrained(str(backbone_dir))):
+        raise ValueError(
+            f"--do_mlm adds a masked-language-model loss, but {str(model_name_or_path or root)!r} is a decoder-only "
+            "(causal) model with no masked-LM head; drop --do_mlm"
+        )
     try:
         if do_mlm:
             mlm_model = AutoModelForMaskedLM.from_pretrained(str(backbone_dir), **model_kwargs)

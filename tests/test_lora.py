@@ -192,3 +192,9 @@ def test_gradient_checkpointing_through_lora_still_trains_adapters(llama_path):
     assert grads and all(g is not None for g in grads.values())
     # lora_B starts at zero, so at the first step only lora_B gets a non-zero gradient.
     assert all(float(g.abs().sum()) > 0 for k, g in grads.items() if "lora_B" in k)
+
+
+@pytest.mark.parametrize("kind", ["llama", "gpt2"])
+def test_do_mlm_on_a_decoder_is_named(tmp_path, minilm_path, kind):
+    with pytest.raises(ValueError, match="--do_mlm adds a masked-language-model loss, but .* is a decoder-only"):
+        load_encoder_for_training(str(_tiny_decoder(tmp_path / kind, minilm_path, kind)), do_mlm=True)

@@ -139,7 +139,7 @@ def test_resume_continues_with_the_same_losses(tmp_path, tiny_bert_path, sup_fil
 def test_eval_keeps_best_checkpoint(tmp_path, tiny_bert_path, sup_file, data_dir):
     rc, out = _train(tmp_path, tiny_bert_path, sup_file, extra=[
         "--max_steps", "4", "--evaluation_strategy", "steps", "--eval_steps", "2",
-        "--metric_for_best_model", "stsb_spearman", "--load_best_model_at_end", "--do_eval",
+        "--metric_for_best_model", "stsb_spearman", "--load_best_model_at_end", "--do_train", "--do_eval",
         "--data_dir", str(data_dir), "--save_strategy", "steps", "--save_steps", "2",
     ])
     assert rc == 0
@@ -235,6 +235,11 @@ def test_nan_loss_after_the_last_logged_step_stops_the_run_unsaved(tmp_path, tin
     assert "the training loss became nan (its mean over the run's 3 steps); the model is not saved" in (
         capsys.readouterr().err)
     assert not (out / "model.safetensors").exists()
+
+
+def test_a_folder_as_train_file_is_named(tmp_path, tiny_bert_path, capsys):
+    assert _train(tmp_path, tiny_bert_path, tmp_path)[0] == 2
+    assert f"--train_file '{tmp_path}' is a folder; give the data file in it" in capsys.readouterr().err
 
 
 def test_a_single_example_is_refused(tmp_path, tiny_bert_path, capsys):
@@ -445,7 +450,7 @@ def test_supervised_simcse_on_snli_keeps_minilm_stsb(tmp_path, minilm_path, data
     rc = main([
         "--model_name_or_path", str(minilm_path), "--train_file", str(small), "--output_dir", str(tmp_path / "out"),
         "--pooler_type", "avg", "--per_device_train_batch_size", "32", "--learning_rate", "1e-5",
-        "--max_seq_length", "32", "--num_train_epochs", "1", "--temp", "0.05", "--do_eval",
+        "--max_seq_length", "32", "--num_train_epochs", "1", "--temp", "0.05", "--do_train", "--do_eval",
         "--data_dir", str(data_dir), "--save_strategy", "no", "--report_to", "none", "--disable_tqdm", "True",
         "--tokenized_cache_dir", str(tmp_path / "cache"),
     ])
@@ -696,7 +701,7 @@ def test_eval_transfer_reports_the_transfer_tasks_dev_accuracy(tmp_path, tiny_be
     from simcse.evaluation import evaluate
 
     rc, out = _train(tmp_path, tiny_bert_path, sup_file, extra=[
-        "--max_steps", "2", "--do_eval", "--eval_transfer", "--data_dir", str(data_dir), "--pooler_type", "cls"])
+        "--max_steps", "2", "--do_train", "--do_eval", "--eval_transfer", "--data_dir", str(data_dir), "--pooler_type", "cls"])
     assert rc == 0
     metrics = json.loads((out / "eval_results.json").read_text())
     tasks = ["MR", "CR", "SUBJ", "MPQA", "SST2", "TREC", "MRPC"]
