@@ -633,6 +633,9 @@ def read_nli_pairs(source: str | os.PathLike, splits: Sequence[str] = ("train",)
                         continue
                     if lab not in NLI_LABELS:
                         raise ValueError(f"{src}:{lineno}: unknown gold_label {lab!r}")
+                    if not isinstance(p, str) or not isinstance(h, str):
+                        raise ValueError(f"{src}:{lineno}: sentence1 and sentence2 must be strings, got "
+                                         f"{type(p).__name__} and {type(h).__name__}")
                     pairs.append((p.strip(), h.strip(), lab))
         except UnicodeDecodeError as exc:
             raise _not_utf8(src) from exc
@@ -670,15 +673,38 @@ def write_triplets_csv(triplets: Sequence[tuple[str, str, str]], output: str | o
     w.writerow(["sent0", "sent1", "hard_neg"])
     w.writerows(triplets)
     tmp = out.with_name(f".{out.name}.tmp")
-    tmp.write_text(buf.getvalue(), encoding="utf-8")
-    os.replace(tmp, out)
+    try:
+        tmp.write_text(buf.getvalue(), encoding="utf-8")
+        os.replace(tmp, out)
+    except BaseException:
+        tmp.unlink(missing_ok=True)
+        raise
+
+
+def check_triplets_output(
+    inputs: Sequence[str | os.PathLike], output: str | os.PathLike, splits: Sequence[str], overwrite: bool = False
+) -> None:
+    """Refuse an ``output`` that is a folder, one of the files read, or (unless ``overwrite``) any existing file."""
+    out = Path(output)
+    if out.is_dir():
+        raise ValueError(f"--output {str(out)!r} is a folder; give the CSV file to write")
+    read = set()
+    for src in map(Path, inputs):
+        read.update((src / f"{c}.{split}" for c in ("s1", "s2", "labels") for split in splits) if src.is_dir() else [src])
+    if out.exists() and any(f.exists() and out.resolve() == f.resolve() for f in read):
+        raise ValueError(f"--output {str(out)!r} is one of the input files; it would be replaced by the triplets")
+    if out.exists() and not overwrite:
+        raise FileExistsError(f"--output {str(out)!r} exists; pass --overwrite to replace it")
 
 
 def build_nli_triplets(
-    inputs: Sequence[str | os.PathLike], output: str | os.PathLike, splits: Sequence[str] = ("train",)
+    inputs: Sequence[str | os.PathLike], output: str | os.PathLike, splits: Sequence[str] = ("train",),
+    overwrite: bool = False,
 ) -> int:
     """Read NLI pairs from ``inputs`` (SentEval folders or JSON lines files), write the triplet
-    CSV to ``output`` and return the number of triplets."""
+    CSV to ``output`` and return the number of triplets. An existing ``output`` is replaced only
+    with ``overwrite`` (and never when it is one of the inputs)."""
+    check_triplets_output(inputs, output, splits, overwrite)
     triplets: list[tuple[str, str, str]] = []
     for src in inputs:
         for split in splits if Path(src).is_dir() else splits[:1]:
@@ -700,10 +726,11 @@ def main(argv: Sequence[str] | None = None) -> int:
                    help="SentEval NLI folders (s1.*, s2.*, labels.*) and/or SNLI/MNLI .jsonl files")
     p.add_argument("--splits", nargs="+", default=["train"], help="splits to read from SentEval folders (default: train)")
     p.add_argument("--output", required=True, help="CSV file to write")
+    p.add_argument("--overwrite", action="store_true", help="replace --output if it exists")
     args = parser.parse_args(argv)
     try:
-        n = build_nli_triplets(args.input, args.output, args.splits)
-    except (FileNotFoundError, ValueError) as exc:
+        n = build_nli_triplets(args.input, args.output, args.splits, overwrite=args.overwrite)
+    except (OSError, ValueError) as exc:
         print(f"simcse.data nli-triplets: error: {exc}", file=sys.stderr)
         return 2
     print(f"wrote {n} triplets to {args.output}")

@@ -121,7 +121,7 @@ def prepare_data(data_dir: Path, work: Path, limit: int | None) -> dict[str, Pat
     lines = wiki[0].read_text(encoding="utf-8").splitlines()
     unsup.write_text("\n".join(lines[:limit] if limit else lines) + "\n", encoding="utf-8")
     sup = work / "snli_triplets.csv"
-    n = build_nli_triplets([data_dir / "nli" / "snli-senteval"], sup, splits=("dev", "test"))
+    n = build_nli_triplets([data_dir / "nli" / "snli-senteval"], sup, splits=("dev", "test"), overwrite=True)
     with open(sup, encoding="utf-8") as f:
         rows = list(csv.reader(f))
     header, body = rows[0], rows[1:]

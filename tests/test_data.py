@@ -297,7 +297,7 @@ def test_senteval_nli_with_odd_characters_and_bom(tmp_path, capsys):
         ["A man\u2028sleeps .", "Kids\x85play ."], ["A person rests .", "Children play ."], ["A man runs .", "Nobody plays ."],
     ]
     (src / "s2.train").write_bytes(b"A person rests .\nA man runs .\nChildren play .\nNobody pl\xe4ys .\n")
-    assert D.main(["nli-triplets", "--input", str(src), "--output", str(out)]) == 2
+    assert D.main(["nli-triplets", "--input", str(src), "--output", str(out), "--overwrite"]) == 2
     assert "s2.train:4: not UTF-8" in capsys.readouterr().err
 
 
@@ -315,7 +315,7 @@ def test_jsonl_triplets_and_cli(tmp_path, capsys):
     assert "wrote 1 triplets" in capsys.readouterr().out
     assert list(csv.reader(out.open()))[1] == ["A man sleeps.", "A person rests.", "A man runs."]
     bad = _write(tmp_path / "bad.jsonl", '{"sentence1": "a", "sentence2": "b", "gold_label": "maybe"}\n')
-    assert D.main(["nli-triplets", "--input", str(bad), "--output", str(out)]) == 2
+    assert D.main(["nli-triplets", "--input", str(bad), "--output", str(out), "--overwrite"]) == 2
     assert "bad.jsonl:1: unknown gold_label 'maybe'" in capsys.readouterr().err
 
 
@@ -340,3 +340,33 @@ def test_unknown_header_like_first_row_is_kept_with_a_warning(tmp_path, caplog):
         with caplog.at_level("WARNING", logger="simcse.data"):
             D.read_training_file(path, header=header)
         assert "looks like a header" not in caplog.text, (path, header)
+
+
+def test_nli_triplets_never_replaces_a_file_unasked_nor_its_input(tmp_path, capsys):
+    recs = [
+        {"sentence1": "A man sleeps.", "sentence2": "A person rests.", "gold_label": "entailment"},
+        {"sentence1": "A man sleeps.", "sentence2": "A man runs.", "gold_label": "contradiction"},
+    ]
+    text = "\n".join(json.dumps(r) for r in recs) + "\n"
+    src = _write(tmp_path / "snli.jsonl", text)
+    mine = _write(tmp_path / "mine.csv", "my notes\n")
+    assert D.main(["nli-triplets", "--input", str(src), "--output", str(mine)]) == 2
+    assert f"--output '{mine}' exists; pass --overwrite to replace it" in capsys.readouterr().err
+    assert mine.read_text() == "my notes\n"
+    assert D.main(["nli-triplets", "--input", str(src), "--output", str(mine), "--overwrite"]) == 0
+    assert list(csv.reader(mine.open()))[1] == ["A man sleeps.", "A person rests.", "A man runs."]
+    for flags in ([], ["--overwrite"]):
+        assert D.main(["nli-triplets", "--input", str(src), "--output", str(src), *flags]) == 2
+        assert "is one of the input files" in capsys.readouterr().err
+        assert src.read_text() == text
+    folder = tmp_path / "out"
+    folder.mkdir()
+    assert D.main(["nli-triplets", "--input", str(src), "--output", str(folder)]) == 2
+    assert f"--output '{folder}' is a folder" in capsys.readouterr().err
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["mine.csv", "out", "snli.jsonl"]  # no temporary file left
+
+
+def test_nli_jsonl_with_a_null_sentence_names_the_line(tmp_path, capsys):
+    src = _write(tmp_path / "nul.jsonl", '{"sentence1": null, "sentence2": "b", "gold_label": "entailment"}\n')
+    assert D.main(["nli-triplets", "--input", str(src), "--output", str(tmp_path / "t.csv")]) == 2
+    assert "nul.jsonl:1: sentence1 and sentence2 must be strings, got NoneType and str" in capsys.readouterr().err
