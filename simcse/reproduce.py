@@ -108,6 +108,18 @@ def _flags(params: dict[str, Any]) -> list[str]:
     return out
 
 
+WORK_MARKER = ".simcse-reproduce"
+"""Marks a work folder as written by a table run, which may then reuse it."""
+
+
+def eval_interval(eval_steps: int | None, max_steps: int | None) -> int:
+    """The STS-B dev (and checkpoint) interval: ``--eval_steps``, else 25, or half the steps of a
+    step-limited (CPU preset) run."""
+    if eval_steps is not None:
+        return eval_steps
+    return max(1, max_steps // 2) if max_steps else 25
+
+
 def prepare_data(data_dir: Path, work: Path, limit: int | None) -> dict[str, Path]:
     """The unsupervised sentence file, the supervised triplet CSV and a pairs-only CSV."""
     import csv
@@ -196,8 +208,7 @@ def train_one(model: str, files: dict[str, Path], kind: str, params: dict[str, A
         "--do_train", *(["--bf16"] if device == "cuda" else ["--use_cpu"]), *_flags(params),
     ]
     if max_steps:
-        argv += ["--max_steps", str(max_steps), "--eval_steps", str(max(1, max_steps // 2)),
-                 "--save_steps", str(max(1, max_steps // 2))]
+        argv += ["--max_steps", str(max_steps)]
     run(*parse_args(argv))
     return out
 
@@ -235,7 +246,15 @@ class RunSetup:
         self.seeds = args.seeds or ([42, 43, 44] if args.preset == "gpu" else [42])
         self.max_steps = None if args.preset == "gpu" else 30
         self.work = Path(args.work_dir or tempfile.mkdtemp(prefix=work_prefix))
+        if self.work.exists() and not self.work.is_dir():
+            raise SystemExit(f"simcse reproduce: --work_dir {str(self.work)!r} is a file, not a folder")
+        if self.work.is_dir() and any(self.work.iterdir()) and not (self.work / WORK_MARKER).is_file():
+            raise SystemExit(
+                f"simcse reproduce: --work_dir {str(self.work)!r} holds files that a reproduce run did not write; "
+                "its data files and run folders would replace them: give a new or empty folder"
+            )
         self.work.mkdir(parents=True, exist_ok=True)
+        (self.work / WORK_MARKER).write_text("written by simcse reproduce: its data files and run folders\n")
         self.files = prepare_data(data_root, self.work, None if args.preset == "gpu" else 30 * 128)
         self.results = {"model": self.model, "trainer": trainer,
                         "device": torch.cuda.get_device_name(0) if self.device == "cuda" else "cpu",
@@ -254,8 +273,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     p.add_argument("--only", nargs="+", default=None, help="run only these row names")
     p.add_argument("--output", default="reproduce_results.json", help="JSON file for every number")
     p.add_argument("--work_dir", default=None, help="where runs are written (default: a temporary folder)")
-    p.add_argument("--eval_steps", type=int, default=25,
-                   help="STS-B dev evaluation (and checkpoint) interval; 25 gives short runs a real choice (SimCSE used 125 on 1M sentences)")
+    p.add_argument("--eval_steps", type=int, default=None,
+                   help="STS-B dev evaluation (and checkpoint) interval; default 25, which gives short runs a real "
+                        "choice (SimCSE used 125 on 1M sentences), or half the steps with --preset cpu")
     p.add_argument("--set", nargs="+", default=[], metavar="FLAG=VALUE",
                    help="override a training flag in every trained run, e.g. --set mlp_init=pooler")
     p.add_argument("--suffix", default="", help="appended to row names (to keep variants apart in one JSON)")
@@ -278,10 +298,29 @@ def main(argv: Sequence[str] | None = None) -> int:
         print(compare(loaded[0], loaded[1], (args.compare[0], args.compare[1] if len(args.compare) == 2 else REFERENCE_NAME)))
         return 0
     if args.merge:
-        merged = merge_results([_load_result(f) for f in args.merge], args.merge)
+        if Path(args.output).exists():
+            p.error(f"--output {args.output!r} exists; --merge writes a new file (its rows would replace the file's)")
+        try:
+            merged = merge_results([_load_result(f) for f in args.merge], args.merge)
+        except ValueError as exc:
+            raise SystemExit(f"simcse reproduce: {exc}") from None
         Path(args.output).write_text(json.dumps(merged, indent=2) + "\n")
         print(markdown_table(merged))
         return 0
+
+    if args.eval_steps is not None and args.eval_steps < 1:
+        p.error(f"--eval_steps must be a positive integer, got {args.eval_steps}")
+    overrides: dict[str, Any] = {}
+    for item in args.set:  # checked before any work
+        if "=" not in item:
+            p.error(f"--set expects FLAG=VALUE, got {item!r}")
+        key, value = item.split("=", 1)
+        overrides[key.lstrip("-")] = value
+    if args.only:
+        known = set(BASELINES) | set(MAIN_RUNS) | set(ablation_runs())
+        unknown = [name for name in args.only if name not in known]
+        if unknown:
+            p.error(f"--only: no row named {', '.join(map(repr, unknown))}; rows are: {', '.join(map(repr, known))}")
 
     from . import __version__
 
@@ -306,12 +345,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         runs.update(MAIN_RUNS)
     if "ablation" in args.groups:
         runs.update(ablation_runs())
-    overrides: dict[str, Any] = {}
-    for item in args.set:
-        if "=" not in item:
-            raise SystemExit(f"simcse reproduce: --set expects FLAG=VALUE, got {item!r}")
-        key, value = item.split("=", 1)
-        overrides[key.lstrip("-")] = value
+    interval = eval_interval(args.eval_steps, max_steps)
     for name, (kind, params) in runs.items():
         if not wanted(name):
             continue
@@ -322,7 +356,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         for seed in run_seeds:
             t = time.perf_counter()
             out = train_one(model, files, kind, params, seed, work / f"{len(results['rows'])}-{seed}", device,
-                            max_steps, senteval, args.eval_steps)
+                            max_steps, senteval, interval)
             row = sts7(str(out), senteval, device=device)
             row["seed"] = seed
             row["train_eval_seconds"] = round(time.perf_counter() - t, 1)
@@ -333,7 +367,7 @@ def main(argv: Sequence[str] | None = None) -> int:
                                 for h in state.get("log_history", []) if "eval_stsb_spearman" in h]
             rows.append(row)
             print(row_name, row, flush=True)
-        results["rows"][row_name] = {"kind": kind, "params": params, "eval_steps": args.eval_steps, "runs": rows}
+        results["rows"][row_name] = {"kind": kind, "params": params, "eval_steps": interval, "runs": rows}
         save()
     print(markdown_table(results))
     if args.model is None and "main" in args.groups and args.preset == "gpu":

@@ -286,3 +286,61 @@ def test_sentence_transformers_reference_runner_writes_a_comparable_result_file(
     with pytest.raises(SystemExit):
         st_reference.main(argv(out, temp="mlp_init=pooler"))
     assert "FLAG one of" in capsys.readouterr().err
+
+
+def test_eval_interval_is_the_one_used_and_recorded():
+    from simcse.reproduce import eval_interval
+
+    assert eval_interval(None, None) == 25  # the GPU preset's default
+    assert eval_interval(None, 30) == 15  # the CPU preset: half its 30 steps
+    assert eval_interval(10, 30) == 10 and eval_interval(125, None) == 125  # given: used as given
+    cpu = json.loads((Path(__file__).resolve().parents[1] / "bench/results/reproduce_cpu.json").read_text())
+    for name, rec in cpu["rows"].items():
+        if "eval_steps" in rec:  # the recorded interval is the one its dev curve shows
+            assert [s for s, _ in rec["runs"][0]["dev_curve"]] == [15, 30], name
+            assert rec["eval_steps"] == 15, name
+
+
+def test_bad_reproduce_arguments_are_refused_before_any_work(tmp_path, capsys, monkeypatch):
+    import simcse.reproduce as R
+
+    monkeypatch.setattr(R.RunSetup, "from_args", lambda *a, **k: pytest.fail("work started"))
+    for argv, message in [
+        (["--set", "temp"], "--set expects FLAG=VALUE, got 'temp'"),
+        (["--only", "no training mean pooling"], "--only: no row named 'no training mean pooling'"),
+        (["--eval_steps", "0"], "--eval_steps must be a positive integer, got 0"),
+    ]:
+        with pytest.raises(SystemExit):
+            R.main(["--preset", "cpu", "--output", str(tmp_path / "r.json"), *argv])
+        assert message in capsys.readouterr().err
+
+
+def test_merge_never_replaces_a_file_and_names_conflicts(tmp_path, capsys):
+    from simcse.reproduce import main as reproduce_main
+
+    a, b = tmp_path / "a.json", tmp_path / "b.json"
+    a.write_text(json.dumps(_res([42])))
+    b.write_text(json.dumps(_res([43], device="A100")))
+    notes = tmp_path / "notes.txt"
+    notes.write_text("mine")
+    with pytest.raises(SystemExit):
+        reproduce_main(["--merge", str(a), str(a), "--output", str(notes)])
+    assert "exists; --merge writes a new file" in capsys.readouterr().err and notes.read_text() == "mine"
+    with pytest.raises(SystemExit, match="simcse reproduce: cannot merge .*b.json: device 'A100'"):
+        reproduce_main(["--merge", str(a), str(b), "--output", str(tmp_path / "m.json")])
+    assert not (tmp_path / "m.json").exists()
+
+
+def test_work_dir_with_files_of_the_users_is_refused(data_dir, tmp_path):
+    import argparse
+
+    from simcse.reproduce import RunSetup
+
+    work = tmp_path / "w"
+    work.mkdir()
+    (work / "wiki.txt").write_text("MY OWN wiki notes")
+    args = argparse.Namespace(data_dir=str(data_dir), model=None, preset="cpu", seeds=None, work_dir=str(work),
+                              output=str(tmp_path / "r.json"))
+    with pytest.raises(SystemExit, match="holds files that a reproduce run did not write"):
+        RunSetup.from_args(args, "simcse test", "x-")
+    assert (work / "wiki.txt").read_text() == "MY OWN wiki notes"
