@@ -15,7 +15,7 @@ import time
 from pathlib import Path
 
 from simcse import SimCSE
-from simcse.cli import bundled_corpus
+from simcse.cli import bundled_corpus, positive_int
 from simcse.index import check_index_folder
 from simcse.tool import read_sentence_file
 
@@ -27,7 +27,7 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--corpus", default=str(bundled_corpus()), help="text file, one sentence per line")
     p.add_argument("--index", default=None, help="index folder: loaded if it holds this corpus, else built and saved")
     p.add_argument("--model", default=None, help="model folder (default: all-MiniLM-L6-v2)")
-    p.add_argument("--top_k", type=int, default=3)
+    p.add_argument("--top_k", type=positive_int, default=3)
     p.add_argument("--threshold", type=float, default=0.0)
     args = p.parse_args(argv)
 

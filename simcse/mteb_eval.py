@@ -148,6 +148,12 @@ class MTEBEncoder:
             memory_usage_mb=round(sum(p.numel() * p.element_size() for p in self.encoder.parameters()) / 2**20, 1),
         )
         if revision is not None:
+            if revision.strip(". ") == "" or "/" in revision or "\\" in revision or ".." in revision:
+                # mteb writes results under <output_folder>/results/<model>/<revision>/
+                raise ValueError(
+                    f"revision {revision!r} cannot name the results folder: give a commit hash or tag "
+                    "without '/', '\\' or '..'"
+                )
             fields["revision"] = revision
         elif variant:  # another pooler / length than the folder's: not the revision mteb records
             fields["revision"] = f"{weights_revision}-{variant}"

@@ -220,3 +220,20 @@ def test_limit_must_be_a_positive_integer(tmp_path, capsys, monkeypatch, data_di
         example.main([*args, "--limit", limit])
     assert exc.value.code == 2
     assert f"argument --limit: expected a positive integer, got '{limit}'" in capsys.readouterr().err
+
+
+@pytest.mark.parametrize("name, attr, flag", [
+    ("clustering", "SimCSE", "--n_clusters"),
+    ("clustering", "SimCSE", "--show"),
+    ("semantic_search", "SimCSE", "--top_k"),
+])
+def test_counts_must_be_positive_before_the_model_loads(capsys, monkeypatch, name, attr, flag):
+    # --show -1 printed "... and 4 more" under a 3-sentence cluster; --n_clusters 0 and --top_k 0 failed
+    # with a traceback after loading the model and encoding the corpus
+    example = _import_example(name)
+    monkeypatch.setattr(example, attr, lambda *a, **k: pytest.fail(f"{flag} 0 was accepted"))
+    for value in ("0", "-1"):
+        with pytest.raises(SystemExit) as exc:
+            example.main([flag, value, *(["a query"] if name == "semantic_search" else [])])
+        assert exc.value.code == 2
+        assert f"argument {flag}: expected a positive integer, got '{value}'" in capsys.readouterr().err

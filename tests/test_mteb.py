@@ -76,6 +76,16 @@ def test_cli_bad_inputs(tiny_bert_path, tmp_path: Path, capsys):
     assert rc == 2 and "NoSuchTask" in capsys.readouterr().err
 
 
+@pytest.mark.parametrize("revision", ["../../x", "refs/pr/1", "a\\b", "..", ".", " "])
+def test_a_revision_that_is_not_one_folder_name_is_refused(tiny_bert_path, tmp_path: Path, capsys, revision):
+    """mteb files results under results/<model>/<revision>/: '../..' would write outside it."""
+    rc = main(["--model", str(tiny_bert_path), "--tasks", "STS16", "--output_folder", str(tmp_path / "o"),
+               "--revision", revision])
+    assert rc == 2 and f"revision {revision!r} cannot name the results folder" in capsys.readouterr().err
+    assert not any(tmp_path.rglob("*.json"))
+    assert MTEBEncoder(str(tiny_bert_path), revision="v1.0").mteb_model_meta.revision == "v1.0"
+
+
 def test_missing_mteb_data_names_the_mteb_settings(tmp_path: Path, monkeypatch):
     """Banking77 / AmazonCounterfactual come from the MTEB data folder: a missing file's error names
     that folder's settings, not SentEval's --data_dir (which does not move it)."""
