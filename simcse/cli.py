@@ -79,6 +79,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("sentences", nargs="*", help="sentences (default: read --file or stdin)")
     p.add_argument("--file", help="text file, one sentence per line")
     p.add_argument("--output", help="write a .npy file (default: JSON lines on stdout)")
+    p.add_argument("--overwrite", action="store_true", help="replace --output if it exists")
     p.add_argument("--no_normalize", action="store_true", help="keep raw (unnormalised) vectors")
 
     p = sub.add_parser("similarity", help="cosine similarity between sentences")
@@ -130,6 +131,14 @@ def _model(args: argparse.Namespace):
 def _encode(args: argparse.Namespace) -> int:
     import numpy as np
 
+    if args.output:  # checked before the model loads and encodes
+        out = Path(args.output)
+        if out.is_dir():
+            raise ValueError(f"--output {args.output!r} is a folder; give the .npy file to write")
+        if args.file and out.exists() and out.resolve() == Path(args.file).resolve():
+            raise ValueError(f"--output {args.output!r} is the --file it reads; the vectors would replace the sentences")
+        if out.exists() and not args.overwrite:
+            raise FileExistsError(f"--output {args.output!r} exists; pass --overwrite to replace it")
     sentences = _read_inputs(args.sentences, args.file)
     if not sentences:
         raise ValueError("no sentences given (arguments, --file or stdin)")

@@ -40,9 +40,23 @@ logger = logging.getLogger(__name__)
 _FINGERPRINT_TEXT = "simcse index fingerprint: a fixed sentence encoded with the model"
 
 
+def _check_unicode(text: str, where: str) -> None:
+    """A ``ValueError`` naming ``where`` for text the tokenizer cannot take: a lone surrogate, which is
+    what Python makes of bytes that are not UTF-8 in a command-line argument or a decoded stream."""
+    try:
+        text.encode("utf-8")
+    except UnicodeEncodeError as exc:
+        raise ValueError(
+            f"{where} is not valid Unicode text: lone surrogate {text[exc.start]!r} at character {exc.start} "
+            "(bytes that were not UTF-8?)"
+        ) from None
+
+
 def check_sentences(sentences: Any, what: str = "sentences") -> list[str]:
-    """Return ``sentences`` as a list of str; ``TypeError`` naming the first item that is not a str."""
+    """Return ``sentences`` as a list of str; ``TypeError`` naming the first item that is not a str,
+    ``ValueError`` naming the first that is not valid Unicode."""
     if isinstance(sentences, str):
+        _check_unicode(sentences, what)
         return [sentences]
     if sentences is None:
         raise TypeError(f"{what} must be a string or a list of strings, got None")
@@ -55,6 +69,7 @@ def check_sentences(sentences: Any, what: str = "sentences") -> list[str]:
     for i, s in enumerate(items):
         if not isinstance(s, str):
             raise TypeError(f"{what}[{i}] is {type(s).__name__}, not str: {s!r:.80}")
+        _check_unicode(s, f"{what}[{i}]")
     return items
 
 
@@ -280,9 +295,9 @@ class SimCSE:
     ) -> float | np.ndarray:
         """Cosine similarity between queries and keys (sentences or precomputed vectors).
 
-        A single query and a single key give a float; otherwise an array [n_queries, n_keys]
-        (1-d when exactly one side is a single sentence, as in the original package).
-        """
+        As in the original package: a single query and a single key give a float, a single query
+        and several keys a 1-d array [n_keys], and several queries an array [n_queries, n_keys],
+        also against a single key ([n_queries, 1])."""
         q = self.encode(queries, device=device, return_numpy=True)
         if isinstance(keys, (np.ndarray, torch.Tensor)):
             k = keys.detach().float().cpu().numpy() if isinstance(keys, torch.Tensor) else np.asarray(keys, np.float32)
@@ -297,8 +312,6 @@ class SimCSE:
             return float(sims[0, 0])
         if single_q:
             return sims[0]
-        if single_k:
-            return sims[:, 0]
         return sims
 
     # ------------------------------------------------------------------ index

@@ -77,6 +77,11 @@ def test_similarity_shapes_and_precomputed_keys(minilm):
     assert mat.shape == (2, 2)
     np.testing.assert_allclose(mat[0], row, atol=1e-5)
     assert mat[1, 1] > mat[1, 0]
+    # several queries against one key: [n_queries, 1], as the original package returns (code indexes sims[:, 0])
+    col = minilm.similarity(["A man is playing a guitar.", "Markets dropped."], "A man plays the guitar.")
+    assert col.shape == (2, 1)
+    np.testing.assert_allclose(col[:, 0], mat[:, 0], atol=1e-5)
+    assert minilm.similarity(["A man is playing a guitar.", "Markets dropped."], keys[0]).shape == (2, 1)
 
 
 def test_similarity_on_stsb_matches_scipy(minilm, data_dir):
@@ -544,3 +549,36 @@ def test_faiss_fast_without_faiss_warns(minilm, caplog, monkeypatch):
         minilm.build_index(["A dog barks.", "It rains."], faiss_fast=True)
     assert type(minilm.index["index"]).__name__ == "TorchIndex"
     assert any("faiss_fast needs faiss" in r.getMessage() and r.levelname == "WARNING" for r in caplog.records)
+
+
+def test_text_that_is_not_valid_unicode_is_named(minilm):
+    """A lone surrogate (what a non-UTF-8 command-line argument becomes) reached the tokenizer, whose
+    TypeError named neither the argument nor the sentence."""
+    with pytest.raises(ValueError, match=r"sentence is not valid Unicode text: lone surrogate '\\udce9' at character 3"):
+        minilm.encode("caf\udce9")
+    with pytest.raises(ValueError, match=r"\[1\] is not valid Unicode text"):
+        minilm.build_index(["ok", "bad\ud800"], use_faiss=False)
+    with pytest.raises(ValueError, match="not valid Unicode"):
+        minilm.similarity(["fine", "caf\udce9"], "fine")
+
+
+def test_cli_encode_never_replaces_a_file_unasked_nor_its_input(tmp_path, capsys, monkeypatch):
+    from simcse import cli
+
+    mine = tmp_path / "mine.txt"
+    mine.write_text("First sentence.\nSecond sentence.\n")
+    monkeypatch.setattr(cli, "_model", lambda args: pytest.fail("the model loaded before the output was checked"))
+    for extra in ([], ["--overwrite"]):
+        assert cli.main(["encode", "--file", str(mine), "--output", str(mine), *extra]) == 2
+        assert "is the --file it reads" in capsys.readouterr().err
+    assert mine.read_text() == "First sentence.\nSecond sentence.\n"
+    notes = tmp_path / "notes.npy"
+    notes.write_text("mine")
+    assert cli.main(["encode", "--file", str(mine), "--output", str(notes)]) == 2
+    assert f"--output '{notes}' exists; pass --overwrite to replace it" in capsys.readouterr().err
+    assert notes.read_text() == "mine"
+    assert cli.main(["encode", "--file", str(mine), "--output", str(tmp_path)]) == 2
+    assert "is a folder" in capsys.readouterr().err
+    monkeypatch.undo()
+    assert cli.main(["encode", "--file", str(mine), "--output", str(notes), "--overwrite"]) == 0
+    assert np.load(notes).shape == (2, 384)
