@@ -132,13 +132,12 @@ def _encode(args: argparse.Namespace) -> int:
     import numpy as np
 
     if args.output:  # checked before the model loads and encodes
-        out = Path(args.output)
-        if out.is_dir():
-            raise ValueError(f"--output {args.output!r} is a folder; give the .npy file to write")
-        if args.file and out.exists() and out.resolve() == Path(args.file).resolve():
-            raise ValueError(f"--output {args.output!r} is the --file it reads; the vectors would replace the sentences")
-        if out.exists() and not args.overwrite:
-            raise FileExistsError(f"--output {args.output!r} exists; pass --overwrite to replace it")
+        from .outputs import output_problem
+
+        problem = output_problem(args.output, args.overwrite, [args.file] if args.file else [],
+                                 "the --file it reads", example="vectors.npy")
+        if problem:
+            raise ValueError(problem)
     sentences = _read_inputs(args.sentences, args.file)
     if not sentences:
         raise ValueError("no sentences given (arguments, --file or stdin)")

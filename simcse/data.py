@@ -685,16 +685,14 @@ def check_triplets_output(
     inputs: Sequence[str | os.PathLike], output: str | os.PathLike, splits: Sequence[str], overwrite: bool = False
 ) -> None:
     """Refuse an ``output`` that is a folder, one of the files read, or (unless ``overwrite``) any existing file."""
-    out = Path(output)
-    if out.is_dir():
-        raise ValueError(f"--output {str(out)!r} is a folder; give the CSV file to write")
-    read = set()
+    from .outputs import output_problem
+
+    read: list[Path] = []
     for src in map(Path, inputs):
-        read.update((src / f"{c}.{split}" for c in ("s1", "s2", "labels") for split in splits) if src.is_dir() else [src])
-    if out.exists() and any(f.exists() and out.resolve() == f.resolve() for f in read):
-        raise ValueError(f"--output {str(out)!r} is one of the input files; it would be replaced by the triplets")
-    if out.exists() and not overwrite:
-        raise FileExistsError(f"--output {str(out)!r} exists; pass --overwrite to replace it")
+        read += [src / f"{c}.{split}" for c in ("s1", "s2", "labels") for split in splits] if src.is_dir() else [src]
+    problem = output_problem(output, overwrite, read, example="nli.csv")
+    if problem:
+        raise ValueError(problem)
 
 
 def build_nli_triplets(

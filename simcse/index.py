@@ -246,10 +246,9 @@ def save_index_files(
     with open(path / "sentences.jsonl", "w", encoding="utf-8") as f:
         for s in sentences:
             f.write(json.dumps(s, ensure_ascii=False) + "\n")
-    if vectors is not None:
-        np.save(path / "embeddings.npy", vectors)
     written = {INDEX_META, "sentences.jsonl"}
     if vectors is not None:
+        np.save(path / "embeddings.npy", vectors)
         written.add("embeddings.npy")
     if isinstance(index, FaissIndex) and index.kind == "ivf" and index._index is not None:  # None: no vector added yet
         index._faiss.write_index(index.cpu_index(), str(path / "faiss.index"))

@@ -14,6 +14,7 @@ import sys
 from pathlib import Path
 from typing import Sequence
 
+from ..outputs import output_problem
 from ..pooling import POOLERS
 from .engine import ALL_TASKS, DTYPES, MODES, NA_DEFAULT_TASKS, TASK_SETS, evaluate, results_tables
 from .references import PAPER_MODELS, compare_with_paper, comparison_tables, reference_for
@@ -56,17 +57,7 @@ def build_parser(prog: str = "simcse evaluate") -> argparse.ArgumentParser:
 
 def _check_output(path: str, overwrite: bool) -> str | None:
     """Why ``--output`` cannot be written (checked before the evaluation runs), or None."""
-    out = Path(path)
-    if out.is_dir():
-        return f"--output {path!r} is a directory; give a file name, e.g. {str(out / 'eval.json')!r}"
-    if out.exists() and not overwrite:
-        return f"--output {path!r} exists; choose a new file or pass --overwrite to replace it"
-    parent = out.parent
-    while not parent.exists() and parent != parent.parent:
-        parent = parent.parent
-    if not parent.is_dir():
-        return f"--output {path!r}: {str(parent)!r} is not a directory"
-    return None
+    return output_problem(path, overwrite, example="eval.json")
 
 
 def main(argv: Sequence[str] | None = None, prog: str = "simcse evaluate") -> int:
