@@ -23,7 +23,7 @@ from typing import Sequence
 
 import torch
 
-from .encoder import EncoderConfig, SentenceEncoder, token_limit
+from .encoder import EncoderConfig, SentenceEncoder, _first_line, token_limit
 from .pooling import POOLERS, MLPHead
 
 WEIGHT_FILES = ("model.safetensors", "pytorch_model.bin")
@@ -38,7 +38,10 @@ def read_state_dict(folder: Path) -> dict[str, torch.Tensor]:
     for index_name in ("model.safetensors.index.json", "pytorch_model.bin.index.json"):
         index = folder / index_name
         if index.is_file():
-            shards = sorted(set(json.loads(index.read_text()).get("weight_map", {}).values()))
+            try:
+                shards = sorted(set(json.loads(index.read_text(encoding="utf-8")).get("weight_map", {}).values()))
+            except (ValueError, AttributeError) as exc:  # not JSON, or JSON without a weight_map object
+                raise ValueError(f"could not read the shard index {str(index)!r}: {_first_line(exc)}") from exc
             state: dict[str, torch.Tensor] = {}
             for shard in shards:
                 state.update(_load_weight_file(folder / shard))
@@ -52,11 +55,14 @@ def read_state_dict(folder: Path) -> dict[str, torch.Tensor]:
 def _load_weight_file(f: Path) -> dict[str, torch.Tensor]:
     if not f.is_file():
         raise FileNotFoundError(f"weight file {f} is missing")
-    if f.suffix == ".safetensors":
-        from safetensors.torch import load_file
+    try:
+        if f.suffix == ".safetensors":
+            from safetensors.torch import load_file
 
-        return load_file(str(f))
-    return torch.load(str(f), map_location="cpu", weights_only=True)
+            return load_file(str(f))
+        return torch.load(str(f), map_location="cpu", weights_only=True)
+    except Exception as exc:  # a truncated or corrupt file: safetensors, pickle and zip errors alike
+        raise OSError(f"could not read the weights in {str(f)!r}: {_first_line(exc)}") from exc
 
 
 def convert_checkpoint(
@@ -99,7 +105,10 @@ def convert_checkpoint(
         raise ValueError(f"--pooler_type {pooler_type!r} is unknown; choose one of {', '.join(POOLERS)}")
     if max_length is not None and (isinstance(max_length, bool) or not isinstance(max_length, int) or max_length < 2):
         raise ValueError(f"--max_length must be an integer of at least 2, got {max_length!r}")
-    config = AutoConfig.from_pretrained(str(src))
+    try:
+        config = AutoConfig.from_pretrained(str(src))
+    except (OSError, ValueError) as exc:  # not JSON, or no model_type transformers knows
+        raise ValueError(f"could not read {str(src / 'config.json')!r}: {_first_line(exc)}") from exc
     config.architectures = None
     # With the architecture's pooler (BERT, RoBERTa), which receives the MLP weights below.
     backbone = AutoModel.from_config(config)
@@ -125,7 +134,13 @@ def convert_checkpoint(
         )
     if not base:
         raise ValueError(f"{src}: no backbone weights with prefix {prefix!r} (model_type {config.model_type!r})")
-    missing, unexpected = backbone.load_state_dict(base, strict=False)
+    try:
+        missing, unexpected = backbone.load_state_dict(base, strict=False)
+    except RuntimeError as exc:  # shapes that differ from the config's sizes
+        mismatch = [line.strip() for line in str(exc).splitlines() if "size mismatch" in line]
+        detail = mismatch[0] if mismatch else _first_line(exc)
+        more = f" (and {len(mismatch) - 1} more)" if len(mismatch) > 1 else ""
+        raise ValueError(f"{src}: backbone weights do not fit its config.json: {detail}{more}") from exc
     missing = [k for k in missing if not k.startswith("pooler.")]
     # Buffers the checkpoint's transformers version saved (SimCSE pins 4.2.1, which stores
     # embeddings.position_ids) but current versions keep out of the state dict: constants, not weights.
@@ -205,7 +220,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         convert_checkpoint(
             args.src, args.dst, args.pooler_type, args.mlp_only_train, args.tokenizer, args.max_length, args.overwrite
         )
-    except (FileNotFoundError, ValueError) as exc:
+    except (ValueError, OSError) as exc:  # OSError: FileNotFoundError and unreadable weight files
         print(f"simcse convert: error: {exc}", file=sys.stderr)
         return 2
     print(f"converted {args.src} -> {args.dst}")

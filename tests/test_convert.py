@@ -116,6 +116,37 @@ def test_errors_name_the_problem(tmp_path, tiny_bert_path, capsys):
     assert "has no config.json" in capsys.readouterr().err
 
 
+@pytest.mark.parametrize("fmt", ["bin", "safetensors"])
+def test_unreadable_files_are_named_errors(tmp_path, tiny_bert_path, fmt, capsys):
+    src, _, _ = _make_original(tmp_path, tiny_bert_path, "bert", fmt)
+    weights = src / ("pytorch_model.bin" if fmt == "bin" else "model.safetensors")
+    whole = weights.read_bytes()
+    weights.write_bytes(whole[:1000])  # cut short, as by an interrupted copy
+    assert main([str(src), str(tmp_path / "o1")]) == 2
+    assert f"could not read the weights in '{weights}'" in capsys.readouterr().err
+    weights.write_bytes(whole)
+    config = json.loads((src / "config.json").read_text())
+    (src / "config.json").write_text(json.dumps(dict(config, hidden_size=64, intermediate_size=128)))
+    assert main([str(src), str(tmp_path / "o2")]) == 2
+    err = capsys.readouterr().err
+    assert "backbone weights do not fit its config.json: size mismatch for" in err and "more)" in err
+    (src / "config.json").write_text("{not json")
+    assert main([str(src), str(tmp_path / "o3")]) == 2
+    assert f"could not read '{src / 'config.json'}'" in capsys.readouterr().err
+    assert not any((tmp_path / f"o{i}").exists() for i in (1, 2, 3))
+
+
+def test_unreadable_shard_index_is_a_named_error(tmp_path, tiny_bert_path, capsys):
+    src, _, _ = _make_original(tmp_path, tiny_bert_path, "bert", "bin")
+    (src / "pytorch_model.bin").rename(src / "pytorch_model-00001-of-00001.bin")
+    index = src / "pytorch_model.bin.index.json"
+    index.write_text("{weight_map: oops}")
+    assert main([str(src), str(tmp_path / "o")]) == 2
+    assert f"could not read the shard index '{index}'" in capsys.readouterr().err
+    index.write_text(json.dumps({"weight_map": {"x": "pytorch_model-00001-of-00001.bin"}}))
+    assert main([str(src), str(tmp_path / "o")]) == 0
+
+
 @pytest.mark.parametrize("model_type", ["bert", "roberta"])
 def test_checkpoint_of_transformers_4_2_with_position_ids(tmp_path, tiny_bert_path, model_type):
     # SimCSE's train.py ran on transformers 4.2.1, which saved embeddings.position_ids in the weights.
