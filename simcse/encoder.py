@@ -109,6 +109,15 @@ def tokenizer_limit(tokenizer: Any) -> int | None:
     return n if isinstance(n, int) and 0 < n < 100_000 else None
 
 
+def output_width(config: Any) -> int:
+    """Width of the backbone's last hidden states: ``hidden_size``, except for an OPT model whose
+    ``project_out`` maps its last layer to ``word_embed_proj_dim`` (facebook/opt-350m: 1024 -> 512)."""
+    proj = getattr(config, "word_embed_proj_dim", None)
+    if getattr(config, "model_type", None) == "opt" and isinstance(proj, int) and proj > 0:
+        return proj
+    return int(config.hidden_size)
+
+
 def token_limit(encoder: Any) -> int | None:
     """The most tokens the model takes: its position embeddings, or the tokenizer's limit when smaller
     (None when neither is known)."""
@@ -182,7 +191,7 @@ class SentenceEncoder(nn.Module):
         self.tokenizer = tokenizer
         self.config = config
         if mlp is None and config.pooler_type == "cls":
-            hidden = backbone.config.hidden_size
+            hidden = output_width(backbone.config)
             mlp = MLPHead(hidden, hidden, "tanh")
         if mlp is not None:
             # The head runs on the backbone's output, so it takes the backbone's dtype (e.g. a backbone
@@ -210,7 +219,7 @@ class SentenceEncoder(nn.Module):
         """Size of the embeddings this encoder returns at inference."""
         if self.mlp is not None and self.uses_mlp(training=False):
             return self.mlp.dense.out_features
-        return self.backbone.config.hidden_size
+        return output_width(self.backbone.config)
 
     def uses_mlp(self, training: bool | None = None) -> bool:
         """Whether the MLP head is applied (always in training; at inference unless ``mlp_only_train``)."""
@@ -763,7 +772,7 @@ def _has_pooler_weights(root: Path) -> bool:
 
 def _mlp_from_backbone_pooler(backbone: nn.Module) -> MLPHead:
     """SimCSE's convention for Hugging Face exports: the MLP lives in the backbone's pooler."""
-    hidden = backbone.config.hidden_size
+    hidden = output_width(backbone.config)
     mlp = MLPHead(hidden, hidden, "tanh")
     pooler = getattr(backbone, "pooler", None)
     dense = getattr(pooler, "dense", None)

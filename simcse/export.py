@@ -24,7 +24,7 @@ _ST_FLAG = {
 
 def write_sentence_transformers_files(encoder: "SentenceEncoder", path: Path) -> None:
     """Write modules.json, sentence_bert_config.json and the pooling (and MLP) module configs."""
-    from .encoder import MLP_DIR
+    from .encoder import MLP_DIR, output_width
 
     cfg = encoder.config
     if cfg.prompt:
@@ -37,7 +37,7 @@ def write_sentence_transformers_files(encoder: "SentenceEncoder", path: Path) ->
             "manifest written (load the folder with simcse.SimCSE)", path, cfg.prompt,
         )
         return
-    hidden = encoder.backbone.config.hidden_size
+    hidden = output_width(encoder.backbone.config)
     modules = [{"idx": 0, "name": "0", "path": "", "type": "sentence_transformers.models.Transformer"}]
     (path / "sentence_bert_config.json").write_text(
         json.dumps({"max_seq_length": cfg.max_length, "do_lower_case": cfg.lowercase}, indent=2) + "\n"

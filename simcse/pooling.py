@@ -81,13 +81,18 @@ def pool(
         idx = last_token_index(mask)
         return last_hidden[torch.arange(last_hidden.shape[0], device=mask.device), idx]
     if pooler_type in NEEDS_HIDDEN_STATES:
-        if hidden_states is None or len(hidden_states) < 3:
-            raise ValueError(f"pooler {pooler_type!r} needs the backbone's hidden states")
-        if pooler_type == "avg_top2":
-            states = (hidden_states[-1] + hidden_states[-2]) / 2.0
-        else:
-            states = (hidden_states[1] + hidden_states[-1]) / 2.0
-        return masked_mean(states, mask)
+        # (embedding output, layer 1, ..., layer N): avg_top2 needs two layers, avg_first_last one.
+        needed = 3 if pooler_type == "avg_top2" else 2
+        if hidden_states is None or len(hidden_states) < needed:
+            have = "no hidden states" if hidden_states is None else f"{len(hidden_states) - 1} layer(s)"
+            raise ValueError(f"pooler {pooler_type!r} needs the backbone's hidden states of {needed - 1} or more layers; got {have}")
+        a, b = (hidden_states[-2], hidden_states[-1]) if pooler_type == "avg_top2" else (hidden_states[1], hidden_states[-1])
+        if a.shape[-1] != b.shape[-1]:  # OPT models whose project_out resizes the last layer only (opt-350m)
+            raise ValueError(
+                f"pooler {pooler_type!r} averages layers of different widths ({a.shape[-1]} and {b.shape[-1]}): this "
+                "backbone projects its last layer; use avg, max, last or cls_before_pooler"
+            )
+        return masked_mean((a + b) / 2.0, mask)
     raise ValueError(f"unknown pooler {pooler_type!r}; choose one of {', '.join(POOLERS)}")
 
 

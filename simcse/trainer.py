@@ -48,6 +48,7 @@ from .encoder import (
     _read_folder_config,
     apply_overrides,
     is_local_model_name,
+    output_width,
     resolve_model_path,
 )
 from .loss import InfoNCELoss
@@ -227,7 +228,7 @@ def load_encoder_for_training(
         elif mlp_init == "auto" and mlp_dir is not None:
             mlp = _load_mlp(mlp_dir)
         else:
-            hidden = backbone.config.hidden_size
+            hidden = output_width(backbone.config)
             mlp = MLPHead(hidden, hidden, "tanh")
             # SimCSE initialises its MLP as BERT initialises linear layers: N(0, initializer_range), zero bias.
             std = float(getattr(backbone.config, "initializer_range", 0.02))

@@ -284,3 +284,46 @@ def test_corrupt_weights_are_named_not_a_traceback(tmp_path, tiny_bert_path, cap
             SimCSE(str(bad), device="cpu")
         assert evaluate_main(["--model_name_or_path", str(bad), "--pooler", "avg", "--tasks", "STSBenchmark"]) == 2
         assert f"could not read the weights in '{bad / name}'" in capsys.readouterr().err
+
+
+def test_opt_whose_last_layer_is_projected_encodes_and_exports_at_the_projected_width(tmp_path, minilm_path):
+    """facebook/opt-350m's project_out maps its 1024-wide states to 512: embeddings, the default MLP
+    and the sentence-transformers manifest use the projected width (here 32 -> 16)."""
+    from sentence_transformers import SentenceTransformer
+    from transformers import AutoTokenizer, OPTConfig, OPTModel
+
+    torch.manual_seed(0)
+    cfg = OPTConfig(vocab_size=30522, hidden_size=32, ffn_dim=64, num_hidden_layers=2, num_attention_heads=4,
+                    max_position_embeddings=128, word_embed_proj_dim=16, pad_token_id=0, bos_token_id=101,
+                    eos_token_id=102)
+    src = tmp_path / "opt"
+    OPTModel(cfg).save_pretrained(str(src))
+    AutoTokenizer.from_pretrained(str(minilm_path)).save_pretrained(str(src))
+    encoder = SentenceEncoder.from_pretrained(str(src)).eval()
+    expected = encoder.encode(SENTENCES).numpy()
+    assert encoder.dim == 16 and expected.shape == (4, 16)
+    encoder.save_pretrained(tmp_path / "out")
+    assert json.loads((tmp_path / "out" / "1_Pooling" / "config.json").read_text())["word_embedding_dimension"] == 16
+    st = SentenceTransformer(str(tmp_path / "out"), device="cpu")
+    assert st.get_sentence_embedding_dimension() == 16
+    np.testing.assert_allclose(st.encode(SENTENCES), expected, atol=1e-5)
+    trained, _ = load_encoder_for_training(str(src), pooler_type="cls")
+    assert trained.mlp.dense.in_features == trained.mlp.dense.out_features == 16
+    with pytest.raises(ValueError, match=r"averages layers of different widths \(32 and 16\)"):
+        SentenceEncoder.from_pretrained(str(src), pooler_type="avg_first_last").encode(SENTENCES)
+
+
+def test_avg_first_last_on_a_one_layer_backbone_is_that_layers_average(tmp_path, minilm_path):
+    from sentence_transformers import SentenceTransformer
+
+    from conftest import make_tiny_bert
+
+    src = make_tiny_bert(tmp_path / "one_layer", minilm_path, layers=1)
+    encoder = SentenceEncoder.from_pretrained(str(src), pooler_type="avg_first_last").eval()
+    expected = encoder.encode(SENTENCES).numpy()
+    avg = SentenceEncoder.from_pretrained(str(src), pooler_type="avg").eval().encode(SENTENCES).numpy()
+    np.testing.assert_allclose(expected, avg, atol=1e-5)  # first layer == last layer
+    encoder.save_pretrained(tmp_path / "out")
+    np.testing.assert_allclose(SentenceTransformer(str(tmp_path / "out"), device="cpu").encode(SENTENCES), expected, atol=1e-5)
+    with pytest.raises(ValueError, match=r"'avg_top2' needs the backbone's hidden states of 2 or more layers; got 1 layer"):
+        SentenceEncoder.from_pretrained(str(src), pooler_type="avg_top2").encode(SENTENCES)
