@@ -13,6 +13,8 @@ import json
 import logging
 import math
 import os
+import re
+import shutil
 import weakref
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
@@ -432,12 +434,33 @@ class SentenceEncoder(nn.Module):
             self.tokenizer.save_pretrained(str(path))
         cfg = asdict(self.config)
         (path / SIMCSE_CONFIG).write_text(json.dumps(cfg, indent=2) + "\n")
+        written = {SIMCSE_CONFIG}
         if self.mlp is not None:
             _save_mlp(self.mlp, path / MLP_DIR)
-        write_sentence_transformers_files(self, path)
+            written.add(MLP_DIR)
+        written |= write_sentence_transformers_files(self, path)
+        remove_stale_model_files(path, written)
 
 
 # ---------------------------------------------------------------------- helpers
+_MANIFEST_FILES = {"modules.json", "sentence_bert_config.json"}
+_MODULE_DIR = re.compile(r"\d+_(Pooling|WeightedLayerPooling|Dense|Normalize)")
+
+
+def remove_stale_model_files(path: Path, written: set[str]) -> None:
+    """Delete what an earlier model saved in ``path`` and this save did not write: its
+    sentence-transformers manifest and module folders (``modules.json``, ``1_Pooling``, ``2_Dense``,
+    ...), which loaders would otherwise combine with the new weights. Weights, tokenizer files and
+    anything else in the folder (checkpoints, the user's files) stay."""
+    for entry in list(path.iterdir()):
+        if entry.name in written:
+            continue
+        if entry.name in _MANIFEST_FILES and entry.is_file():
+            entry.unlink()
+        elif _MODULE_DIR.fullmatch(entry.name) and entry.is_dir() and not entry.is_symlink():
+            shutil.rmtree(entry)
+
+
 def apply_overrides(
     cfg: EncoderConfig, pooler_type: str | None = None, mlp_only_train: bool | None = None, max_length: int | None = None
 ) -> EncoderConfig:

@@ -22,8 +22,9 @@ _ST_FLAG = {
 }
 
 
-def write_sentence_transformers_files(encoder: "SentenceEncoder", path: Path) -> None:
-    """Write modules.json, sentence_bert_config.json and the pooling (and MLP) module configs."""
+def write_sentence_transformers_files(encoder: "SentenceEncoder", path: Path) -> set[str]:
+    """Write modules.json, sentence_bert_config.json and the pooling (and MLP) module configs; return
+    the names written in ``path`` (none for a prompt template, which has no manifest)."""
     from .encoder import MLP_DIR, output_width
 
     cfg = encoder.config
@@ -36,7 +37,7 @@ def write_sentence_transformers_files(encoder: "SentenceEncoder", path: Path) ->
             "%s: prompt template %r is not expressible in a sentence-transformers folder; no sentence-transformers "
             "manifest written (load the folder with simcse.SimCSE)", path, cfg.prompt,
         )
-        return
+        return set()
     hidden = output_width(encoder.backbone.config)
     modules = [{"idx": 0, "name": "0", "path": "", "type": "sentence_transformers.models.Transformer"}]
     (path / "sentence_bert_config.json").write_text(
@@ -66,3 +67,4 @@ def write_sentence_transformers_files(encoder: "SentenceEncoder", path: Path) ->
             {"idx": len(modules), "name": str(len(modules)), "path": f"{len(modules)}_Normalize", "type": "sentence_transformers.models.Normalize"}
         )
     (path / "modules.json").write_text(json.dumps(modules, indent=2) + "\n")
+    return {"modules.json", "sentence_bert_config.json"} | {m["path"] for m in modules if m["path"]}

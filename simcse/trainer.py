@@ -49,6 +49,7 @@ from .encoder import (
     apply_overrides,
     is_local_model_name,
     output_width,
+    remove_stale_model_files,
     resolve_model_path,
 )
 from .loss import InfoNCELoss
@@ -575,6 +576,7 @@ def save_model_atomically(encoder: SentenceEncoder, target: str | os.PathLike, e
         if not target.exists():
             os.rename(tmp, target)
             return
+        written = {entry.name for entry in tmp.iterdir()}
         for entry in sorted(tmp.iterdir()):
             dest = target / entry.name
             if entry.is_dir():
@@ -587,6 +589,7 @@ def save_model_atomically(encoder: SentenceEncoder, target: str | os.PathLike, e
                     os.rename(entry, dest)
             else:
                 os.replace(entry, dest)
+        remove_stale_model_files(target, written)  # a previous model's manifest and modules, not the checkpoints
     finally:
         if tmp.exists():
             shutil.rmtree(tmp)

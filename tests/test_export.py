@@ -327,3 +327,38 @@ def test_avg_first_last_on_a_one_layer_backbone_is_that_layers_average(tmp_path,
     np.testing.assert_allclose(SentenceTransformer(str(tmp_path / "out"), device="cpu").encode(SENTENCES), expected, atol=1e-5)
     with pytest.raises(ValueError, match=r"'avg_top2' needs the backbone's hidden states of 2 or more layers; got 1 layer"):
         SentenceEncoder.from_pretrained(str(src), pooler_type="avg_top2").encode(SENTENCES)
+
+
+@pytest.mark.parametrize("atomic", [False, True])
+def test_saving_over_a_model_folder_removes_the_old_models_modules_only(tmp_path, tiny_bert_path, atomic):
+    """A reused output folder: the earlier model's Dense / layer-pooling modules would otherwise be
+    read with the new weights (sentence-transformers follows modules.json, we read 2_Dense)."""
+    from sentence_transformers import SentenceTransformer
+
+    from simcse.trainer import save_model_atomically
+
+    def save(encoder, folder):
+        save_model_atomically(encoder, folder) if atomic else encoder.save_pretrained(folder)
+
+    out = tmp_path / "out"
+    first, _ = load_encoder_for_training(str(tiny_bert_path), pooler_type="avg_first_last")
+    save(first, out)
+    cls, _ = load_encoder_for_training(str(tiny_bert_path), pooler_type="cls")
+    save(cls, out)
+    assert {"1_WeightedLayerPooling", "2_Pooling"}.isdisjoint(p.name for p in out.iterdir())
+    (out / "checkpoint-5").mkdir()
+    (out / "notes.txt").write_text("mine")
+    (out / "3_Pooling").write_text("a file, not a module folder")
+    avg, _ = load_encoder_for_training(str(tiny_bert_path), pooler_type="avg")
+    save(avg, out)
+    names = {p.name for p in out.iterdir()}
+    assert "2_Dense" not in names and {"checkpoint-5", "notes.txt", "3_Pooling", "1_Pooling"} <= names
+    assert (out / "notes.txt").read_text() == "mine"
+    expected = avg.eval().encode(SENTENCES).numpy()
+    np.testing.assert_allclose(SentenceTransformer(str(out), device="cpu").encode(SENTENCES), expected, atol=1e-5)
+    np.testing.assert_allclose(SimCSE(str(out), device="cpu").encode(SENTENCES, return_numpy=True, normalize_to_unit=False),
+                               expected, atol=1e-5)
+    # a model whose prompt has no sentence-transformers form leaves no manifest of the model before it
+    avg.config.prompt = 'This sentence : "{}" means in one word:"'
+    save(avg, out)
+    assert {"modules.json", "sentence_bert_config.json", "1_Pooling"}.isdisjoint(p.name for p in out.iterdir())
