@@ -4,6 +4,7 @@
     python examples/alignment_uniformity.py --run_dir result/my-unsup-simcse --start default
     # any list of models
     python examples/alignment_uniformity.py default path/to/model-a path/to/model-b --output plot.png
+    # an existing --output / --json file is replaced only with --overwrite
 
 l_align = E ||f(x) - f(x+)||^2 over STS-B pairs scored above 4 (lower: positives closer);
 l_uniform = log E exp(-2 ||f(x) - f(y)||^2) over all STS-B sentences (lower: spread more evenly).
@@ -21,6 +22,7 @@ from pathlib import Path
 
 from simcse import SimCSE, default_model_path
 from simcse.analysis import align_uniform, plot_align_uniform, stsb_analysis_data
+from simcse.outputs import output_problem
 
 
 def run_checkpoints(run_dir: Path) -> list[Path]:
@@ -70,9 +72,29 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--max_pairs", type=int, default=None, help="sample at most this many positive pairs")
     p.add_argument("--max_sentences", type=int, default=None, help="sample at most this many sentences for uniformity")
     p.add_argument("--device", default=None)
-    p.add_argument("--output", default="align_uniform.png", help="the plot (PNG)")
+    p.add_argument("--output", default="align_uniform.png",
+                   help="the plot: .png (added when the name has no suffix), .pdf, .svg or another image format")
     p.add_argument("--json", default=None, help="also write the numbers to this JSON file")
+    p.add_argument("--overwrite", action="store_true", help="replace an existing --output / --json file")
     args = p.parse_args(argv)
+
+    # Both files are checked before any model is measured.
+    from matplotlib.backend_bases import FigureCanvasBase
+
+    plot = Path(args.output)
+    if not plot.suffix:
+        plot = plot.with_name(plot.name + ".png")
+    formats = FigureCanvasBase.get_supported_filetypes()
+    if plot.suffix[1:].lower() not in formats:
+        p.error(f"--output {args.output!r}: {plot.suffix!r} is not an image format; use one of "
+                f"{', '.join('.' + f for f in sorted(formats))}")
+    outputs = [("--output", plot, "align_uniform.png")] + ([("--json", Path(args.json), "points.json")] if args.json else [])
+    if args.json and Path(args.json).resolve() == plot.resolve():
+        p.error(f"--json {args.json!r} is the --output plot; give two files")
+    for flag, path, example in outputs:
+        problem = output_problem(path, args.overwrite, example=example, flag=flag)
+        if problem:
+            p.error(problem)
 
     def resolve(name: str) -> Path:
         path = default_model_path() if name == "default" else Path(name)
@@ -83,7 +105,10 @@ def main(argv: list[str] | None = None) -> int:
     run_dir = Path(args.run_dir) if args.run_dir else None
     paths = ([resolve(args.start)] if args.start else []) + [resolve(m) for m in args.models]
     if run_dir is not None:
-        paths += run_checkpoints(run_dir)
+        try:
+            paths += run_checkpoints(run_dir)
+        except FileNotFoundError as exc:  # not a folder, or no checkpoint and no model in it
+            p.error(str(exc))
     if not paths:
         p.error("give model folders and/or --run_dir")
 
@@ -100,9 +125,11 @@ def main(argv: list[str] | None = None) -> int:
         points.append({"label": label_of(path, run_dir), "model": str(path), **metrics})
         print(f"{points[-1]['label']:<28} {metrics['align']:8.4f} {metrics['uniform']:10.4f}")
     title = f"l_align vs l_uniform ({run_dir.name if run_dir else 'models'}, STS-B {args.split})"
-    plot_align_uniform(points, args.output, title=title)
-    print(f"plot: {args.output}")
+    plot.parent.mkdir(parents=True, exist_ok=True)
+    plot_align_uniform(points, plot, title=title)
+    print(f"plot: {plot}")
     if args.json:
+        Path(args.json).parent.mkdir(parents=True, exist_ok=True)
         Path(args.json).write_text(json.dumps(points, indent=2), encoding="utf-8")
     return 0
 

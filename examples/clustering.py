@@ -12,11 +12,13 @@ import argparse
 import json
 import random
 import sys
+from pathlib import Path
 
 import numpy as np
 
 from simcse import SimCSE
 from simcse.cli import bundled_corpus, positive_int
+from simcse.outputs import output_problem
 from simcse.tool import read_sentence_file
 
 
@@ -44,8 +46,13 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--show", type=positive_int, default=5, help="sentences shown per cluster (nearest to its centre)")
     p.add_argument("--model", default=None, help="model folder (default: all-MiniLM-L6-v2)")
     p.add_argument("--json", default=None, help="also write the clusters as JSON to this file")
+    p.add_argument("--overwrite", action="store_true", help="replace an existing --json file")
     p.add_argument("--seed", type=int, default=0)
     args = p.parse_args(argv)
+    if args.json:  # checked before any work
+        problem = output_problem(args.json, args.overwrite, [args.file], "the --file it reads", "clusters.json", "--json")
+        if problem:
+            p.error(problem)
 
     sentences = read_sentence_file(args.file)
     if args.limit is not None and args.limit < len(sentences):
@@ -68,6 +75,7 @@ def main(argv: list[str] | None = None) -> int:
         if len(members) > args.show:
             print(f"  ... and {len(members) - args.show} more")
     if args.json:
+        Path(args.json).parent.mkdir(parents=True, exist_ok=True)
         with open(args.json, "w", encoding="utf-8") as f:
             json.dump([{"size": len(m), "sentences": m} for m in clusters], f, indent=2, ensure_ascii=False)
     return 0

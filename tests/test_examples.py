@@ -74,10 +74,13 @@ def test_clustering_recovers_topics(tmp_path, method):
 
 
 def test_alignment_uniformity_of_models(tmp_path, data_dir, tiny_bert_path, minilm):
-    png, js = tmp_path / "plot.png", tmp_path / "points.json"
+    # a name without a suffix gets .png; folders that do not exist yet are made
+    png, js = tmp_path / "plots" / "plot.png", tmp_path / "numbers" / "points.json"
     out = run_example("alignment_uniformity.py", str(tiny_bert_path), "default", "--max_pairs", "60",
-                      "--max_sentences", "200", "--output", str(png), "--json", str(js), data_dir=data_dir)
+                      "--max_sentences", "200", "--output", str(png.with_suffix("")), "--json", str(js),
+                      data_dir=data_dir)
     assert "STS-B dev: 60 positive pairs" in out and png.read_bytes()[:4] == b"\x89PNG"
+    assert f"plot: {png}" in out
     points = json.loads(js.read_text())
     assert [p["label"] for p in points] == [tiny_bert_path.name, "all-MiniLM-L6-v2"]
     expected = align_uniform(minilm, stsb_analysis_data(data_dir, "dev", 4.0, 60, 200))
@@ -85,6 +88,36 @@ def test_alignment_uniformity_of_models(tmp_path, data_dir, tiny_bert_path, mini
     assert points[1]["uniform"] == pytest.approx(expected["uniform"], abs=1e-4)
     # a random small BERT maps every sentence to nearly the same point: perfectly "aligned", not uniform
     assert points[0]["uniform"] > -0.1 > points[1]["uniform"]
+
+
+def _example_error(name: str, *args: str) -> str:
+    """Run examples/NAME expecting a usage error (exit 2); return its stderr."""
+    env = dict(os.environ, PYTHONPATH=str(ROOT), HF_HUB_OFFLINE="1")
+    proc = subprocess.run([sys.executable, str(EXAMPLES / name), *args], capture_output=True, text=True, env=env,
+                          timeout=300)
+    assert proc.returncode == 2, proc.stderr[-2000:]
+    return proc.stderr
+
+
+def test_example_outputs_are_checked_before_any_work(tmp_path):
+    mine = tmp_path / "mine.json"
+    mine.write_text('{"my": "results"}')
+    err = _example_error("alignment_uniformity.py", "default", "--output", str(tmp_path / "p.png"), "--json", str(mine))
+    assert f"--json '{mine}' exists; pass --overwrite to replace it" in err
+    err = _example_error("alignment_uniformity.py", "default", "--output", str(tmp_path / "x.json"))
+    assert "'.json' is not an image format" in err
+    err = _example_error("alignment_uniformity.py", "default", "--output", str(mine.with_suffix(".png")), "--json",
+                         str(mine.with_suffix(".png")))
+    assert "is the --output plot" in err
+    err = _example_error("alignment_uniformity.py", "--run_dir", str(tmp_path / "no_run"))
+    assert f"--run_dir '{tmp_path / 'no_run'}' is not a folder" in err and "Traceback" not in err
+    corpus = tmp_path / "s.txt"
+    corpus.write_text("one\ntwo\n")
+    err = _example_error("clustering.py", "--file", str(corpus), "--json", str(mine))
+    assert f"--json '{mine}' exists; pass --overwrite" in err
+    err = _example_error("clustering.py", "--file", str(corpus), "--json", str(corpus), "--overwrite")
+    assert "is the --file it reads" in err
+    assert mine.read_text() == '{"my": "results"}' and corpus.read_text() == "one\ntwo\n"
 
 
 @pytest.fixture(scope="module")
