@@ -342,6 +342,21 @@ def test_int8_index_too_small_to_calibrate_says_what_to_do(model):
     assert model.search("another one", threshold=-1, top_k=1)[0][0] == "And another one."
 
 
+def test_int8_calibration_on_vectors_that_differ_only_by_float_noise_is_refused(model):
+    """The same sentence twice can encode to vectors ~1e-7 apart (batched kernels): ranges that narrow
+    would clip every later vector to code 0 or 255, so they count as the same embedding."""
+    from simcse.tool import _check_int8_calibration
+
+    index = QuantizedIndex(4, precision="int8", use_faiss=False)
+    v = np.array([[0.5, -0.5, 0.5, 0.5]], dtype=np.float32)
+    with pytest.raises(ValueError, match="2 sentences, all with the same embedding"):
+        _check_int8_calibration(index, np.concatenate([v, v + 1.7e-7]), "build_index")
+    _check_int8_calibration(index, np.concatenate([v, v[:, ::-1]]), "build_index")  # different: accepted
+    model.build_index([], precision="int8")
+    with pytest.raises(ValueError, match="add_to_index.*2 sentences, all with the same embedding"):
+        model.add_to_index(["Twice.", "Twice."])
+
+
 @pytest.mark.parametrize("use_faiss", [pytest.param(True, marks=needs_faiss), False])
 @pytest.mark.parametrize("precision", ["int8", "binary"])
 def test_empty_quantised_index_saves_loads_and_grows(model, stsb, tmp_path, use_faiss, precision):
