@@ -236,6 +236,31 @@ def test_concurrent_requests_on_a_threaded_server(service):
             assert status == 400
 
 
+def test_malformed_request_lines_get_a_valid_json_error():
+    """Errors the server answers before the app runs quote the request line: a '"' or a control byte in
+    it must still give a JSON body (http.server's text template gave invalid JSON)."""
+    import socket
+
+    server = serve(create_app(SearchService(model=None, corpus_name="none")), "127.0.0.1", 0)
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    try:
+        for line in (b'GET /api/search?q=dog HTTP/1.1"', b"GET /api/search?q=dog HTTP/1.1\x01",
+                     b"GET /api/search?q=dog HTTP/1.1 extra"):
+            with socket.create_connection(("127.0.0.1", server.server_port), timeout=10) as conn:
+                conn.sendall(line + b"\r\n\r\n")
+                reply = b""
+                while chunk := conn.recv(65536):
+                    reply += chunk
+            head, _, body = reply.partition(b"\r\n\r\n")
+            body = body if head.startswith(b"HTTP/") else reply  # an HTTP/0.9-style reply has no head
+            error = json.loads(body)
+            assert error["field"] is None and error["error"].startswith("400 Bad request"), reply
+    finally:
+        server.shutdown()
+        thread.join(10)
+
+
 def test_index_is_saved_then_loaded_and_rebuilt_for_another_corpus(minilm_path, corpus_file, tmp_path):
     model = SimCSE(str(minilm_path), device="cpu")
     index_dir = tmp_path / "index"

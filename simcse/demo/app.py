@@ -10,6 +10,7 @@ Bad input gets an HTTP 400 with ``{"error": ..., "field": ...}``; no request ans
 from __future__ import annotations
 
 import argparse
+import json
 import logging
 import math
 import sys
@@ -288,8 +289,22 @@ def _json_error_handler():
     from werkzeug.serving import WSGIRequestHandler
 
     class JSONErrorRequestHandler(WSGIRequestHandler):
-        error_content_type = "application/json"
-        error_message_format = '{"error": "%(code)d %(message)s", "field": null}\n'
+        def send_error(self, code: int, message: str | None = None, explain: str | None = None) -> None:
+            # http.server fills a text template with the message (for a bad request line, the line's
+            # repr), so a '"' or a control byte there made the body invalid JSON: build it with json.
+            reason = self.responses.get(code, ("Error",))[0]
+            message = message or reason
+            self.log_error("code %d, message %s", code, message)
+            self.send_response(code, reason)  # the status line carries the standard reason only
+            self.send_header("Connection", "close")
+            body = b""
+            if code >= 200 and code not in (204, 304):
+                body = (json.dumps({"error": f"{code} {message}", "field": None}) + "\n").encode("utf-8")
+                self.send_header("Content-Type", "application/json")
+                self.send_header("Content-Length", str(len(body)))
+            self.end_headers()
+            if self.command != "HEAD" and body:
+                self.wfile.write(body)
 
     return JSONErrorRequestHandler
 
