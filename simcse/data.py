@@ -10,8 +10,9 @@ Formats (one example per line / row):
   ``sentence1``, ``anchor``, ``text``) unless ``header`` says otherwise; a first row of other
   identifier-like names (``premise,positive,hard_negative``) is kept as an example, with a
   logged warning, when no later row looks like that;
-- ``.json`` / ``.jsonl``: JSON lines (or one JSON array) of objects with 1-3 string fields
-  (in the first record's order) or of lists of 1-3 strings.
+- ``.json`` / ``.jsonl``: JSON lines (or, in a ``.json``, one JSON array) of strings, of objects
+  with 1-3 string fields (in the first record's order) or of lists of 1-3 strings; a ``.jsonl`` is
+  always read a record a line, so ``["anchor", "positive"]`` there is one pair.
 
 Columns are (anchor, positive, hard negative) in file order, except where a header or the JSON
 field names give each column a role (``COLUMN_ROLES``: ``sent0/anchor/query/premise``,
@@ -39,6 +40,7 @@ import os
 import re
 import sys
 import tempfile
+import zipfile
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Callable, Iterable, Sequence
@@ -277,13 +279,18 @@ def _looks_like_header(cells: Sequence[str]) -> bool:
 def _read_json(path: Path) -> list[tuple[int, list[str]]]:
     text = _read_text_file(path)
     records: list[tuple[int, Any]] = []
-    if text.lstrip().startswith("["):
+    # One JSON array (.json) or one record a line (.jsonl; also a .json whose lines are records, which
+    # may themselves be lists such as ["anchor", "positive"]).
+    whole = None
+    if path.suffix.lower() != ".jsonl" and text.lstrip().startswith("["):
         try:
-            data = json.loads(text)
+            whole = json.loads(text)
         except json.JSONDecodeError as exc:
-            raise ValueError(f"{path}:{exc.lineno}: invalid JSON: {exc.msg}") from exc
+            if exc.msg != "Extra data":  # "Extra data": a first line that is a whole record, then more lines
+                raise ValueError(f"{path}:{exc.lineno}: invalid JSON: {exc.msg}") from exc
+    if whole is not None:
         # Each record is named by the line it starts on (a pretty-printed array spreads one over many lines).
-        records = list(zip(_array_item_lines(text), data)) if isinstance(data, list) else [(1, data)]
+        records = list(zip(_array_item_lines(text), whole)) if isinstance(whole, list) else [(1, whole)]
         where = "record"
     else:
         # Not str.splitlines: json.dumps(..., ensure_ascii=False) leaves U+2028 / U+0085 raw inside strings.
@@ -468,7 +475,7 @@ def load_training_data(
                     cols = [(npz[f"ids{i}"], npz[f"offsets{i}"]) for i in range(k)]
                 logger.info("loaded tokenized %s from cache %s", path, cache_file)
                 return TokenizedExamples(cols)
-            except (OSError, KeyError, ValueError) as exc:
+            except (OSError, KeyError, ValueError, EOFError, zipfile.BadZipFile) as exc:  # emptied or cut short
                 logger.warning("ignoring unreadable tokenization cache %s (%s)", cache_file, exc)
     columns = read_training_file(path, header=header)
     logger.info("tokenizing %d examples x %d columns of %s (max_length %d)", len(columns[0]), len(columns), path, max_length)

@@ -413,6 +413,8 @@ def validate(model_args: ModelArguments, data_args: DataTrainingArguments, train
         raise ValueError("--lora_r does not support --do_mlm")
     if data_args.max_seq_length < 2:
         raise ValueError(f"--max_seq_length must be at least 2, got {data_args.max_seq_length}")
+    if data_args.pad_to_multiple_of is not None and data_args.pad_to_multiple_of < 1:
+        raise ValueError(f"--pad_to_multiple_of must be a positive integer, got {data_args.pad_to_multiple_of}")
     if data_args.train_file_header not in ("auto", "yes", "no"):
         raise ValueError(f"--train_file_header must be auto, yes or no, got {data_args.train_file_header!r}")
     if model_args.model_type is not None and not model_args.model_name_or_path:

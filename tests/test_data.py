@@ -53,6 +53,17 @@ def test_jsonl_objects_and_json_array(tmp_path):
     assert D.read_training_file(g) == [["a", "d"], ["b", "e"], ["c", "f"]]
 
 
+def test_jsonl_of_lists_is_a_record_a_line(tmp_path):
+    # a .jsonl line that is a list is one example (here an anchor-positive pair), even alone in the file
+    one = _write(tmp_path / "one.jsonl", '["A man plays a guitar.", "Someone plays music."]\n')
+    assert D.read_training_file(one) == [["A man plays a guitar."], ["Someone plays music."]]
+    two = _write(tmp_path / "two.jsonl", '["a", "b"]\n["c", "d"]\n')
+    assert D.read_training_file(two) == [["a", "c"], ["b", "d"]]
+    # a .json written the same way (records a line) reads alike; one array is still one array
+    assert D.read_training_file(_write(tmp_path / "lines.json", '["a", "b"]\n["c", "d"]\n')) == [["a", "c"], ["b", "d"]]
+    assert D.read_training_file(_write(tmp_path / "array.json", '["a", "b"]\n')) == [["a", "b"]]
+
+
 @pytest.mark.parametrize(
     "name,text,match",
     [
@@ -138,6 +149,18 @@ def test_tokenize_once_then_cache(tmp_path, encoder, monkeypatch):
     os.utime(f, ns=(f.stat().st_atime_ns, f.stat().st_mtime_ns + 10**9))
     changed = D.load_training_data(f, encoder, max_length=8, cache_dir=cache)
     assert len(changed) == 1
+
+
+@pytest.mark.parametrize("damage", [b"", b"PK\x03\x04 cut short"])
+def test_damaged_cache_file_is_ignored_and_rewritten(tmp_path, encoder, damage):
+    f = _write(tmp_path / "s.txt", "a dog runs\nhello there\n")
+    cache = tmp_path / "cache"
+    first = D.load_training_data(f, encoder, max_length=8, cache_dir=cache)
+    (cache_file,) = cache.glob("*.npz")
+    cache_file.write_bytes(damage)  # emptied or cut short outside our atomic writes
+    again = D.load_training_data(f, encoder, max_length=8, cache_dir=cache)
+    assert [list(x) for x in again[1]] == [list(x) for x in first[1]]
+    assert cache_file.stat().st_size > len(damage)  # written again
 
 
 def test_cache_follows_content_even_with_same_size_and_mtime(tmp_path, encoder):

@@ -283,6 +283,8 @@ def test_a_model_folder_without_weights_is_an_error_not_a_traceback(tmp_path, ti
         (["--recipe", "unsup-gpt-9"], "--recipe 'unsup-gpt-9': no such recipe"),
         (["--train_file_header", "maybe"], "--train_file_header must be auto, yes or no"),
         (["--max_seq_length", "512"], "--max_seq_length 512 is more than"),
+        (["--pad_to_multiple_of", "-8"], "--pad_to_multiple_of must be a positive integer, got -8"),
+        (["--pad_to_multiple_of", "0"], "--pad_to_multiple_of must be a positive integer, got 0"),
     ],
 )
 def test_bad_arguments_are_named(tmp_path, tiny_bert_path, unsup_file, capsys, extra, message):
