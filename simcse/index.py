@@ -201,6 +201,18 @@ class FaissIndex:
         raise NotImplementedError("vectors are kept beside an IVF index, not read back from it")
 
 
+def faiss_wanted(use_faiss: bool | None) -> bool:
+    """Whether to build on FAISS: ``None`` means when it is installed; ``True`` without faiss falls back
+    to the exact torch index with a warning, as the original package does."""
+    if use_faiss is None:
+        return faiss_available()
+    if use_faiss and not faiss_available():
+        logger.warning("use_faiss=True but faiss is not installed (pip install faiss-cpu or faiss-gpu); "
+                       "using the exact torch index")
+        return False
+    return bool(use_faiss)
+
+
 def make_index(
     dim: int,
     use_faiss: bool | None = None,
@@ -209,13 +221,9 @@ def make_index(
     num_cells_in_search: int = 10,
     device: str | torch.device = "cpu",
 ) -> TorchIndex | FaissIndex:
-    """Pick a backend: FAISS when ``use_faiss`` (or when it is installed and ``use_faiss`` is None),
-    else the exact torch index."""
-    if use_faiss is None:
-        use_faiss = faiss_available()
-    if use_faiss:
-        if not faiss_available():
-            raise ImportError("use_faiss=True but faiss is not installed (pip install faiss-cpu or faiss-gpu)")
+    """Pick a backend: FAISS when it is installed and ``use_faiss`` is not False, else the exact torch
+    index (see :func:`faiss_wanted`)."""
+    if faiss_wanted(use_faiss):
         return FaissIndex(dim, fast, num_cells, num_cells_in_search, device)
     if fast:
         logger.warning("faiss_fast needs faiss (pip install faiss-cpu or faiss-gpu); using the exact torch index")
@@ -309,7 +317,9 @@ def load_index_files(
         raise ValueError(f"saved index {path}: {len(sentences)} sentences but {vectors.shape[0]} vectors")
     if use_faiss is None:
         use_faiss = meta.get("backend") == "faiss" and faiss_available()
-    fast = meta.get("kind") == "ivf" and bool(use_faiss)
+    else:
+        use_faiss = faiss_wanted(use_faiss)
+    fast = meta.get("kind") == "ivf" and use_faiss
     index = make_index(
         int(meta["dim"]),
         use_faiss,

@@ -54,6 +54,8 @@ from typing import Any
 import numpy as np
 import torch
 
+from .index import faiss_wanted
+
 logger = logging.getLogger(__name__)
 
 PRECISIONS = ("float32", "int8", "uint8", "binary", "ubinary")
@@ -224,16 +226,6 @@ def index_memory(dim: int, precision: str = "float32", truncate_dim: int | None 
 
 
 # ---------------------------------------------------------------------- base indexes
-def _faiss_wanted(use_faiss: bool | None) -> bool:
-    from .index import faiss_available
-
-    if use_faiss is None:
-        return faiss_available()
-    if use_faiss and not faiss_available():
-        raise ImportError("use_faiss=True but faiss is not installed (pip install faiss-cpu or faiss-gpu)")
-    return bool(use_faiss)
-
-
 def _merge_topk(best_s: torch.Tensor | None, best_i: torch.Tensor | None, s: torch.Tensor, i: torch.Tensor,
                 k: int, largest: bool) -> tuple[torch.Tensor, torch.Tensor]:
     if best_s is not None:
@@ -248,7 +240,7 @@ class _CodeStore:
 
     def __init__(self, width: int, use_faiss: bool | None, device: str | torch.device):
         self.width = width
-        self.backend = "faiss" if _faiss_wanted(use_faiss) else "torch"
+        self.backend = "faiss" if faiss_wanted(use_faiss) else "torch"
         self.device = torch.device(device) if self.backend == "torch" else torch.device("cpu")
         self._codes = torch.zeros((0, width), dtype=torch.uint8, device=self.device)  # torch backend
         self._faiss_index: Any = None

@@ -332,8 +332,9 @@ class SimCSE:
     ) -> None:
         """Encode a corpus (a list of sentences, or a text file with one per line) and index it.
 
-        FAISS is used when installed (or when ``use_faiss``); ``faiss_fast`` builds an IVF index with
-        ``num_cells`` cells. Without FAISS the exact torch index serves (fast on GPU).
+        FAISS is used when installed, unless ``use_faiss=False``; ``faiss_fast`` builds an IVF index with
+        ``num_cells`` cells. Without FAISS the exact torch index serves (fast on GPU); ``use_faiss=True``
+        without faiss installed falls back to it with a warning, as in the original package.
 
         ``truncate_dim`` (default: the constructor's) indexes the first ``truncate_dim`` dimensions
         (re-normalised); queries are truncated alike. ``precision="int8"`` (scalar quantisation,

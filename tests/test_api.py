@@ -551,6 +551,27 @@ def test_faiss_fast_without_faiss_warns(minilm, caplog, monkeypatch):
     assert any("faiss_fast needs faiss" in r.getMessage() and r.levelname == "WARNING" for r in caplog.records)
 
 
+@needs_faiss
+def test_use_faiss_true_without_faiss_falls_back_as_the_original_package(minilm, caplog, monkeypatch, tmp_path):
+    import simcse.index as index
+
+    sentences = ["A dog barks.", "It rains.", "A cat sleeps.", "Stocks fell today."]
+    minilm.build_index(sentences, use_faiss=True, faiss_fast=True)  # saved from FAISS (IVF) while it is there
+    minilm.save_index(tmp_path / "ivf")
+    expected = minilm.search("A puppy is barking.", top_k=2, threshold=-1)
+    monkeypatch.setattr(index, "faiss_available", lambda: False)
+    with caplog.at_level("WARNING", logger="simcse.index"):
+        minilm.build_index(sentences, use_faiss=True)
+        assert type(minilm.index["index"]).__name__ == "TorchIndex"
+        minilm.load_index(tmp_path / "ivf", use_faiss=True)  # the IVF index's vectors, on the torch index
+        assert type(minilm.index["index"]).__name__ == "TorchIndex"
+        assert [s for s, _ in minilm.search("A puppy is barking.", top_k=2, threshold=-1)] == [s for s, _ in expected]
+        minilm.build_index(sentences, use_faiss=True, precision="int8")
+        assert minilm.index["index"].backend == "torch"
+    warned = [r for r in caplog.records if "use_faiss=True but faiss is not installed" in r.getMessage()]
+    assert len(warned) == 3 and all(r.levelname == "WARNING" for r in warned)
+
+
 def test_text_that_is_not_valid_unicode_is_named(minilm):
     """A lone surrogate (what a non-UTF-8 command-line argument becomes) reached the tokenizer, whose
     TypeError named neither the argument nor the sentence."""
