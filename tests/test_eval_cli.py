@@ -199,6 +199,39 @@ def test_output_never_replaces_a_file_or_crashes_after_the_run(tiny_bert_path, t
     assert json.loads(mine.read_text())["tasks"]["STSBenchmark"]["test"]["n"] == 12
 
 
+def test_seed_out_of_range_is_named_before_encoding(tiny_bert_path, tmp_path: Path, capsys, monkeypatch):
+    import simcse.tool
+
+    def no_encoding(*args, **kwargs):
+        raise AssertionError("encoded before the seed was checked")
+
+    monkeypatch.setattr(simcse.tool.SimCSE, "encode", no_encoding)
+    data = _tiny_stsb(tmp_path / "data")
+    assert main(["--model", str(tiny_bert_path), "--tasks", "STSBenchmark", "--data_dir", str(data), "--seed", "-1"]) == 2
+    assert "seed (--seed) must be an integer from 0 to 2**32 - 1, got -1" in capsys.readouterr().err
+
+
+def test_output_never_replaces_a_file_the_evaluation_reads(tiny_bert_path, tmp_path: Path, capsys):
+    """Even with --overwrite: a gold-score file of the data folder or a file of the model folder is not a
+    results file; an earlier results file kept beside the model is."""
+    import shutil
+
+    data = _tiny_stsb(tmp_path / "data")
+    model = tmp_path / "model"
+    shutil.copytree(tiny_bert_path, model)
+    base = ["--model", str(model), "--pooler", "avg", "--tasks", "STSBenchmark", "--data_dir", str(data)]
+    gold = data / "STS" / "STSBenchmark" / "sts-test.csv"
+    for target in (gold, model / "config.json"):
+        before = target.read_bytes()
+        assert main([*base, "--output", str(target), "--overwrite"]) == 2
+        err = capsys.readouterr().err
+        assert f"--output '{target}' is a file in the " in err and "that this evaluation reads" in err
+        assert target.read_bytes() == before
+    assert main([*base, "--output", str(model / "eval.json")]) == 0
+    assert main([*base, "--output", str(model / "eval.json"), "--overwrite"]) == 0  # its own earlier results
+    assert json.loads((model / "eval.json").read_text())["tasks"]["STSBenchmark"]["test"]["n"] == 12
+
+
 def test_output_created_during_the_run_is_not_replaced(tiny_bert_path, tmp_path: Path, capsys, monkeypatch):
     """Two evaluations given the same new --output: the one that finishes second does not overwrite the
     first one's file (the check before the run cannot see it); its results go beside it, and it says so."""

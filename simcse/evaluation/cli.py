@@ -55,9 +55,36 @@ def build_parser(prog: str = "simcse evaluate") -> argparse.ArgumentParser:
     return p
 
 
-def _check_output(path: str, overwrite: bool) -> str | None:
-    """Why ``--output`` cannot be written (checked before the evaluation runs), or None."""
-    return output_problem(path, overwrite, example="eval.json")
+def _check_output(path: str, overwrite: bool, model: str | None = None, data_dir: str | None = None) -> str | None:
+    """Why ``--output`` cannot be written (checked before the evaluation runs), or None. Inside the data
+    folder or the (local) model folder, an existing file is replaced only when it is an earlier results
+    file, never a file the evaluation reads (a gold-score file, the model's config.json)."""
+    problem = output_problem(path, overwrite, example="eval.json")
+    out = Path(path)
+    if problem or not out.is_file():
+        return problem
+    from ..encoder import default_model_path, is_local_model_name
+    from .datadir import resolve_data_dir
+
+    folders = [("data folder", resolve_data_dir(data_dir))]
+    if data_dir is not None:
+        folders.append(("data folder", Path(data_dir).expanduser()))
+    if model is None or is_local_model_name(model):
+        folders.append(("model folder", default_model_path() if model is None else Path(model).expanduser()))
+    for what, folder in folders:
+        if folder.is_dir() and out.resolve().is_relative_to(folder.resolve()) and not _is_results_file(out):
+            return (f"--output {path!r} is a file in the {what} {str(folder)!r} that this evaluation reads and not "
+                    "an earlier results file; writing it would replace what is read (choose another file)")
+    return None
+
+
+def _is_results_file(path: Path) -> bool:
+    """Whether ``path`` holds a results JSON written by this command (an object with "scores")."""
+    try:
+        data = json.loads(path.read_text(encoding="utf-8"))
+    except (OSError, UnicodeDecodeError, ValueError):
+        return False
+    return isinstance(data, dict) and "scores" in data
 
 
 def main(argv: Sequence[str] | None = None, prog: str = "simcse evaluate") -> int:
@@ -71,7 +98,7 @@ def main(argv: Sequence[str] | None = None, prog: str = "simcse evaluate") -> in
               f"{' '.join(args.tasks)} is ignored (as in SimCSE's evaluation.py): use --task_set na, or leave "
               "--task_set out, to run just those tasks", file=sys.stderr)
     if args.output:
-        problem = _check_output(args.output, args.overwrite)
+        problem = _check_output(args.output, args.overwrite, args.model, args.data_dir)
         if problem:
             print(f"{prog}: error: {problem}", file=sys.stderr)
             return 2

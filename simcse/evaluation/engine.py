@@ -283,6 +283,8 @@ def evaluate(
         raise ValueError(f"batch_size must be a positive integer, got {batch_size!r}")
     if max_length is not None and (not isinstance(max_length, int) or max_length < 2):
         raise ValueError(f"max_length must be an integer >= 2, got {max_length!r}")
+    if isinstance(seed, bool) or not isinstance(seed, int) or not 0 <= seed < 2**32:
+        raise ValueError(f"seed (--seed) must be an integer from 0 to 2**32 - 1, got {seed!r}")
     names = resolve_tasks(tasks, task_set)
     if mode == "dev":
         test_only = [n for n in names if n in TEST_ONLY_TASKS]
