@@ -317,6 +317,11 @@ def load_task(name: str, data_dir: str | os.PathLike | None = None, mteb_data_di
         parts = {}
         for split, fname in (("train", "EN_train.tsv"), ("validation", "EN_valid.tsv"), ("test", "EN_test.tsv")):
             rows = _read_csv_rows(root / fname, name, layout, "\t", ("sentence", "is_counterfactual"))
+            bad = [r for r in rows if r["is_counterfactual"].strip() not in ("0", "1")]
+            if bad:
+                raise ValueError(f"{name}: {str(root / fname)!r}: is_counterfactual must be 0 or 1; got "
+                                 f"{bad[0]['is_counterfactual']!r} for {bad[0]['sentence'][:80]!r} "
+                                 f"({len(bad)} such row(s))")
             parts[split] = Dataset.from_dict({"text": [r["sentence"] for r in rows],
                                               "label": [int(r["is_counterfactual"]) for r in rows]})
         task.dataset = {"en": DatasetDict(parts)}

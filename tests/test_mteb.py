@@ -128,6 +128,10 @@ def test_mteb_csv_with_missing_columns_fails_clearly(tiny_bert_path, tmp_path: P
     with pytest.raises(ValueError, match="no columns \\(empty file\\)"):
         load_task("AmazonCounterfactualClassification", mteb_data_dir=mteb_dir)
 
+    _write(mteb_dir / "AmazonCounterfactual" / "EN_train.tsv", "sentence\tis_counterfactual\nIt could be.\tyes\n")
+    with pytest.raises(ValueError, match="EN_train.tsv': is_counterfactual must be 0 or 1; got 'yes' for 'It could be.'"):
+        load_task("AmazonCounterfactualClassification", mteb_data_dir=mteb_dir)
+
     _write(mteb_dir / "Banking77" / "train.csv", "text,category\nwhere is my card?,card_arrival\nno category\n")
     with pytest.raises(ValueError, match="train.csv' line 3: no value for column\\(s\\) 'category'"):
         load_task("Banking77Classification", mteb_data_dir=mteb_dir)
