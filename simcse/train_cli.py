@@ -86,7 +86,7 @@ class ModelArguments:
     )
     pooler_type: str | None = field(
         default=None,
-        metadata={"help": "Pooling head: cls (CLS + MLP), cls_before_pooler, avg, avg_top2, avg_first_last, last "
+        metadata={"help": "Pooling head: cls (CLS + MLP), cls_before_pooler, avg, avg_top2, avg_first_last, last, max "
                   "(default: the pooler a simcse / sentence-transformers folder was saved with, else cls)."},
     )
     mlp_only_train: bool = field(
@@ -271,9 +271,22 @@ def _flag_value(argv: Sequence[str], name: str) -> str | None:
     return None
 
 
+def build_parser() -> Any:
+    """The ``HfArgumentParser`` of our two dataclasses and ``TrainingArguments`` (also what --help prints)."""
+    from transformers import HfArgumentParser, TrainingArguments
+
+    parser = HfArgumentParser((ModelArguments, DataTrainingArguments, TrainingArguments), prog="simcse train")
+    for action in parser._actions:  # transformers' text says "Defaults to 'loss'", which we do not report
+        if action.dest == "metric_for_best_model":
+            action.help = ("Metric that selects the best checkpoint: stsb_spearman (default with "
+                           "--load_best_model_at_end), sickr_spearman, avg_sts; with --eval_transfer also a transfer "
+                           "task's dev accuracy (MR, CR, ...) or avg_transfer.")
+    return parser
+
+
 def parse_args(argv: Sequence[str] | None = None) -> tuple[ModelArguments, DataTrainingArguments, Any]:
     """Parse flags (or a single JSON config file) into the three argument dataclasses."""
-    from transformers import HfArgumentParser, TrainingArguments
+    from transformers import TrainingArguments
 
     argv = list(sys.argv[1:] if argv is None else argv)
     if len(argv) == 1 and argv[0].endswith(".json"):
@@ -290,7 +303,7 @@ def parse_args(argv: Sequence[str] | None = None) -> tuple[ModelArguments, DataT
     for old, new in _RENAMED.items():
         argv = [new if a == old else (new + a[len(old):] if a.startswith(old + "=") else a) for a in argv]
 
-    parser = HfArgumentParser((ModelArguments, DataTrainingArguments, TrainingArguments), prog="simcse train")
+    parser = build_parser()
     dests = {a.dest for a in parser._actions}
     import torch
 
@@ -731,9 +744,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     )
     args = list(sys.argv[1:] if argv is None else argv)
     if args and args[0] in ("-h", "--help"):
-        from transformers import HfArgumentParser, TrainingArguments
-
-        HfArgumentParser((ModelArguments, DataTrainingArguments, TrainingArguments), prog="simcse train").print_help()
+        build_parser().print_help()
         return 0
     try:
         model_args, data_args, training_args = parse_args(args)

@@ -738,3 +738,12 @@ def test_compatibility_flags_without_effect_say_so(tmp_path, tiny_bert_path, uns
     assert rc == 0
     assert "--preprocessing_num_workers 4: no effect here" in caplog.text
     assert "--validation_split_percentage 5: no effect here" in caplog.text
+
+
+def test_help_states_our_defaults(capsys):
+    from simcse.train_cli import main
+
+    assert main(["--help"]) == 0
+    text = " ".join(capsys.readouterr().out.split())
+    assert "stsb_spearman (default with --load_best_model_at_end)" in text and "Defaults to 'loss'" not in text
+    assert "avg_first_last, last, max" in text
