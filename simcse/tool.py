@@ -69,7 +69,11 @@ def check_sentences(sentences: Any, what: str = "sentences") -> list[str]:
     for i, s in enumerate(items):
         if not isinstance(s, str):
             raise TypeError(f"{what}[{i}] is {type(s).__name__}, not str: {s!r:.80}")
-        _check_unicode(s, f"{what}[{i}]")
+    try:  # one C-level pass over the whole list (encode's input path); the culprit is looked for on failure only
+        "".join(items).encode("utf-8")
+    except UnicodeEncodeError:
+        for i, s in enumerate(items):
+            _check_unicode(s, f"{what}[{i}]")
     return items
 
 

@@ -576,8 +576,9 @@ def save_model_atomically(encoder: SentenceEncoder, target: str | os.PathLike, e
         if not target.exists():
             os.rename(tmp, target)
             return
-        written = {entry.name for entry in tmp.iterdir()}
-        for entry in sorted(tmp.iterdir()):
+        entries = sorted(tmp.iterdir())
+        written = {entry.name for entry in entries}
+        for entry in entries:
             dest = target / entry.name
             if entry.is_dir():
                 if dest.exists():

@@ -66,9 +66,8 @@ def _check_output(path: str, overwrite: bool, model: str | None = None, data_dir
     from ..encoder import default_model_path, is_local_model_name
     from .datadir import resolve_data_dir
 
-    folders = [("data folder", resolve_data_dir(data_dir))]
-    if data_dir is not None:
-        folders.append(("data folder", Path(data_dir).expanduser()))
+    # --data_dir as given holds what resolve_data_dir reads (itself, or its SentEval subfolder)
+    folders = [("data folder", Path(data_dir).expanduser() if data_dir is not None else resolve_data_dir())]
     if model is None or is_local_model_name(model):
         folders.append(("model folder", default_model_path() if model is None else Path(model).expanduser()))
     for what, folder in folders:
