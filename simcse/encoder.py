@@ -35,6 +35,10 @@ from .pooling import (
 logger = logging.getLogger(__name__)
 
 SIMCSE_CONFIG = "simcse_config.json"
+ST_MODEL_CONFIG = "config_sentence_transformers.json"
+ST_SETTINGS_KEY = "sentence_transformers"
+"""Key of :attr:`EncoderConfig.extra` keeping a sentence-transformers folder's prompts, default prompt
+name and similarity function, written back to ``config_sentence_transformers.json`` on save."""
 MLP_DIR = "2_Dense"
 FORMAT_VERSION = 1
 
@@ -443,7 +447,7 @@ class SentenceEncoder(nn.Module):
 
 
 # ---------------------------------------------------------------------- helpers
-_MANIFEST_FILES = {"modules.json", "sentence_bert_config.json"}
+_MANIFEST_FILES = {"modules.json", "sentence_bert_config.json", ST_MODEL_CONFIG}
 _MODULE_DIR = re.compile(r"\d+_(Pooling|WeightedLayerPooling|Dense|Normalize)")
 
 
@@ -687,6 +691,7 @@ def _read_sentence_transformers(root: Path, modules_file: Path) -> tuple[Encoder
     max_length: int | None = None
     lowercase = False
     layer_pooler: str | None = None
+    include_prompt = True
     for mod in modules:
         kind = str(mod.get("type", "")).rsplit(".", 1)[-1]
         mdir = root / mod.get("path", "")
@@ -701,7 +706,7 @@ def _read_sentence_transformers(root: Path, modules_file: Path) -> tuple[Encoder
                 max_length = transformer_cfg.get("max_seq_length") or None
                 lowercase = bool(transformer_cfg.get("do_lower_case", False))
         elif kind == "Pooling":
-            pooler = _st_pooling_mode(mdir / "config.json")
+            pooler, include_prompt = _st_pooling_mode(mdir / "config.json")
         elif kind == "Dense":
             if dense_dir is not None:
                 raise ValueError(f"{modules_file}: more than one Dense module is not supported")
@@ -729,8 +734,63 @@ def _read_sentence_transformers(root: Path, modules_file: Path) -> tuple[Encoder
                 f"{modules_file}: a Dense head after {pooler!r} pooling is not supported (only after CLS)"
             )
         pooler = "cls"
-    cfg = EncoderConfig(pooler_type=pooler, normalize=normalize, max_length=max_length, lowercase=lowercase)
+    settings = read_st_model_settings(root)
+    prompt = None
+    default_name = settings.get("default_prompt_name")
+    prefix = settings["prompts"][default_name] if default_name else ""
+    if prefix:
+        if not include_prompt and pooler != "last":
+            raise ValueError(
+                f"{root}: the default prompt {default_name!r} is left out of {pooler!r} pooling there "
+                "(include_prompt: false in the Pooling config), which simcse does not support"
+            )
+        prompt = prefix.replace("{", "{{").replace("}", "}}") + "{}"
+    if not include_prompt:
+        settings["include_prompt"] = False
+    extra = {ST_SETTINGS_KEY: settings} if settings else {}
+    cfg = EncoderConfig(pooler_type=pooler, normalize=normalize, max_length=max_length, lowercase=lowercase,
+                        prompt=prompt, extra=extra)
     return cfg, backbone_dir, dense_dir
+
+
+def read_st_model_settings(root: Path) -> dict[str, Any]:
+    """The prompts, default prompt name and similarity function of a sentence-transformers folder
+    (``config_sentence_transformers.json``), checked; only those it sets."""
+    path = root / ST_MODEL_CONFIG
+    if not path.is_file():
+        return {}
+    try:
+        raw = json.loads(path.read_text(encoding="utf-8"))
+    except (json.JSONDecodeError, UnicodeDecodeError) as exc:
+        raise ValueError(f"{path} is not valid JSON: {exc}") from exc
+    if not isinstance(raw, dict):
+        raise ValueError(f"{path} must hold a JSON object, not {type(raw).__name__}")
+    prompts = raw.get("prompts") or {}
+    if not isinstance(prompts, dict) or not all(
+        isinstance(k, str) and (v is None or isinstance(v, str)) for k, v in prompts.items()
+    ):
+        raise ValueError(f"{path}: 'prompts' must map prompt names to texts, not {prompts!r}")
+    prompts = {k: v or "" for k, v in prompts.items()}
+    default_name = raw.get("default_prompt_name")
+    if default_name is not None and default_name not in prompts:
+        raise ValueError(
+            f"{path}: default_prompt_name {default_name!r} is not one of its prompts {sorted(prompts)}"
+        )
+    found = {"prompts": prompts, "default_prompt_name": default_name, "similarity_fn_name": raw.get("similarity_fn_name")}
+    return {k: v for k, v in found.items() if v}
+
+
+def prompt_prefix(template: str | None) -> str | None:
+    """The text a prompt template puts before the sentence when it puts nothing after it
+    (sentence-transformers' prompts are such prefixes); ``""`` for no template, ``None`` for a
+    template with text after the sentence."""
+    if not template:
+        return ""
+    marker = "\x00"
+    filled = template.format(marker)
+    if filled.count(marker) != 1 or not filled.endswith(marker):
+        return None
+    return filled[:-1]
 
 
 def _st_default_max_length(backbone_dir: Path) -> int:
@@ -749,7 +809,8 @@ def _st_default_max_length(backbone_dir: Path) -> int:
     return min(limits) if limits else 128
 
 
-def _st_pooling_mode(config_file: Path) -> str:
+def _st_pooling_mode(config_file: Path) -> tuple[str, bool]:
+    """Our pooler for a Pooling module's config, and whether it pools prompt tokens (``include_prompt``)."""
     cfg = json.loads(config_file.read_text())
     modes: list[str] = []
     if "pooling_mode" in cfg:
@@ -763,7 +824,7 @@ def _st_pooling_mode(config_file: Path) -> str:
             mapped.append(None)
     if len(mapped) != 1 or mapped[0] is None:
         raise ValueError(f"{config_file}: pooling {modes or cfg} is not supported (one of cls, mean, max, lasttoken)")
-    return mapped[0]
+    return mapped[0], cfg.get("include_prompt", True) is not False
 
 
 def _first_line(exc: BaseException) -> str:

@@ -2,7 +2,10 @@
 
 A folder saved by :meth:`SentenceEncoder.save_pretrained` holds the Hugging Face backbone at its
 root, so sentence-transformers reads it as ``Transformer`` (path "") -> ``Pooling`` ->
-[``Dense``, SimCSE's MLP head when it is used at inference] -> [``Normalize``].
+[``Dense``, SimCSE's MLP head when it is used at inference] -> [``Normalize``]. A prompt that goes
+before every sentence is written to ``config_sentence_transformers.json`` as the default prompt, as
+sentence-transformers applies it; the prompts and similarity function of the folder the model was
+loaded from are kept there.
 """
 from __future__ import annotations
 
@@ -24,11 +27,13 @@ _ST_FLAG = {
 
 def write_sentence_transformers_files(encoder: "SentenceEncoder", path: Path) -> set[str]:
     """Write modules.json, sentence_bert_config.json and the pooling (and MLP) module configs; return
-    the names written in ``path`` (none for a prompt template, which has no manifest)."""
-    from .encoder import MLP_DIR, output_width
+    the names written in ``path`` (none for a prompt template with text after the sentence, which
+    sentence-transformers cannot express)."""
+    from .encoder import MLP_DIR, ST_MODEL_CONFIG, ST_SETTINGS_KEY, output_width, prompt_prefix
 
     cfg = encoder.config
-    if cfg.prompt:
+    prefix = prompt_prefix(cfg.prompt)
+    if prefix is None:
         # A template with text after the sentence (e.g. PromptEOL) has no sentence-transformers
         # equivalent (its prompts are prefixes): the folder is written for SimCSE / SentenceEncoder only.
         import logging
@@ -50,6 +55,8 @@ def write_sentence_transformers_files(encoder: "SentenceEncoder", path: Path) ->
             pooling[flag] = m == mode
         pooling["pooling_mode_mean_sqrt_len_tokens"] = False
         pooling["pooling_mode_weightedmean_tokens"] = False
+        if cfg.extra.get(ST_SETTINGS_KEY, {}).get("include_prompt") is False:
+            pooling["include_prompt"] = False
         pool_dir = path / "1_Pooling"
         pool_dir.mkdir(exist_ok=True)
         (pool_dir / "config.json").write_text(json.dumps(pooling, indent=2) + "\n")
@@ -67,4 +74,27 @@ def write_sentence_transformers_files(encoder: "SentenceEncoder", path: Path) ->
             {"idx": len(modules), "name": str(len(modules)), "path": f"{len(modules)}_Normalize", "type": "sentence_transformers.models.Normalize"}
         )
     (path / "modules.json").write_text(json.dumps(modules, indent=2) + "\n")
-    return {"modules.json", "sentence_bert_config.json"} | {m["path"] for m in modules if m["path"]}
+    (path / ST_MODEL_CONFIG).write_text(
+        json.dumps(st_model_settings(cfg.extra.get(ST_SETTINGS_KEY, {}), prefix), indent=2, ensure_ascii=False) + "\n",
+        encoding="utf-8",
+    )
+    return {"modules.json", "sentence_bert_config.json", ST_MODEL_CONFIG} | {m["path"] for m in modules if m["path"]}
+
+
+def st_model_settings(loaded: dict, prefix: str) -> dict:
+    """``config_sentence_transformers.json`` for a model whose sentences get ``prefix`` before them:
+    the prompts and similarity function it was loaded with are kept, and its default prompt is the
+    one named prompt equal to ``prefix`` (a prompt named ``default`` when none is)."""
+    prompts = dict(loaded.get("prompts", {}))
+    name = None
+    if prefix:
+        name = loaded.get("default_prompt_name")
+        if name is None or prompts.get(name) != prefix:
+            name = "default"
+            prompts[name] = prefix
+    return {
+        "model_type": "SentenceTransformer",
+        "prompts": prompts,
+        "default_prompt_name": name,
+        "similarity_fn_name": loaded.get("similarity_fn_name") or "cosine",
+    }

@@ -362,3 +362,112 @@ def test_saving_over_a_model_folder_removes_the_old_models_modules_only(tmp_path
     avg.config.prompt = 'This sentence : "{}" means in one word:"'
     save(avg, out)
     assert {"modules.json", "sentence_bert_config.json", "1_Pooling"}.isdisjoint(p.name for p in out.iterdir())
+
+
+def _folder_with_prompts(path, tiny_bert_path, settings, include_prompt=True, pooling_mode="mean"):
+    """A sentence-transformers 6 folder (new-style Pooling config) with the given
+    config_sentence_transformers.json."""
+    import shutil
+
+    shutil.copytree(tiny_bert_path, path)
+    (path / "1_Pooling").mkdir()
+    (path / "1_Pooling" / "config.json").write_text(json.dumps(
+        {"embedding_dimension": 32, "pooling_mode": pooling_mode, "include_prompt": include_prompt}))
+    (path / "modules.json").write_text(json.dumps([
+        {"idx": 0, "name": "0", "path": "", "type": "sentence_transformers.models.Transformer"},
+        {"idx": 1, "name": "1", "path": "1_Pooling", "type": "sentence_transformers.models.Pooling"},
+    ]))
+    (path / "config_sentence_transformers.json").write_text(json.dumps(settings))
+    return path
+
+
+@pytest.mark.parametrize("prefix", ["query: ", "Represent {this} sentence: "])
+def test_default_prompt_of_a_sentence_transformers_folder_is_applied_and_saved(tmp_path, tiny_bert_path, prefix):
+    """A folder whose config_sentence_transformers.json names a default prompt: SentenceTransformer(path)
+    puts it before every sentence, and so do we; our save keeps it (and the other prompts), so both
+    loaders give the same embeddings from the saved folder."""
+    from sentence_transformers import SentenceTransformer
+
+    settings = {"prompts": {"query": prefix, "document": "passage: "}, "default_prompt_name": "query",
+                "similarity_fn_name": "dot"}
+    folder = _folder_with_prompts(tmp_path / "st", tiny_bert_path, settings)
+    st = SentenceTransformer(str(folder), device="cpu")
+    expected = st.encode(SENTENCES)
+    assert not np.allclose(expected, st.encode(SENTENCES, prompt=""), atol=1e-4), "the prompt must matter"
+
+    encoder = SentenceEncoder.from_pretrained(str(folder))
+    assert encoder.config.prompt.format("x") == prefix + "x"
+    np.testing.assert_allclose(encoder.encode(SENTENCES).numpy(), expected, atol=1e-5)
+    ours = SimCSE(str(folder), device="cpu").encode(SENTENCES, return_numpy=True, normalize_to_unit=False)
+    np.testing.assert_allclose(ours, expected, atol=1e-5)
+
+    encoder.save_pretrained(tmp_path / "saved")
+    written = json.loads((tmp_path / "saved" / "config_sentence_transformers.json").read_text())
+    assert written["prompts"] == settings["prompts"] and written["default_prompt_name"] == "query"
+    assert written["similarity_fn_name"] == "dot"
+    np.testing.assert_allclose(SentenceTransformer(str(tmp_path / "saved"), device="cpu").encode(SENTENCES),
+                               expected, atol=1e-5)
+    np.testing.assert_allclose(SentenceEncoder.from_pretrained(str(tmp_path / "saved")).encode(SENTENCES).numpy(),
+                               expected, atol=1e-5)
+
+
+def test_a_prefix_prompt_template_is_written_as_the_default_prompt(tmp_path, tiny_bert_path):
+    """--prompt_template with nothing after the sentence has a sentence-transformers form: the default
+    prompt; saving a model without a prompt over that folder leaves no default prompt behind."""
+    from sentence_transformers import SentenceTransformer
+
+    encoder, _ = load_encoder_for_training(str(tiny_bert_path), pooler_type="avg")
+    encoder.config.prompt = "search_query: {}"
+    encoder.eval()
+    expected = encoder.encode(SENTENCES).numpy()
+    encoder.save_pretrained(tmp_path / "out")
+    written = json.loads((tmp_path / "out" / "config_sentence_transformers.json").read_text())
+    assert written["prompts"] == {"default": "search_query: "} and written["default_prompt_name"] == "default"
+    np.testing.assert_allclose(SentenceTransformer(str(tmp_path / "out"), device="cpu").encode(SENTENCES),
+                               expected, atol=1e-5)
+
+    encoder.config.prompt = None
+    plain = encoder.encode(SENTENCES).numpy()
+    encoder.save_pretrained(tmp_path / "out")
+    assert json.loads((tmp_path / "out" / "config_sentence_transformers.json").read_text())["default_prompt_name"] is None
+    np.testing.assert_allclose(SentenceTransformer(str(tmp_path / "out"), device="cpu").encode(SENTENCES),
+                               plain, atol=1e-5)
+    encoder.config.prompt = 'This sentence : "{}" means in one word:"'
+    encoder.save_pretrained(tmp_path / "out")
+    assert not (tmp_path / "out" / "config_sentence_transformers.json").exists()
+
+
+def test_sentence_transformers_prompt_settings_errors_are_named(tmp_path, tiny_bert_path):
+    bad_name = _folder_with_prompts(tmp_path / "a", tiny_bert_path,
+                                    {"prompts": {"query": "query: "}, "default_prompt_name": "qeury"})
+    with pytest.raises(ValueError, match=r"default_prompt_name 'qeury' is not one of its prompts \['query'\]"):
+        SentenceEncoder.from_pretrained(str(bad_name))
+    not_texts = _folder_with_prompts(tmp_path / "b", tiny_bert_path, {"prompts": ["query: "]})
+    with pytest.raises(ValueError, match="'prompts' must map prompt names to texts"):
+        SentenceEncoder.from_pretrained(str(not_texts))
+    (tmp_path / "b" / "config_sentence_transformers.json").write_text("{not json")
+    with pytest.raises(ValueError, match="config_sentence_transformers.json is not valid JSON"):
+        SentenceEncoder.from_pretrained(str(not_texts))
+    # Instructor-style: the prompt is left out of mean pooling, which we do not do: refused, not ignored.
+    excluded = _folder_with_prompts(tmp_path / "c", tiny_bert_path,
+                                    {"prompts": {"query": "query: "}, "default_prompt_name": "query"},
+                                    include_prompt=False)
+    with pytest.raises(ValueError, match=r"default prompt 'query' is left out of 'avg' pooling.*include_prompt"):
+        SentenceEncoder.from_pretrained(str(excluded))
+
+
+def test_include_prompt_false_without_a_default_prompt_loads_and_is_kept(tmp_path, tiny_bert_path):
+    """Without a default prompt no prompt reaches our pooling, so the folder loads as it is; the setting
+    is written back, so sentence-transformers' prompt_name encoding of the saved folder is unchanged."""
+    from sentence_transformers import SentenceTransformer
+
+    folder = _folder_with_prompts(tmp_path / "st", tiny_bert_path, {"prompts": {"query": "query: "}},
+                                  include_prompt=False)
+    st = SentenceTransformer(str(folder), device="cpu")
+    encoder = SentenceEncoder.from_pretrained(str(folder))
+    assert encoder.config.prompt is None
+    np.testing.assert_allclose(encoder.encode(SENTENCES).numpy(), st.encode(SENTENCES), atol=1e-5)
+    encoder.save_pretrained(tmp_path / "saved")
+    again = SentenceTransformer(str(tmp_path / "saved"), device="cpu")
+    np.testing.assert_allclose(again.encode(SENTENCES, prompt_name="query"), st.encode(SENTENCES, prompt_name="query"),
+                               atol=1e-5)
