@@ -166,6 +166,14 @@ class EncoderConfig:
             raise ValueError(f"prompt template {self.prompt!r} must contain '{{}}' where the sentence goes")
 
 
+def embedding_pooler(cfg: EncoderConfig, has_mlp: bool = True) -> str:
+    """``cfg``'s pooler at inference: ``cls`` without its MLP head (kept out by ``mlp_only_train``, or
+    absent) is ``cls_before_pooler``, so that ``pooler=<this>`` gives the same embeddings."""
+    if cfg.pooler_type == "cls" and (cfg.mlp_only_train or not has_mlp):
+        return "cls_before_pooler"
+    return cfg.pooler_type
+
+
 def _is_decoder_only(config: Any) -> bool:
     from transformers.models.auto.modeling_auto import (
         MODEL_FOR_CAUSAL_LM_MAPPING_NAMES,
@@ -226,6 +234,11 @@ class SentenceEncoder(nn.Module):
         if self.mlp is not None and self.uses_mlp(training=False):
             return self.mlp.dense.out_features
         return output_width(self.backbone.config)
+
+    @property
+    def embedding_pooler(self) -> str:
+        """The head inference embeddings come from, as the original tool names it."""
+        return embedding_pooler(self.config, has_mlp=self.mlp is not None)
 
     def uses_mlp(self, training: bool | None = None) -> bool:
         """Whether the MLP head is applied (always in training; at inference unless ``mlp_only_train``)."""

@@ -111,14 +111,16 @@ class MTEBEncoder:
     def _variant(self, folder: Path) -> str:
         """``""`` when the model embeds as its folder says; else what differs (``pooler-cls``,
         ``maxlen-64``), so that results of a changed pooler or length get their own name / revision."""
-        from .encoder import _read_folder_config, token_limit
+        from .encoder import _read_folder_config, embedding_pooler, token_limit
 
         own, _, _ = _read_folder_config(folder, self.model.model_name_or_path)
         limit = token_limit(self.encoder)
         own_length = min(own.max_length, limit) if limit is not None else own.max_length
         changes = []
-        if self.encoder.pooler_type != own.pooler_type:
-            changes.append(f"pooler-{self.encoder.pooler_type}")
+        # compared as embedded: pooler="cls" on a --mlp_only_train folder adds its MLP head (a variant);
+        # "cls_before_pooler" there is the folder's own embedding
+        if self.encoder.embedding_pooler != embedding_pooler(own, has_mlp=self.encoder.mlp is not None):
+            changes.append(f"pooler-{self.encoder.embedding_pooler}")
         if self.max_length != own_length:
             changes.append(f"maxlen-{self.max_length}")
         return "-".join(changes)

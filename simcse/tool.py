@@ -211,7 +211,8 @@ class SimCSE:
         self.encoder.to(self.device).eval()
         self.model = self.encoder.backbone
         self.tokenizer = self.encoder.tokenizer
-        self.pooler = self.encoder.pooler_type
+        # a --mlp_only_train model embeds before its MLP: `cls_before_pooler` (`pooler="cls"` adds the MLP)
+        self.pooler = self.encoder.embedding_pooler
         self.num_cells = num_cells
         self.num_cells_in_search = num_cells_in_search
         self.index: dict[str, Any] | None = None

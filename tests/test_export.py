@@ -261,8 +261,9 @@ def test_explicit_cls_pooler_applies_the_mlp_of_an_mlp_only_train_folder(tmp_pat
         with_mlp = encoder(**batch, use_mlp=True).numpy()
     assert not np.allclose(before_mlp, with_mlp, atol=1e-3)
     kwargs = dict(return_numpy=True, normalize_to_unit=False)
-    np.testing.assert_allclose(SimCSE(str(tmp_path / "m"), device="cpu").encode(SENTENCES, **kwargs), before_mlp,
-                               atol=1e-5)
+    default = SimCSE(str(tmp_path / "m"), device="cpu")
+    np.testing.assert_allclose(default.encode(SENTENCES, **kwargs), before_mlp, atol=1e-5)
+    assert default.pooler == "cls_before_pooler"  # what it embeds with; passing it back gives the same vectors
     np.testing.assert_allclose(SimCSE(str(tmp_path / "m"), device="cpu", pooler="cls_before_pooler").encode(
         SENTENCES, **kwargs), before_mlp, atol=1e-5)
     np.testing.assert_allclose(SimCSE(str(tmp_path / "m"), device="cpu", pooler="cls").encode(SENTENCES, **kwargs),

@@ -206,3 +206,21 @@ def test_a_users_summary_json_in_the_output_folder_is_never_replaced(tiny_bert_p
     (tmp_path / "afile").write_text("x")
     assert main([*base, "--output_folder", str(tmp_path / "afile")]) == 2
     assert "is a file" in capsys.readouterr().err
+
+
+def test_pooler_variant_is_judged_by_the_embeddings_of_an_mlp_only_train_folder(tmp_path, tiny_bert_path):
+    """An unsupervised SimCSE folder (--mlp_only_train) embeds before its MLP: --pooler cls_before_pooler
+    gives its own embeddings (filed as the model's), --pooler cls adds the MLP (a variant)."""
+    import torch
+
+    from simcse import SimCSE
+    from simcse.trainer import load_encoder_for_training
+
+    encoder, _ = load_encoder_for_training(str(tiny_bert_path), pooler_type="cls", mlp_only_train=True)
+    torch.nn.init.normal_(encoder.mlp.dense.weight, std=0.3)
+    encoder.save_pretrained(tmp_path / "unsup")
+    own = MTEBEncoder(SimCSE(str(tmp_path / "unsup"), device="cpu")).mteb_model_meta
+    same = MTEBEncoder(SimCSE(str(tmp_path / "unsup"), device="cpu", pooler="cls_before_pooler")).mteb_model_meta
+    with_mlp = MTEBEncoder(SimCSE(str(tmp_path / "unsup"), device="cpu", pooler="cls")).mteb_model_meta
+    assert (same.name, same.revision) == (own.name, own.revision) and "pooler" not in own.revision
+    assert with_mlp.name == "local/unsup-pooler-cls" and with_mlp.revision == own.revision + "-pooler-cls"
