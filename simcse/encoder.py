@@ -42,14 +42,16 @@ name and similarity function, written back to ``config_sentence_transformers.jso
 MLP_DIR = "2_Dense"
 FORMAT_VERSION = 1
 
-_ST_POOLING_KEYS = {
-    "pooling_mode_cls_token": "cls_before_pooler",
-    "pooling_mode_mean_tokens": "avg",
+# sentence-transformers' old Pooling flags, in the order it reads them, and the mode each one sets
+_ST_LEGACY_POOLING_FLAGS = {
+    "pooling_mode_cls_token": "cls",
     "pooling_mode_max_tokens": "max",
-    "pooling_mode_lasttoken": "last",
+    "pooling_mode_mean_tokens": "mean",
+    "pooling_mode_mean_sqrt_len_tokens": "mean_sqrt_len_tokens",
+    "pooling_mode_weightedmean_tokens": "weightedmean",
+    "pooling_mode_lasttoken": "lasttoken",
 }
 _ST_POOLING_MODES = {"cls": "cls_before_pooler", "mean": "avg", "max": "max", "lasttoken": "last"}
-_OUR_TO_ST_MODE = {"cls": "cls", "cls_before_pooler": "cls", "avg": "mean", "max": "max", "last": "lasttoken"}
 
 
 def default_model_path() -> Path:
@@ -411,19 +413,30 @@ class SentenceEncoder(nn.Module):
         from transformers import AutoModel, AutoTokenizer
 
         root = resolve_model_path(name_or_path)
-        cfg, backbone_dir, mlp_dir = _read_folder_config(root, str(name_or_path or root))
+        cfg, backbone_dir, mlp_dir, tokenizer_kwargs = _read_folder_config(root, str(name_or_path or root))
         apply_overrides(cfg, pooler_type, mlp_only_train, max_length)
         try:
             backbone = AutoModel.from_pretrained(str(backbone_dir), **model_kwargs)
         except Exception as exc:
             raise OSError(f"could not load the transformer weights in {str(backbone_dir)!r}: {exc}") from exc
-        tokenizer = AutoTokenizer.from_pretrained(str(backbone_dir))
+        tokenizer = AutoTokenizer.from_pretrained(str(backbone_dir), **tokenizer_kwargs)
         mlp = None
         if cfg.pooler_type == "cls":
             mlp = _load_mlp(mlp_dir) if mlp_dir is not None else None
             if mlp is None:
                 mlp = _mlp_from_backbone_pooler(backbone)
-        return cls(backbone, tokenizer, cfg, mlp)
+        encoder = cls(backbone, tokenizer, cfg, mlp)
+        if (encoder._decoder_only and getattr(tokenizer, "padding_side", "right") == "left"
+                and isinstance(getattr(backbone, "wpe", None), nn.Embedding)
+                and (root / "modules.json").is_file() and not (root / SIMCSE_CONFIG).is_file()):
+            logger.warning(
+                "%s: a left-padding tokenizer with absolute position embeddings (%s). sentence-transformers passes "
+                "no position ids, so there a padded sentence's embedding shifts with the longest sentence of its "
+                "batch; simcse counts positions over the real tokens, so its embeddings differ for padded "
+                "sentences (saved by simcse, the folder pads on the right and the two agree)",
+                root, type(backbone).__name__,
+            )
+        return encoder
 
     # ------------------------------------------------------------------ saving
     def save_pretrained(self, path: str | os.PathLike, safe_serialization: bool = True) -> None:
@@ -653,8 +666,9 @@ def make_tokenizer_lowercase(tokenizer: Any) -> None:
     )
 
 
-def _read_folder_config(root: Path, display: str) -> tuple[EncoderConfig, Path, Path | None]:
-    """Work out pooling, MLP and the backbone folder from what ``root`` holds."""
+def _read_folder_config(root: Path, display: str) -> tuple[EncoderConfig, Path, Path | None, dict[str, Any]]:
+    """Work out pooling, MLP, the backbone folder and the tokenizer's loading arguments from what
+    ``root`` holds."""
     ours = root / SIMCSE_CONFIG
     if ours.is_file():
         try:
@@ -664,7 +678,7 @@ def _read_folder_config(root: Path, display: str) -> tuple[EncoderConfig, Path, 
         known = {k: raw[k] for k in EncoderConfig.__dataclass_fields__ if k in raw}
         cfg = EncoderConfig(**known)
         mlp_dir = root / MLP_DIR if (root / MLP_DIR).is_dir() else None
-        return cfg, root, mlp_dir
+        return cfg, root, mlp_dir, {}
     modules_file = root / "modules.json"
     if modules_file.is_file():
         return _read_sentence_transformers(root, modules_file)
@@ -689,58 +703,83 @@ def _read_folder_config(root: Path, display: str) -> tuple[EncoderConfig, Path, 
         pooler = "cls"
     else:
         pooler = "avg"
-    return EncoderConfig(pooler_type=pooler), root, None
+    return EncoderConfig(pooler_type=pooler), root, None, {}
 
 
-def _read_sentence_transformers(root: Path, modules_file: Path) -> tuple[EncoderConfig, Path, Path | None]:
+# sentence-transformers' module order that simcse reproduces (Normalize may repeat: it is idempotent)
+_ST_MODULE_RANK = {"Transformer": 0, "WeightedLayerPooling": 1, "Pooling": 2, "Dense": 3, "Normalize": 4}
+# file names sentence-transformers reads the Transformer module's settings from, in its order
+_ST_TRANSFORMER_CONFIGS = (
+    "sentence_bert_config.json", "sentence_roberta_config.json", "sentence_distilbert_config.json",
+    "sentence_camembert_config.json", "sentence_albert_config.json", "sentence_xlm-roberta_config.json",
+    "sentence_xlnet_config.json",
+)
+# Transformer settings that change nothing in the embeddings (precision, kernels, loading)
+_ST_NEUTRAL_MODEL_KWARGS = {"torch_dtype", "dtype", "attn_implementation", "trust_remote_code", "low_cpu_mem_usage",
+                            "device_map", "add_pooling_layer"}
+
+
+def _read_sentence_transformers(root: Path, modules_file: Path) -> tuple[EncoderConfig, Path, Path | None, dict]:
     try:
         modules = json.loads(modules_file.read_text())
     except json.JSONDecodeError as exc:
         raise ValueError(f"{modules_file} is not valid JSON: {exc}") from exc
+    if not isinstance(modules, list) or not all(isinstance(m, dict) for m in modules):
+        raise ValueError(f"{modules_file} must be a JSON list of modules")
     backbone_dir: Path | None = None
     pooler: str | None = None
     dense_dir: Path | None = None
     normalize = False
-    max_length: int | None = None
-    lowercase = False
-    layer_pooler: str | None = None
+    transformer: dict[str, Any] = {}
+    transformer_file: Path | None = None
+    weighted_dir: Path | None = None
     include_prompt = True
+    kinds = []
     for mod in modules:
-        kind = str(mod.get("type", "")).rsplit(".", 1)[-1]
+        type_name = str(mod.get("type", ""))
+        kind = type_name.rsplit(".", 1)[-1]
+        if not type_name.startswith("sentence_transformers.") or kind not in _ST_MODULE_RANK:
+            raise ValueError(f"{modules_file}: module type {mod.get('type')!r} is not supported by simcse")
+        kinds.append(kind)
         mdir = root / mod.get("path", "")
         if kind == "Transformer":
             backbone_dir = mdir
-            sbc = mdir / "sentence_bert_config.json"
-            if sbc.is_file():
+            transformer_file = next((mdir / n for n in _ST_TRANSFORMER_CONFIGS if (mdir / n).is_file()), None)
+            if transformer_file is not None:
                 try:
-                    transformer_cfg = json.loads(sbc.read_text())
+                    transformer = json.loads(transformer_file.read_text())
                 except json.JSONDecodeError as exc:
-                    raise ValueError(f"{sbc} is not valid JSON: {exc}") from exc
-                max_length = transformer_cfg.get("max_seq_length") or None
-                lowercase = bool(transformer_cfg.get("do_lower_case", False))
+                    raise ValueError(f"{transformer_file} is not valid JSON: {exc}") from exc
+                if not isinstance(transformer, dict):
+                    raise ValueError(f"{transformer_file} must hold a JSON object, not {type(transformer).__name__}")
         elif kind == "Pooling":
             pooler, include_prompt = _st_pooling_mode(mdir / "config.json")
         elif kind == "Dense":
-            if dense_dir is not None:
-                raise ValueError(f"{modules_file}: more than one Dense module is not supported")
             dense_dir = mdir
         elif kind == "Normalize":
             normalize = True
-        elif kind in ("LayerAveragePooling",):  # our own module for avg_top2 / avg_first_last
-            pooler = json.loads((mdir / "config.json").read_text())["pooler_type"]
-        elif kind == "WeightedLayerPooling":  # avg_top2 / avg_first_last as written by simcse.st_modules
-            from .st_modules import read_weighted_layer_pooling
-
-            layer_pooler = read_weighted_layer_pooling(mdir)
-        else:
-            raise ValueError(f"{modules_file}: module type {mod.get('type')!r} is not supported by simcse")
-    if backbone_dir is None or pooler is None:
-        raise ValueError(f"{modules_file} must list a Transformer and a Pooling module")
-    max_length = int(max_length) if max_length else _st_default_max_length(backbone_dir)
-    if layer_pooler is not None:
+        elif kind == "WeightedLayerPooling":
+            weighted_dir = mdir
+    ranks = [_ST_MODULE_RANK[k] for k in kinds]
+    ordered = all(a < b or a == b == _ST_MODULE_RANK["Normalize"] for a, b in zip(ranks, ranks[1:]))
+    if not kinds or kinds[0] != "Transformer" or not ordered or backbone_dir is None or pooler is None:
+        raise ValueError(
+            f"{modules_file}: modules {' -> '.join(kinds) or '(none)'} are not supported; simcse reads "
+            "Transformer -> [WeightedLayerPooling] -> Pooling -> [Dense] -> [Normalize]"
+        )
+    max_length, tokenizer_kwargs, hidden_states = _st_transformer_settings(transformer, transformer_file, backbone_dir)
+    if weighted_dir is not None:
         if pooler != "avg":
             raise ValueError(f"{modules_file}: WeightedLayerPooling must be followed by mean pooling, not {pooler!r}")
-        pooler = layer_pooler
+        if hidden_states:
+            from .st_modules import read_weighted_layer_pooling
+
+            pooler = read_weighted_layer_pooling(weighted_dir)
+        else:
+            # sentence-transformers hands the module no hidden states, so it leaves the tokens as they are
+            logger.warning("%s: the Transformer returns no hidden states (output_hidden_states), so its "
+                           "WeightedLayerPooling has no effect; embedding with plain mean pooling, as "
+                           "sentence-transformers does", modules_file)
     if dense_dir is not None:
         if pooler != "cls_before_pooler":
             raise ValueError(
@@ -761,9 +800,74 @@ def _read_sentence_transformers(root: Path, modules_file: Path) -> tuple[Encoder
     if not include_prompt:
         settings["include_prompt"] = False
     extra = {ST_SETTINGS_KEY: settings} if settings else {}
-    cfg = EncoderConfig(pooler_type=pooler, normalize=normalize, max_length=max_length, lowercase=lowercase,
-                        prompt=prompt, extra=extra)
-    return cfg, backbone_dir, dense_dir
+    cfg = EncoderConfig(pooler_type=pooler, normalize=normalize, max_length=max_length,
+                        lowercase=bool(transformer.get("do_lower_case", False)), prompt=prompt, extra=extra)
+    return cfg, backbone_dir, dense_dir, tokenizer_kwargs
+
+
+def _st_transformer_settings(
+    settings: dict[str, Any], file: Path | None, backbone_dir: Path
+) -> tuple[int, dict[str, Any], bool]:
+    """From a Transformer module's ``sentence_bert_config.json``: the token limit sentence-transformers
+    uses, the tokenizer arguments that give it, and whether the backbone returns all hidden states.
+    A setting that would change the embeddings in a way simcse does not reproduce is refused."""
+    def section(*names: str) -> dict[str, Any]:
+        found: dict[str, Any] = {}
+        for name in names:  # sentence-transformers lets the old name (the last here) win
+            value = settings.get(name)
+            if value is None:
+                continue
+            if not isinstance(value, dict):
+                raise ValueError(f"{file}: {name!r} must be a JSON object, not {value!r}")
+            found = value
+        return found
+
+    def refuse(name: str, key: str) -> ValueError:
+        return ValueError(f"{file}: {name} {key!r} is not supported by simcse (it would change the embeddings)")
+
+    tokenizer = section("processor_kwargs", "tokenizer_args")
+    for key in tokenizer:
+        if key not in ("model_max_length", "trust_remote_code", "use_fast"):
+            raise refuse("tokenizer setting", key)
+    model_config = section("config_kwargs", "config_args")
+    for key in model_config:
+        if key not in ("output_hidden_states", "trust_remote_code"):
+            raise refuse("model config setting", key)
+    for key in section("model_kwargs", "model_args"):
+        if key not in _ST_NEUTRAL_MODEL_KWARGS:
+            raise refuse("model setting", key)
+    if settings.get("processing_kwargs"):
+        raise refuse("setting", "processing_kwargs")
+    positions = _json_int(backbone_dir / "config.json", "max_position_embeddings")
+    explicit = tokenizer.get("model_max_length") or settings.get("max_seq_length")
+    if explicit is None:
+        return _st_default_max_length(backbone_dir), {}, _st_hidden_states(model_config, backbone_dir)
+    if isinstance(explicit, bool) or not isinstance(explicit, int) or explicit < 1:
+        raise ValueError(f"{file}: the token limit must be a positive integer, not {explicit!r}")
+    # sentence-transformers makes it the tokenizer's model_max_length, capped at the model's positions;
+    # the tokenizer's own limit is raised to it (never lowered: a longer max_length may still be asked for)
+    length = min(explicit, positions) if positions else explicit
+    own = _json_int(backbone_dir / "tokenizer_config.json", "model_max_length")
+    tokenizer_kwargs = {"model_max_length": length} if own is not None and own < length else {}
+    return length, tokenizer_kwargs, _st_hidden_states(model_config, backbone_dir)
+
+
+def _st_hidden_states(model_config: dict[str, Any], backbone_dir: Path) -> bool:
+    if "output_hidden_states" in model_config:
+        return bool(model_config["output_hidden_states"])
+    try:
+        return bool(json.loads((backbone_dir / "config.json").read_text()).get("output_hidden_states", False))
+    except (OSError, json.JSONDecodeError, AttributeError):
+        return False
+
+
+def _json_int(path: Path, key: str) -> int | None:
+    """``key`` of the JSON object in ``path`` when it is a plausible positive integer, else None."""
+    try:
+        value = json.loads(path.read_text()).get(key) if path.is_file() else None
+    except (json.JSONDecodeError, AttributeError):
+        value = None
+    return value if isinstance(value, int) and not isinstance(value, bool) and 0 < value < 100_000 else None
 
 
 def read_st_model_settings(root: Path) -> dict[str, Any]:
@@ -810,34 +914,28 @@ def _st_default_max_length(backbone_dir: Path) -> int:
     """sentence-transformers' length when ``sentence_bert_config.json`` sets no ``max_seq_length``
     (sentence-transformers >= 6 saves it as the tokenizer's ``model_max_length``): the tokenizer's
     limit capped at the model's position embeddings; 128 when neither is known."""
-    limits = []
-    for name, key in (("tokenizer_config.json", "model_max_length"), ("config.json", "max_position_embeddings")):
-        f = backbone_dir / name
-        try:
-            value = json.loads(f.read_text()).get(key) if f.is_file() else None
-        except (json.JSONDecodeError, AttributeError):
-            value = None
-        if isinstance(value, int) and not isinstance(value, bool) and 0 < value < 100_000:
-            limits.append(value)
+    limits = [n for n in (_json_int(backbone_dir / "tokenizer_config.json", "model_max_length"),
+                          _json_int(backbone_dir / "config.json", "max_position_embeddings")) if n is not None]
     return min(limits) if limits else 128
 
 
 def _st_pooling_mode(config_file: Path) -> tuple[str, bool]:
-    """Our pooler for a Pooling module's config, and whether it pools prompt tokens (``include_prompt``)."""
-    cfg = json.loads(config_file.read_text())
-    modes: list[str] = []
+    """Our pooler for a Pooling module's config, and whether it pools prompt tokens (``include_prompt``).
+
+    Read as sentence-transformers reads it: ``pooling_mode`` (default mean), else the old
+    ``pooling_mode_*`` flags (none set: mean)."""
+    try:
+        cfg = json.loads(config_file.read_text())
+    except json.JSONDecodeError as exc:
+        raise ValueError(f"{config_file} is not valid JSON: {exc}") from exc
     if "pooling_mode" in cfg:
         pm = cfg["pooling_mode"]
         modes = [pm] if isinstance(pm, str) else list(pm)
-        mapped = [_ST_POOLING_MODES.get(m) for m in modes]
     else:
-        mapped = [v for k, v in _ST_POOLING_KEYS.items() if cfg.get(k)]
-        modes = [k for k in _ST_POOLING_KEYS if cfg.get(k)]
-        if any(cfg.get(k) for k in ("pooling_mode_mean_sqrt_len_tokens", "pooling_mode_weightedmean_tokens")):
-            mapped.append(None)
-    if len(mapped) != 1 or mapped[0] is None:
-        raise ValueError(f"{config_file}: pooling {modes or cfg} is not supported (one of cls, mean, max, lasttoken)")
-    return mapped[0], cfg.get("include_prompt", True) is not False
+        modes = [mode for key, mode in _ST_LEGACY_POOLING_FLAGS.items() if cfg.get(key)] or ["mean"]
+    if len(modes) != 1 or modes[0] not in _ST_POOLING_MODES:
+        raise ValueError(f"{config_file}: pooling {modes} is not supported (one of cls, mean, max, lasttoken)")
+    return _ST_POOLING_MODES[modes[0]], cfg.get("include_prompt", True) is not False
 
 
 def _first_line(exc: BaseException) -> str:
@@ -887,9 +985,23 @@ def _load_mlp(folder: Path) -> MLPHead:
     if not cfg_file.is_file():
         raise FileNotFoundError(f"MLP head folder {folder} has no config.json")
     cfg = json.loads(cfg_file.read_text())
-    act = ST_ACTIVATIONS.get(cfg.get("activation_function", "torch.nn.modules.activation.Tanh"))
+    for key, value in cfg.items():
+        neutral = (
+            key in ("in_features", "out_features", "bias", "activation_function")
+            or (key == "module_input_name" and value == "sentence_embedding")
+            or (key == "module_output_name" and value in (None, "sentence_embedding"))
+            or (key == "use_residual" and not value)
+        )
+        if not neutral:
+            raise ValueError(f"{cfg_file}: Dense setting {key!r}: {value!r} is not supported by simcse")
+    name = cfg.get("activation_function", "torch.nn.modules.activation.Tanh")
+    # sentence-transformers imports any torch class path: torch.nn.Tanh is torch.nn.modules.activation.Tanh
+    act = ST_ACTIVATIONS.get(name) or next(
+        (v for k, v in ST_ACTIVATIONS.items() if isinstance(name, str) and name == "torch.nn." + k.rsplit(".", 1)[-1]),
+        None,
+    )
     if act is None:
-        raise ValueError(f"{cfg_file}: activation {cfg.get('activation_function')!r} is not supported")
+        raise ValueError(f"{cfg_file}: activation {name!r} is not supported")
     mlp = MLPHead(int(cfg["in_features"]), int(cfg["out_features"]), act)
     if (folder / "model.safetensors").is_file():
         sd = load_file(str(folder / "model.safetensors"))

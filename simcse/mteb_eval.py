@@ -113,7 +113,7 @@ class MTEBEncoder:
         ``maxlen-64``), so that results of a changed pooler or length get their own name / revision."""
         from .encoder import _read_folder_config, embedding_pooler, token_limit
 
-        own, _, _ = _read_folder_config(folder, self.model.model_name_or_path)
+        own = _read_folder_config(folder, self.model.model_name_or_path)[0]
         limit = token_limit(self.encoder)
         own_length = min(own.max_length, limit) if limit is not None else own.max_length
         changes = []

@@ -177,7 +177,7 @@ def load_encoder_for_training(
     if config_name is not None:
         model_kwargs["config"] = _load_pretrained("--config_name", "a model config", config_name, hub)
     model_kwargs = {**hub, **model_kwargs}
-    cfg, backbone_dir, mlp_dir = _read_folder_config(root, str(model_name_or_path or root))
+    cfg, backbone_dir, mlp_dir, tokenizer_kwargs = _read_folder_config(root, str(model_name_or_path or root))
     plain = not ((root / SIMCSE_CONFIG).is_file() or (root / "modules.json").is_file())
     if pooler_type is None and plain and cfg.pooler_type != "last":
         pooler_type = "cls"  # a plain Hugging Face encoder: SimCSE's default (decoders keep `last`)
@@ -202,7 +202,9 @@ def load_encoder_for_training(
             f"{_first_line(exc)}"
         ) from exc
     if tokenizer_name is None:
-        tokenizer = AutoTokenizer.from_pretrained(str(backbone_dir), use_fast=use_fast_tokenizer, **hub)
+        tokenizer = AutoTokenizer.from_pretrained(
+            str(backbone_dir), use_fast=use_fast_tokenizer, **hub, **tokenizer_kwargs
+        )
     else:
         tokenizer = _load_pretrained(
             "--tokenizer_name", "a tokenizer", tokenizer_name, {**hub, "use_fast": use_fast_tokenizer}
