@@ -422,9 +422,17 @@ class SentenceEncoder(nn.Module):
         tokenizer = AutoTokenizer.from_pretrained(str(backbone_dir), **tokenizer_kwargs)
         mlp = None
         if cfg.pooler_type == "cls":
-            mlp = _load_mlp(mlp_dir) if mlp_dir is not None else None
-            if mlp is None:
+            if mlp_dir is not None:
+                mlp = _load_mlp(mlp_dir)
+            elif _has_pooler_weights(backbone_dir):
                 mlp = _mlp_from_backbone_pooler(backbone)
+            if mlp is None and not cfg.mlp_only_train:
+                # a fresh head would be random: embeddings that change from load to load
+                raise ValueError(
+                    f"pooler 'cls' applies SimCSE's MLP head, but {str(name_or_path or root)!r} has no trained one "
+                    f"(no {MLP_DIR} head and no pre-trained pooler in its {backbone.config.model_type} weights); "
+                    "use pooler 'cls_before_pooler' for the [CLS] vector itself"
+                )
         encoder = cls(backbone, tokenizer, cfg, mlp)
         if (encoder._decoder_only and getattr(tokenizer, "padding_side", "right") == "left"
                 and isinstance(getattr(backbone, "wpe", None), nn.Embedding)
@@ -944,7 +952,12 @@ def _first_line(exc: BaseException) -> str:
     return f"{type(exc).__name__}: {text.splitlines()[0] if text else ''}"
 
 
+_POOLER_KEY = re.compile(r"(^|\.)pooler\.(dense\.)?weight$")  # BERT-like pooler.dense, ALBERT's pooler
+
+
 def _has_pooler_weights(root: Path) -> bool:
+    """Whether the weights in ``root`` include a pre-trained pooler (which transformers would otherwise
+    initialise at random)."""
     for name in ("model.safetensors", "pytorch_model.bin"):
         f = root / name
         if not f.is_file():
@@ -954,27 +967,32 @@ def _has_pooler_weights(root: Path) -> bool:
                 from safetensors import safe_open
 
                 with safe_open(str(f), "pt") as st:
-                    return any("pooler.dense" in k for k in st.keys())
+                    return any(_POOLER_KEY.search(k) for k in st.keys())
             sd = torch.load(str(f), map_location="cpu", weights_only=True, mmap=True)  # mmap: keys, not the tensors
-            return any("pooler.dense" in k for k in sd)
+            return any(_POOLER_KEY.search(k) for k in sd)
         except Exception as exc:  # a truncated or corrupt file: safetensors, pickle and zip errors alike
             raise OSError(f"could not read the weights in {str(f)!r}: {_first_line(exc)}") from exc
     index = root / "model.safetensors.index.json"
     if index.is_file():
-        return any("pooler.dense" in k for k in json.loads(index.read_text()).get("weight_map", {}))
+        return any(_POOLER_KEY.search(k) for k in json.loads(index.read_text()).get("weight_map", {}))
     return False
 
 
-def _mlp_from_backbone_pooler(backbone: nn.Module) -> MLPHead:
-    """SimCSE's convention for Hugging Face exports: the MLP lives in the backbone's pooler."""
+def _mlp_from_backbone_pooler(backbone: nn.Module) -> MLPHead | None:
+    """SimCSE's convention for Hugging Face exports: the MLP lives in the backbone's pooler (Linear +
+    Tanh: BERT-like ``pooler.dense``, or ALBERT's ``pooler`` with ``pooler_activation``); None when the
+    backbone has no such pooler."""
     hidden = output_width(backbone.config)
     mlp = MLPHead(hidden, hidden, "tanh")
     pooler = getattr(backbone, "pooler", None)
     dense = getattr(pooler, "dense", None)
-    if isinstance(dense, nn.Linear) and dense.weight.shape == mlp.dense.weight.shape:
-        with torch.no_grad():
-            mlp.dense.weight.copy_(dense.weight)
-            mlp.dense.bias.copy_(dense.bias)
+    if dense is None and isinstance(pooler, nn.Linear) and isinstance(getattr(backbone, "pooler_activation", None), nn.Tanh):
+        dense = pooler
+    if not isinstance(dense, nn.Linear) or dense.weight.shape != mlp.dense.weight.shape or dense.bias is None:
+        return None
+    with torch.no_grad():
+        mlp.dense.weight.copy_(dense.weight)
+        mlp.dense.bias.copy_(dense.bias)
     return mlp
 
 

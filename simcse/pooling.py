@@ -1,7 +1,9 @@
 """Pooling heads: turn a backbone's token states into one vector per sentence.
 
-Every head takes the backbone output and the attention mask, so padding (left or right)
-never leaks into a sentence embedding.
+Every head takes the backbone output and the attention mask, so padding tokens (left or right)
+never enter a sentence embedding. (The backbone's positions are its own: decoders get position ids
+that count real tokens; an encoder with absolute positions padded on the left sees them shifted, as it
+does in transformers and sentence-transformers.)
 """
 from __future__ import annotations
 

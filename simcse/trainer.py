@@ -44,6 +44,7 @@ from .encoder import (
     _first_line,
     _is_decoder_only,
     _load_mlp,
+    _has_pooler_weights,
     _mlp_from_backbone_pooler,
     _read_folder_config,
     apply_overrides,
@@ -225,9 +226,12 @@ def load_encoder_for_training(
     mlp: MLPHead | None = None
     if cfg.pooler_type == "cls":
         if mlp_init == "pooler":
-            if getattr(backbone, "pooler", None) is None:
-                raise ValueError(f"--mlp_init pooler: the backbone of {str(root)!r} has no pooler layer")
-            mlp = _mlp_from_backbone_pooler(backbone)
+            mlp = _mlp_from_backbone_pooler(backbone) if _has_pooler_weights(backbone_dir) else None
+            if mlp is None:
+                raise ValueError(
+                    f"--mlp_init pooler: the backbone of {str(root)!r} has no pre-trained pooler layer "
+                    "(a Linear + Tanh head in its weights) to start the MLP from; use --mlp_init fresh"
+                )
         elif mlp_init == "auto" and mlp_dir is not None:
             mlp = _load_mlp(mlp_dir)
         else:

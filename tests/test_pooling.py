@@ -119,3 +119,61 @@ def test_decoder_model_defaults_to_last_pooling(tmp_path, minilm_path):
     enc.tokenizer.padding_side = "left"
     left = enc.encode(SENTENCES)
     torch.testing.assert_close(left, singles, atol=1e-5, rtol=1e-5)
+
+
+def _tiny(tmp_path, minilm_path, kind):
+    """A tiny random model of another family, with the bert-base-uncased tokenizer."""
+    from transformers import (AlbertConfig, AlbertModel, AutoTokenizer, DistilBertConfig, DistilBertModel,
+                              RobertaConfig, RobertaModel)
+
+    torch.manual_seed(0)
+    if kind == "distilbert":
+        model = DistilBertModel(DistilBertConfig(vocab_size=30522, dim=32, n_layers=2, n_heads=4, hidden_dim=64))
+    elif kind == "roberta_without_pooler":
+        model = RobertaModel(RobertaConfig(vocab_size=30522, hidden_size=32, num_hidden_layers=2, num_attention_heads=4,
+                                           intermediate_size=64, max_position_embeddings=130), add_pooling_layer=False)
+    else:
+        model = AlbertModel(AlbertConfig(vocab_size=30522, embedding_size=16, hidden_size=32, num_hidden_layers=2,
+                                         num_attention_heads=4, intermediate_size=64))
+    folder = tmp_path / kind
+    model.save_pretrained(str(folder))
+    AutoTokenizer.from_pretrained(str(minilm_path)).save_pretrained(str(folder))
+    return folder
+
+
+@pytest.mark.parametrize("kind", ["distilbert", "roberta_without_pooler"])
+def test_cls_head_without_trained_weights_is_refused(tmp_path, minilm_path, kind):
+    """pooler="cls" applies the MLP head; a backbone with no pre-trained pooler (and no saved head) would
+    get a random one, different at every load: refused, naming the pooler to use instead."""
+    from simcse import SimCSE
+    from simcse.trainer import load_encoder_for_training
+
+    folder = _tiny(tmp_path, minilm_path, kind)
+    with pytest.raises(ValueError, match=r"pooler 'cls' applies SimCSE's MLP head, but .* has no trained one.*"
+                                         r"use pooler 'cls_before_pooler'"):
+        SimCSE(str(folder), device="cpu", pooler="cls")
+    assert SentenceEncoder.from_pretrained(str(folder)).pooler_type == "avg"
+    # kept out at inference, the head is only trained: it may start fresh
+    unsup = SentenceEncoder.from_pretrained(str(folder), pooler_type="cls", mlp_only_train=True).eval()
+    torch.testing.assert_close(unsup.encode(SENTENCES),
+                               SentenceEncoder.from_pretrained(str(folder), pooler_type="cls_before_pooler").encode(SENTENCES))
+    with pytest.raises(ValueError, match="--mlp_init pooler: .* has no pre-trained pooler layer"):
+        load_encoder_for_training(str(folder), pooler_type="cls", mlp_init="pooler")
+    trained, _ = load_encoder_for_training(str(folder), pooler_type="cls")  # SimCSE's fresh N(0, 0.02) head
+    assert trained.mlp is not None and float(trained.mlp.dense.weight.detach().std()) < 0.05
+
+
+def test_albert_pooler_is_the_cls_head(tmp_path, minilm_path):
+    """ALBERT keeps its pooler as a Linear + pooler_activation (no pooler.dense): it is the cls head,
+    and pooler="cls" gives ALBERT's own pooler_output, as the original tool did."""
+    from simcse.trainer import load_encoder_for_training
+
+    folder = _tiny(tmp_path, minilm_path, "albert")
+    enc = SentenceEncoder.from_pretrained(str(folder)).eval()
+    assert enc.pooler_type == "cls"
+    torch.testing.assert_close(enc.mlp.dense.weight, enc.backbone.pooler.weight)
+    batch = enc.collate(enc.tokenize_ids(SENTENCES))
+    with torch.no_grad():
+        torch.testing.assert_close(enc(**batch), enc.backbone(**batch).pooler_output)
+    pooled, _ = load_encoder_for_training(str(folder), pooler_type="cls", mlp_init="pooler")
+    torch.testing.assert_close(pooled.mlp.dense.weight, pooled.backbone.pooler.weight)
