@@ -422,10 +422,7 @@ class SentenceEncoder(nn.Module):
         tokenizer = AutoTokenizer.from_pretrained(str(backbone_dir), **tokenizer_kwargs)
         mlp = None
         if cfg.pooler_type == "cls":
-            if mlp_dir is not None:
-                mlp = _load_mlp(mlp_dir)
-            elif _has_pooler_weights(backbone_dir):
-                mlp = _mlp_from_backbone_pooler(backbone)
+            mlp = _load_mlp(mlp_dir) if mlp_dir is not None else _mlp_from_backbone_pooler(backbone, backbone_dir)
             if mlp is None and not cfg.mlp_only_train:
                 # a fresh head would be random: embeddings that change from load to load
                 raise ValueError(
@@ -863,18 +860,20 @@ def _st_transformer_settings(
 def _st_hidden_states(model_config: dict[str, Any], backbone_dir: Path) -> bool:
     if "output_hidden_states" in model_config:
         return bool(model_config["output_hidden_states"])
+    return bool(_json_key(backbone_dir / "config.json", "output_hidden_states"))
+
+
+def _json_key(path: Path, key: str) -> Any:
+    """``key`` of the JSON object in ``path``; None when the file, the object or the key is missing."""
     try:
-        return bool(json.loads((backbone_dir / "config.json").read_text()).get("output_hidden_states", False))
-    except (OSError, json.JSONDecodeError, AttributeError):
-        return False
+        return json.loads(path.read_text()).get(key) if path.is_file() else None
+    except (json.JSONDecodeError, AttributeError):
+        return None
 
 
 def _json_int(path: Path, key: str) -> int | None:
     """``key`` of the JSON object in ``path`` when it is a plausible positive integer, else None."""
-    try:
-        value = json.loads(path.read_text()).get(key) if path.is_file() else None
-    except (json.JSONDecodeError, AttributeError):
-        value = None
+    value = _json_key(path, key)
     return value if isinstance(value, int) and not isinstance(value, bool) and 0 < value < 100_000 else None
 
 
@@ -978,10 +977,12 @@ def _has_pooler_weights(root: Path) -> bool:
     return False
 
 
-def _mlp_from_backbone_pooler(backbone: nn.Module) -> MLPHead | None:
+def _mlp_from_backbone_pooler(backbone: nn.Module, weights_dir: Path) -> MLPHead | None:
     """SimCSE's convention for Hugging Face exports: the MLP lives in the backbone's pooler (Linear +
     Tanh: BERT-like ``pooler.dense``, or ALBERT's ``pooler`` with ``pooler_activation``); None when the
-    backbone has no such pooler."""
+    backbone has no such pooler, or when ``weights_dir`` holds none (transformers made it at random)."""
+    if not _has_pooler_weights(weights_dir):
+        return None
     hidden = output_width(backbone.config)
     mlp = MLPHead(hidden, hidden, "tanh")
     pooler = getattr(backbone, "pooler", None)
@@ -1014,10 +1015,8 @@ def _load_mlp(folder: Path) -> MLPHead:
             raise ValueError(f"{cfg_file}: Dense setting {key!r}: {value!r} is not supported by simcse")
     name = cfg.get("activation_function", "torch.nn.modules.activation.Tanh")
     # sentence-transformers imports any torch class path: torch.nn.Tanh is torch.nn.modules.activation.Tanh
-    act = ST_ACTIVATIONS.get(name) or next(
-        (v for k, v in ST_ACTIVATIONS.items() if isinstance(name, str) and name == "torch.nn." + k.rsplit(".", 1)[-1]),
-        None,
-    )
+    short = {"torch.nn." + path.rsplit(".", 1)[-1]: act for path, act in ST_ACTIVATIONS.items()}
+    act = ST_ACTIVATIONS.get(name) or short.get(name)
     if act is None:
         raise ValueError(f"{cfg_file}: activation {name!r} is not supported")
     mlp = MLPHead(int(cfg["in_features"]), int(cfg["out_features"]), act)

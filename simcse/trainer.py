@@ -44,7 +44,6 @@ from .encoder import (
     _first_line,
     _is_decoder_only,
     _load_mlp,
-    _has_pooler_weights,
     _mlp_from_backbone_pooler,
     _read_folder_config,
     apply_overrides,
@@ -226,7 +225,7 @@ def load_encoder_for_training(
     mlp: MLPHead | None = None
     if cfg.pooler_type == "cls":
         if mlp_init == "pooler":
-            mlp = _mlp_from_backbone_pooler(backbone) if _has_pooler_weights(backbone_dir) else None
+            mlp = _mlp_from_backbone_pooler(backbone, backbone_dir)
             if mlp is None:
                 raise ValueError(
                     f"--mlp_init pooler: the backbone of {str(root)!r} has no pre-trained pooler layer "
