@@ -52,7 +52,7 @@ def random_bert_base(folder: Path, pooler: str = "avg", seed: int = 0, **config:
 
 
 def device_info() -> dict[str, Any]:
-    from simcse.provenance import environment
+    from simcse.experiments.provenance import environment
 
     return {**environment(), "cpu_threads": torch.get_num_threads(), "cpu": platform.processor() or platform.machine()}
 

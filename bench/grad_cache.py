@@ -9,7 +9,7 @@ batch; AdamW step) on Wikipedia sentences (SimCSE's wiki1m head via ``SIMCSE_DAT
 bundled corpus), padded to ``--max_len`` tokens, a randomly initialised BERT-base
 (bert-base-uncased config) with SimCSE's CLS + MLP head, bf16 autocast on CUDA. For every batch
 size the plain step (one forward/backward over ``2 * batch`` sequences) and the gradient-cached
-step (:func:`simcse.grad_cache.grad_cache_step`, chunks of ``--chunk_size`` sequences, one mode per
+step (:func:`simcse.training.grad_cache.grad_cache_step`, chunks of ``--chunk_size`` sequences, one mode per
 value) are run for
 ``--warmup`` + ``--steps`` steps; reported are ``torch.cuda.max_memory_allocated`` over the timed
 steps and sentences (examples) per second. An out-of-memory step is recorded as ``"OOM"`` (and
@@ -77,7 +77,7 @@ def run_one(
     bf16: bool,
 ) -> dict[str, Any]:
     """Time ``warmup + steps`` training steps; returns memory (GiB) and throughput, or ``"OOM"``."""
-    from simcse.grad_cache import grad_cache_step
+    from simcse.training.grad_cache import grad_cache_step
 
     optimizer = torch.optim.AdamW(model.parameters(), lr=1e-5)
     autocast = (
@@ -176,8 +176,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--model_dir", type=Path, default=None, help="where the random model is kept (default: out_dir/models)")
     args = parser.parse_args(argv)
 
-    from simcse.loss import InfoNCELoss
-    from simcse.trainer import ContrastiveModel, load_encoder_for_training
+    from simcse.training.loss import InfoNCELoss
+    from simcse.training.trainer import ContrastiveModel, load_encoder_for_training
 
     device = torch.device(args.device)
     batches = args.batch_sizes or (TINY_BATCHES if args.tiny else BATCHES)

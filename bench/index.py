@@ -6,7 +6,7 @@
 
 Vectors are synthetic unit vectors drawn around 2,000 cluster centres (dimension 384, as
 all-MiniLM-L6-v2 gives), so IVF cells are meaningful; recall@10 is measured against exact search.
-Quantised backends (:class:`simcse.quantization.QuantizedIndex`, as ``build_index(precision=...)``
+Quantised backends (:class:`simcse.search.quantization.QuantizedIndex`, as ``build_index(precision=...)``
 makes them): ``int8``, ``binary`` (Hamming, no re-scoring) and ``binary_rescore`` (40 Hamming
 candidates re-scored with the float vectors). On cuda they search with torch on the GPU; on the CPU
 with FAISS when it is installed.
@@ -20,8 +20,8 @@ import numpy as np
 import torch
 
 from bench.common import table, timed, write_result
-from simcse.index import FaissIndex, TorchIndex, faiss_available
-from simcse.quantization import QuantizedIndex
+from simcse.search.index import FaissIndex, TorchIndex, faiss_available
+from simcse.search.quantization import QuantizedIndex
 
 QUANTISED = {"int8": ("int8", 0, "quantized"), "binary": ("binary", 0, "quantized"),
              "binary_rescore": ("binary", 4, "float")}

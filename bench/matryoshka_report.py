@@ -26,7 +26,7 @@ def main(argv: list[str] | None = None) -> int:
     from simcse.encoder import resolve_model_path
     from simcse.evaluation import STS_TASKS, evaluate
     from simcse.evaluation.datadir import resolve_data_dir
-    from simcse.reproduce import UNSUP, prepare_data, train_one
+    from simcse.experiments.reproduce import UNSUP, prepare_data, train_one
 
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("--model", default=None)

@@ -6,7 +6,7 @@ float32). ``--num_queries`` sentences (default 1,000) drawn at random (seed 0) a
 queries and are not in the indexed corpus. The ground truth for each query is the top 10 of the
 exact float32 inner-product index over the full 384-d vectors; each configuration reports
 recall@10 (the fraction of those 10 found in its own top 10), the top-1 agreement, memory per
-vector and per million vectors (index payload, see :func:`simcse.quantization.index_memory`)
+vector and per million vectors (index payload, see :func:`simcse.search.quantization.index_memory`)
 and search time for all queries.
 
 Embeddings are cached in ``bench/results/raw/`` (git-ignored) as ``.npy`` next to the sentence
@@ -117,8 +117,8 @@ def recall_at_k(found: np.ndarray, truth: np.ndarray) -> float:
 
 def run_configs(docs: np.ndarray, queries: np.ndarray, k: int = 10, use_faiss: bool | None = None) -> list[dict[str, Any]]:
     """Every configuration's memory, recall@k and top-1 agreement against the exact float32 top-k."""
-    from simcse.index import make_index
-    from simcse.quantization import QuantizedIndex, index_memory, truncate_embeddings
+    from simcse.search.index import make_index
+    from simcse.search.quantization import QuantizedIndex, index_memory, truncate_embeddings
 
     dim = docs.shape[1]
     truth = np.argsort(-(queries @ docs.T), axis=1)[:, :k]

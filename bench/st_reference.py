@@ -93,7 +93,7 @@ def train_st(model: str, rows: list[str] | list[list[str]], kind: str, params: d
 def main(argv: Sequence[str] | None = None) -> int:
     import sentence_transformers
 
-    from simcse.reproduce import MAIN_RUNS, RunSetup, add_run_args, markdown_table, sts7, training_rows
+    from simcse.experiments.reproduce import MAIN_RUNS, RunSetup, add_run_args, markdown_table, sts7, training_rows
 
     p = argparse.ArgumentParser(prog="python -m bench.st_reference", description=__doc__,
                                 formatter_class=argparse.RawDescriptionHelpFormatter)

@@ -36,8 +36,8 @@ def losses(model, batches, device: str, mode: str | None) -> list[float]:
 
 def main(argv: list[str] | None = None) -> int:
     from simcse.encoder import SentenceEncoder
-    from simcse.loss import InfoNCELoss
-    from simcse.trainer import ContrastiveModel
+    from simcse.training.loss import InfoNCELoss
+    from simcse.training.trainer import ContrastiveModel
 
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("--device", default="cuda" if torch.cuda.is_available() else "cpu")

@@ -21,7 +21,7 @@ import sys
 from pathlib import Path
 
 from simcse import SimCSE, default_model_path
-from simcse.analysis import align_uniform, plot_align_uniform, stsb_analysis_data
+from simcse.experiments.analysis import align_uniform, plot_align_uniform, stsb_analysis_data
 from simcse.outputs import output_problem
 
 

@@ -2,7 +2,7 @@
 # Supervised SimCSE on NLI triplets: SimCSE's run_sup_example.sh with our paths and torchrun
 # (DDP; negatives are gathered across GPUs, so 4 GPUs x 128 = the paper's batch of 512).
 # Data: SimCSE's data/download_nli.sh gives data/nli_for_simcse.csv (sent0,sent1,hard_neg); or
-# build triplets from SNLI/MNLI: python -m simcse.data nli-triplets --input ... --output nli.csv
+# build triplets from SNLI/MNLI: python -m simcse.training.data nli-triplets --input ... --output nli.csv
 # Override NUM_GPU, MODEL, TRAIN_FILE, OUTPUT_DIR (and PYTHON); extra flags are passed on ("$@").
 # The same setting as a recipe: simcse train --recipe sup-bert-base --train_file ... --output_dir ...
 

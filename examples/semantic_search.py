@@ -16,7 +16,7 @@ from pathlib import Path
 
 from simcse import SimCSE
 from simcse.cli import bundled_corpus, positive_int
-from simcse.index import check_index_folder
+from simcse.search.index import check_index_folder
 from simcse.tool import read_sentence_file
 
 

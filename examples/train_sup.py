@@ -22,8 +22,8 @@ from pathlib import Path
 
 from simcse import default_model_path
 from simcse.cli import positive_int
-from simcse.data import nli_triplets, read_nli_pairs, read_training_file
-from simcse.train_cli import parse_args, run
+from simcse.training.data import nli_triplets, read_nli_pairs, read_training_file
+from simcse.training.run import parse_args, run
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from train_unsup import compare  # noqa: E402  (same before/after table)

@@ -23,7 +23,7 @@ from pathlib import Path
 from simcse import default_model_path
 from simcse.cli import positive_int
 from simcse.evaluation import evaluate
-from simcse.train_cli import parse_args, run
+from simcse.training.run import parse_args, run
 
 
 

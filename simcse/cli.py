@@ -14,12 +14,12 @@ from typing import Sequence
 
 # Sub-commands implemented in other modules: name -> (module, one-line help).
 DELEGATED = {
-    "train": ("simcse.train_cli", "train a SimCSE model (the flags of SimCSE's train.py)"),
+    "train": ("simcse.training.run", "train a SimCSE model (the flags of SimCSE's train.py)"),
     "evaluate": ("simcse.evaluation.cli", "SentEval-style STS / transfer evaluation"),
-    "mteb": ("simcse.mteb_eval", "run MTEB tasks and write leaderboard-ready results"),
+    "mteb": ("simcse.evaluation.mteb", "run MTEB tasks and write leaderboard-ready results"),
     "demo": ("simcse.demo.app", "start the web demo (semantic search in the browser)"),
     "convert": ("simcse.convert", "convert an original SimCSE checkpoint into our format"),
-    "reproduce": ("simcse.reproduce", "run the reproduction table on all-MiniLM-L6-v2"),
+    "reproduce": ("simcse.experiments.reproduce", "run the reproduction table on all-MiniLM-L6-v2"),
 }
 
 DEFAULT_QUERIES = [
@@ -174,7 +174,7 @@ def _similarity(args: argparse.Namespace) -> int:
 
 
 def _search(args: argparse.Namespace) -> int:
-    from .index import check_index_folder, faiss_available
+    from .search.index import check_index_folder, faiss_available
 
     if args.faiss_fast and args.no_faiss:
         raise ValueError("--faiss_fast builds a FAISS IVF index and --no_faiss searches without FAISS: give one of them")

@@ -87,7 +87,7 @@ def convert_checkpoint(
     """
     from transformers import AutoConfig, AutoModel, AutoTokenizer
 
-    from .trainer import save_model_atomically
+    from .training.trainer import save_model_atomically
 
     src = Path(src)
     if src.is_file():

@@ -15,7 +15,7 @@ import numpy as np
 import torch
 
 from .encoder import SentenceEncoder, resolve_model_path, token_limit
-from .index import (
+from .search.index import (
     FaissIndex,
     check_cells,
     load_index_files,
@@ -25,7 +25,7 @@ from .index import (
     remove_stale_index_files,
     save_index_files,
 )
-from .quantization import (
+from .search.quantization import (
     INDEX_PRECISIONS,
     QuantizedIndex,
     check_precision,
@@ -95,7 +95,7 @@ def split_lines(text: str) -> list[str]:
     """Non-blank lines of ``text``, stripped. Lines end at ``\\n``, ``\\r\\n`` or ``\\r`` only (as
     ``for line in file`` reads them), not at the other breaks ``str.splitlines`` knows (form feed,
     U+0085, U+2028, ...), which occur inside sentences of scraped text."""
-    from .data import split_line_ends
+    from .training.data import split_line_ends
 
     return [line.strip() for line in split_line_ends(text) if line.strip()]
 
@@ -250,7 +250,7 @@ class SimCSE:
 
         ``truncate_dim`` (default: the constructor's) keeps the first ``truncate_dim`` dimensions,
         before the L2 normalisation (Matryoshka). ``precision`` quantises the result (see
-        :mod:`simcse.quantization`): ``int8``/``uint8`` (one byte per dimension; per-dimension
+        :mod:`simcse.search.quantization`): ``int8``/``uint8`` (one byte per dimension; per-dimension
         ranges from ``calibration_embeddings`` when given, else from this batch itself, which then
         needs at least 2 sentences) or ``binary``/``ubinary`` (sign bits packed into
         ``ceil(dim / 8)`` int8/uint8 bytes); quantised results are int8/uint8 tensors (arrays with
@@ -344,11 +344,11 @@ class SimCSE:
         ``truncate_dim`` (default: the constructor's) indexes the first ``truncate_dim`` dimensions
         (re-normalised); queries are truncated alike. ``precision="int8"`` (scalar quantisation,
         1 byte per dimension) or ``"binary"`` (1 bit per dimension, Hamming search) builds a
-        :class:`simcse.quantization.QuantizedIndex`: its search retrieves
+        :class:`simcse.search.quantization.QuantizedIndex`: its search retrieves
         ``top_k * rescore_multiplier`` candidates (0 = no re-scoring) and re-ranks them with the
         float query against their quantised vectors (``rescore_with="quantized"``, no extra memory)
         or their float vectors (``"float"``, 4 bytes per dimension, memory-mapped after
-        ``load_index``). :func:`simcse.quantization.index_memory` gives the bytes per vector.
+        ``load_index``). :func:`simcse.search.quantization.index_memory` gives the bytes per vector.
         ``int8`` takes its per-dimension ranges from the corpus, so it needs at least 2 sentences
         with different embeddings (``binary`` and ``float32`` need no calibration).
         """

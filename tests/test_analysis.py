@@ -1,4 +1,4 @@
-"""simcse.analysis: alignment / uniformity against hand-computed values, and on STS-B with the real model."""
+"""simcse.experiments.analysis: alignment / uniformity against hand-computed values, and on STS-B with the real model."""
 from __future__ import annotations
 
 import math
@@ -7,7 +7,7 @@ import numpy as np
 import pytest
 import torch
 
-from simcse.analysis import align_uniform, alignment, plot_align_uniform, stsb_analysis_data, uniformity
+from simcse.experiments.analysis import align_uniform, alignment, plot_align_uniform, stsb_analysis_data, uniformity
 
 
 def test_alignment_hand_computed():

@@ -12,7 +12,7 @@ from scipy.stats import spearmanr
 
 from simcse import SimCSE
 from simcse.evaluation.datadir import read_stsb
-from simcse.index import faiss_available
+from simcse.search.index import faiss_available
 
 needs_faiss = pytest.mark.skipif(not faiss_available(), reason="faiss is not installed")
 
@@ -164,7 +164,7 @@ def test_save_and_load_index(minilm, tmp_path):
 
 def test_flat_indexes_hold_the_corpus_once_and_save_it_exactly(minilm, corpus, tmp_path):
     """Flat indexes are read back for saving (no float copy beside them); IVF keeps one."""
-    from simcse.index import faiss_available
+    from simcse.search.index import faiss_available
 
     kinds = {"torch": dict(use_faiss=False)}
     if faiss_available():
@@ -542,10 +542,10 @@ def test_cli_faiss_fast_with_no_faiss_is_an_error(capsys, tmp_path):
 
 
 def test_faiss_fast_without_faiss_warns(minilm, caplog, monkeypatch):
-    import simcse.index as index
+    import simcse.search.index as index
 
     monkeypatch.setattr(index, "faiss_available", lambda: False)
-    with caplog.at_level("WARNING", logger="simcse.index"):
+    with caplog.at_level("WARNING", logger="simcse.search.index"):
         minilm.build_index(["A dog barks.", "It rains."], faiss_fast=True)
     assert type(minilm.index["index"]).__name__ == "TorchIndex"
     assert any("faiss_fast needs faiss" in r.getMessage() and r.levelname == "WARNING" for r in caplog.records)
@@ -553,14 +553,14 @@ def test_faiss_fast_without_faiss_warns(minilm, caplog, monkeypatch):
 
 @needs_faiss
 def test_use_faiss_true_without_faiss_falls_back_as_the_original_package(minilm, caplog, monkeypatch, tmp_path):
-    import simcse.index as index
+    import simcse.search.index as index
 
     sentences = ["A dog barks.", "It rains.", "A cat sleeps.", "Stocks fell today."]
     minilm.build_index(sentences, use_faiss=True, faiss_fast=True)  # saved from FAISS (IVF) while it is there
     minilm.save_index(tmp_path / "ivf")
     expected = minilm.search("A puppy is barking.", top_k=2, threshold=-1)
     monkeypatch.setattr(index, "faiss_available", lambda: False)
-    with caplog.at_level("WARNING", logger="simcse.index"):
+    with caplog.at_level("WARNING", logger="simcse.search.index"):
         minilm.build_index(sentences, use_faiss=True)
         assert type(minilm.index["index"]).__name__ == "TorchIndex"
         minilm.load_index(tmp_path / "ivf", use_faiss=True)  # the IVF index's vectors, on the torch index

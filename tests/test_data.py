@@ -345,14 +345,14 @@ def test_jsonl_triplets_and_cli(tmp_path, capsys):
 def test_unknown_header_like_first_row_is_kept_with_a_warning(tmp_path, caplog):
     text = "premise,positive,hard_negative\na dog runs,a dog is running,a cat sleeps\nhello there,hi,bye now\n"
     f = _write(tmp_path / "t.csv", text)
-    with caplog.at_level("WARNING", logger="simcse.data"):
+    with caplog.at_level("WARNING", logger="simcse.training.data"):
         cols = D.read_training_file(f)
     assert cols[0] == ["premise", "a dog runs", "hello there"]  # still trained on, as before
     assert f"{f}:1: the first row premise,positive,hard_negative looks like a header" in caplog.text
     assert "--train_file_header yes" in caplog.text and "--train_file_header no" in caplog.text
     tsv = _write(tmp_path / "t.tsv", text.replace(",", "\t"))
     caplog.clear()
-    with caplog.at_level("WARNING", logger="simcse.data"):
+    with caplog.at_level("WARNING", logger="simcse.training.data"):
         assert len(D.read_training_file(tsv)[0]) == 3
     assert f"{tsv}:1: the first row premise\tpositive\thard_negative looks like a header" in caplog.text
     # settled by the flag, a known header, or rows that all look alike: no warning
@@ -360,7 +360,7 @@ def test_unknown_header_like_first_row_is_kept_with_a_warning(tmp_path, caplog):
                          (_write(tmp_path / "w.csv", "alpha,beta\ngamma,delta\nwords here,more words\n"), "auto"),
                          (_write(tmp_path / "s.csv", "a cat sits,a cat is sitting\ndogs run,dogs are running\n"), "auto")):
         caplog.clear()
-        with caplog.at_level("WARNING", logger="simcse.data"):
+        with caplog.at_level("WARNING", logger="simcse.training.data"):
             D.read_training_file(path, header=header)
         assert "looks like a header" not in caplog.text, (path, header)
 

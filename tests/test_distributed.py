@@ -12,9 +12,9 @@ import torch.distributed as dist
 import torch.multiprocessing as mp
 from torch import nn
 
-from simcse.distributed import all_gather_with_grad, dist_info
+from simcse.training.distributed import all_gather_with_grad, dist_info
 from spawn_helpers import exit_after
-from simcse.loss import InfoNCELoss
+from simcse.training.loss import InfoNCELoss
 
 B, VIEWS_IN, DIM = 4, 16, 8
 

@@ -9,7 +9,7 @@ from pathlib import Path
 
 import pytest
 
-from simcse.analysis import align_uniform, stsb_analysis_data
+from simcse.experiments.analysis import align_uniform, stsb_analysis_data
 from simcse.cli import bundled_corpus
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -196,7 +196,7 @@ def _import_example(name: str):
 
 @pytest.mark.parametrize("columns", [2, 3])
 def test_train_sup_reads_a_csv_of_pairs_or_triplets_row_by_row(tmp_path, columns):
-    from simcse.data import read_training_file
+    from simcse.training.data import read_training_file
 
     training_csv = _import_example("train_sup").training_csv
     rows = [[f"Anchor sentence {i}.", f"Its positive {i}.", f"A hard negative {i}."][:columns] for i in range(5)]

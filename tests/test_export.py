@@ -10,7 +10,7 @@ import torch
 
 from simcse import SimCSE
 from simcse.encoder import SentenceEncoder
-from simcse.trainer import load_encoder_for_training
+from simcse.training.trainer import load_encoder_for_training
 
 SENTENCES = [
     "A man is playing a guitar.",
@@ -336,7 +336,7 @@ def test_saving_over_a_model_folder_removes_the_old_models_modules_only(tmp_path
     read with the new weights (sentence-transformers follows modules.json, we read 2_Dense)."""
     from sentence_transformers import SentenceTransformer
 
-    from simcse.trainer import save_model_atomically
+    from simcse.training.trainer import save_model_atomically
 
     def save(encoder, folder):
         save_model_atomically(encoder, folder) if atomic else encoder.save_pretrained(folder)

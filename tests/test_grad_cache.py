@@ -6,10 +6,10 @@ import json
 import pytest
 import torch
 
-from simcse.grad_cache import grad_cache_step
-from simcse.loss import InfoNCELoss
-from simcse.matryoshka import MatryoshkaInfoNCELoss
-from simcse.trainer import ContrastiveModel, load_encoder_for_training
+from simcse.training.grad_cache import grad_cache_step
+from simcse.training.loss import InfoNCELoss
+from simcse.training.matryoshka import MatryoshkaInfoNCELoss
+from simcse.training.trainer import ContrastiveModel, load_encoder_for_training
 
 SENTS = [
     "the quick brown fox jumps over the lazy dog",
@@ -136,7 +136,7 @@ def test_rejects_mlm_and_bad_chunk(tiny_bert_path):
 
 def test_trainer_run_with_grad_cache_and_matryoshka(tmp_path, tiny_bert_path):
     from simcse import SimCSE
-    from simcse.train_cli import main
+    from simcse.training.run import main
 
     train = tmp_path / "train.csv"
     rows = ["sent0,sent1,hard_neg"] + [
@@ -165,7 +165,7 @@ def test_trainer_training_step_uses_the_cache(tiny_bert_path, tmp_path):
     """SimCSETrainer.training_step with grad_cache_chunk_size gives the full-batch gradient (dropout on)."""
     from transformers import TrainingArguments
 
-    from simcse.trainer import SimCSETrainer
+    from simcse.training.trainer import SimCSETrainer
 
     model = _model(tiny_bert_path)
     batch = _batch(model, 2, n=6)
@@ -197,7 +197,7 @@ def test_trainer_training_step_uses_the_cache(tiny_bert_path, tmp_path):
     ],
 )
 def test_bad_flags_are_named(tmp_path, tiny_bert_path, capsys, extra, message):
-    from simcse.train_cli import main
+    from simcse.training.run import main
 
     train = tmp_path / "t.txt"
     train.write_text("\n".join(SENTS) + "\n")

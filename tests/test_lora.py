@@ -7,9 +7,9 @@ import pytest
 import torch
 
 from simcse.encoder import SentenceEncoder
-from simcse.lora import ADAPTER_DIR, PROMPT_PRESETS, apply_lora, merged_for_saving, resolve_prompt, save_adapter
-from simcse.loss import InfoNCELoss
-from simcse.trainer import ContrastiveModel, load_checkpoint_weights, load_encoder_for_training, save_model_atomically
+from simcse.training.lora import ADAPTER_DIR, PROMPT_PRESETS, apply_lora, merged_for_saving, resolve_prompt, save_adapter
+from simcse.training.loss import InfoNCELoss
+from simcse.training.trainer import ContrastiveModel, load_checkpoint_weights, load_encoder_for_training, save_model_atomically
 
 SENTS = [
     "a man is playing a guitar .",
@@ -131,7 +131,7 @@ def test_train_cli_lora_prompt_and_gradient_checkpointing(tmp_path, llama_path):
     from transformers import AutoModel
 
     from simcse import SimCSE
-    from simcse.train_cli import main
+    from simcse.training.run import main
 
     train = tmp_path / "pairs.csv"
     train.write_text("sent0,sent1\n" + "\n".join(f"{s},{SENTS[(i + 1) % 6]} too" for i, s in enumerate(SENTS * 4)) + "\n")
@@ -171,7 +171,7 @@ def test_train_cli_lora_prompt_and_gradient_checkpointing(tmp_path, llama_path):
     ],
 )
 def test_bad_flags_are_named(tmp_path, llama_path, capsys, extra, message):
-    from simcse.train_cli import main
+    from simcse.training.run import main
 
     train = tmp_path / "t.txt"
     train.write_text("\n".join(SENTS) + "\n")

@@ -6,7 +6,7 @@ import math
 import pytest
 import torch
 
-from simcse.loss import InfoNCELoss, contrastive_logits, info_nce_loss
+from simcse.training.loss import InfoNCELoss, contrastive_logits, info_nce_loss
 
 
 def _embeddings(b: int = 6, d: int = 16, views: int = 2, seed: int = 0) -> list[torch.Tensor]:

@@ -4,7 +4,7 @@ from __future__ import annotations
 import pytest
 import torch
 
-from simcse.matryoshka import MatryoshkaInfoNCELoss, check_matryoshka
+from simcse.training.matryoshka import MatryoshkaInfoNCELoss, check_matryoshka
 
 
 def _hand_info_nce(z1: torch.Tensor, z2: torch.Tensor, z3: torch.Tensor | None, temp: float, w: float) -> torch.Tensor:

@@ -10,7 +10,7 @@ import pytest
 mteb = pytest.importorskip("mteb")
 
 from simcse.evaluation import evaluate  # noqa: E402
-from simcse.mteb_eval import MTEBEncoder, load_task, main, run  # noqa: E402
+from simcse.evaluation.mteb import MTEBEncoder, load_task, main, run  # noqa: E402
 
 
 @pytest.mark.slow
@@ -146,7 +146,7 @@ def test_benchmark_keeps_its_own_task_filtering(senteval_dir: Path, data_dir: Pa
     """--benchmark evaluates the benchmark's own task objects: mteb's MTEB(eng, v2) keeps only the
     English subset and the test split of multilingual tasks, and the tasks we fill from local files
     keep that filtering too (filled on a copy: mteb's shared benchmark object is left unloaded)."""
-    from simcse.mteb_eval import load_tasks
+    from simcse.evaluation.mteb import load_tasks
 
     bench = mteb.get_benchmark("MTEB(eng, v2)")
     wanted = {t.metadata.name: (list(t.eval_splits), list(t.hf_subsets)) for t in bench.tasks}
@@ -214,7 +214,7 @@ def test_pooler_variant_is_judged_by_the_embeddings_of_an_mlp_only_train_folder(
     import torch
 
     from simcse import SimCSE
-    from simcse.trainer import load_encoder_for_training
+    from simcse.training.trainer import load_encoder_for_training
 
     encoder, _ = load_encoder_for_training(str(tiny_bert_path), pooler_type="cls", mlp_only_train=True)
     torch.nn.init.normal_(encoder.mlp.dense.weight, std=0.3)

@@ -146,7 +146,7 @@ def test_cls_head_without_trained_weights_is_refused(tmp_path, minilm_path, kind
     """pooler="cls" applies the MLP head; a backbone with no pre-trained pooler (and no saved head) would
     get a random one, different at every load: refused, naming the pooler to use instead."""
     from simcse import SimCSE
-    from simcse.trainer import load_encoder_for_training
+    from simcse.training.trainer import load_encoder_for_training
 
     folder = _tiny(tmp_path, minilm_path, kind)
     with pytest.raises(ValueError, match=r"pooler 'cls' applies SimCSE's MLP head, but .* has no trained one.*"
@@ -166,7 +166,7 @@ def test_cls_head_without_trained_weights_is_refused(tmp_path, minilm_path, kind
 def test_albert_pooler_is_the_cls_head(tmp_path, minilm_path):
     """ALBERT keeps its pooler as a Linear + pooler_activation (no pooler.dense): it is the cls head,
     and pooler="cls" gives ALBERT's own pooler_output, as the original tool did."""
-    from simcse.trainer import load_encoder_for_training
+    from simcse.training.trainer import load_encoder_for_training
 
     folder = _tiny(tmp_path, minilm_path, "albert")
     enc = SentenceEncoder.from_pretrained(str(folder)).eval()

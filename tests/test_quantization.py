@@ -7,8 +7,8 @@ import numpy as np
 import pytest
 import torch
 
-from simcse.index import faiss_available
-from simcse.quantization import (
+from simcse.search.index import faiss_available
+from simcse.search.quantization import (
     QuantizedIndex,
     dequantize_int8,
     index_memory,

@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 
-from simcse.reproduce import COLS, _flags, ablation_runs, main, markdown_table, merge_results, prepare_data, summarize
+from simcse.experiments.reproduce import COLS, _flags, ablation_runs, main, markdown_table, merge_results, prepare_data, summarize
 
 
 def test_flags_render_bools_lists_and_values():
@@ -74,7 +74,7 @@ def test_merge_pools_seeds_and_refuses_conflicts(tmp_path, capsys):
 
 # ---------------------------------------------------------------------- provenance and --compare
 def test_reference_rows_average_their_seven_tasks():
-    from simcse.reproduce import _reference
+    from simcse.experiments.reproduce import _reference
 
     ref = _reference()
     assert list(ref["rows"]) == ["no training, mean pooling", "no training, CLS pooling", "unsupervised SimCSE, mean",
@@ -88,7 +88,7 @@ def test_provenance_fingerprints_and_git_commit(tmp_path):
     import shutil
     import subprocess
 
-    from simcse.provenance import environment, folder_fingerprint, git_commit, records_fingerprint
+    from simcse.experiments.provenance import environment, folder_fingerprint, git_commit, records_fingerprint
 
     env = environment()
     assert {"python", "simcse", "torch", "transformers"} <= set(env)
@@ -124,7 +124,7 @@ def test_provenance_fingerprints_and_git_commit(tmp_path):
 
 def test_data_fingerprints_count_the_real_data(data_dir, tmp_path):
     from simcse.evaluation.datadir import resolve_data_dir
-    from simcse.reproduce import data_fingerprints
+    from simcse.experiments.reproduce import data_fingerprints
 
     fp = data_fingerprints(prepare_data(data_dir, tmp_path, limit=None), resolve_data_dir(data_dir))
     assert fp["unsup_sentences"]["rows"] == 11913 and fp["sup_triplets"]["rows"] == 5864
@@ -142,7 +142,7 @@ def _with_provenance(res, **changes):
 
 
 def test_compare_reports_deltas_paired_by_seed_and_what_differs():
-    from simcse.reproduce import compare, differences
+    from simcse.experiments.reproduce import compare, differences
 
     base = _with_provenance(_res([42, 43, 44]))
     base["rows"]["unsup temp=0.1"]["params"] = {"temp": 0.1, "mlp_only_train": True}
@@ -228,8 +228,8 @@ def test_merge_checks_model_and_data_fingerprints_and_notes_other_versions():
 
 def test_a_run_records_its_set_up_and_warns_before_adding_to_another_set_ups_file(data_dir, tmp_path, monkeypatch,
                                                                                   capsys, minilm_path):
-    import simcse.reproduce as rp
-    from simcse.provenance import folder_fingerprint
+    import simcse.experiments.reproduce as rp
+    from simcse.experiments.provenance import folder_fingerprint
 
     # the evaluation itself is tested in test_sts.py; here only what the run records around it
     monkeypatch.setattr(rp, "sts7", lambda model, data, pooler=None, device=None: dict({c: 50.0 for c in COLS}, Avg=50.0))
@@ -257,7 +257,7 @@ def test_sentence_transformers_reference_runner_writes_a_comparable_result_file(
     """bench.st_reference trains sentence-transformers' recipe on the same data and scores it with the same
     STS7 evaluator; its file is a reproduce result file (same data fingerprints), so --compare works."""
     from bench import st_reference
-    from simcse.reproduce import compare
+    from simcse.experiments.reproduce import compare
 
     out = tmp_path / "st.json"
     argv = lambda output, temp="temp=0.1": [
@@ -289,7 +289,7 @@ def test_sentence_transformers_reference_runner_writes_a_comparable_result_file(
 
 
 def test_eval_interval_is_the_one_used_and_recorded():
-    from simcse.reproduce import eval_interval
+    from simcse.experiments.reproduce import eval_interval
 
     assert eval_interval(None, None) == 25  # the GPU preset's default
     assert eval_interval(None, 30) == 15  # the CPU preset: half its 30 steps
@@ -302,7 +302,7 @@ def test_eval_interval_is_the_one_used_and_recorded():
 
 
 def test_bad_reproduce_arguments_are_refused_before_any_work(tmp_path, capsys, monkeypatch):
-    import simcse.reproduce as R
+    import simcse.experiments.reproduce as R
 
     monkeypatch.setattr(R.RunSetup, "from_args", lambda *a, **k: pytest.fail("work started"))
     for argv, message in [
@@ -316,7 +316,7 @@ def test_bad_reproduce_arguments_are_refused_before_any_work(tmp_path, capsys, m
 
 
 def test_merge_never_replaces_a_file_and_names_conflicts(tmp_path, capsys):
-    from simcse.reproduce import main as reproduce_main
+    from simcse.experiments.reproduce import main as reproduce_main
 
     a, b = tmp_path / "a.json", tmp_path / "b.json"
     a.write_text(json.dumps(_res([42])))
@@ -334,7 +334,7 @@ def test_merge_never_replaces_a_file_and_names_conflicts(tmp_path, capsys):
 def test_work_dir_with_files_of_the_users_is_refused(data_dir, tmp_path):
     import argparse
 
-    from simcse.reproduce import RunSetup
+    from simcse.experiments.reproduce import RunSetup
 
     work = tmp_path / "w"
     work.mkdir()

@@ -18,7 +18,7 @@ import pytest
 import torch
 
 from simcse import SimCSE
-from simcse.train_cli import load_recipe, main, parse_args
+from simcse.training.run import load_recipe, main, parse_args
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -215,7 +215,7 @@ def test_mlm_auxiliary_loss_trains_and_saves_a_normal_folder(tmp_path, tiny_bert
 
 
 def test_nan_loss_stops_the_run(tmp_path, tiny_bert_path, unsup_file, monkeypatch, capsys):
-    import simcse.loss as L
+    import simcse.training.loss as L
 
     monkeypatch.setattr(L, "info_nce_loss", lambda z1, *a, **k: z1.sum() * float("nan"))
     rc, _ = _train(tmp_path, tiny_bert_path, unsup_file, extra=["--max_steps", "3", "--logging_steps", "2"])
@@ -227,7 +227,7 @@ def test_nan_loss_after_the_last_logged_step_stops_the_run_unsaved(tmp_path, tin
                                                                    capsys):
     """No loss is logged in a run shorter than --logging_steps: the run's mean loss, logged at the end,
     is checked too, and the NaN model is not saved."""
-    import simcse.loss as L
+    import simcse.training.loss as L
 
     monkeypatch.setattr(L, "info_nce_loss", lambda z1, *a, **k: z1.sum() * float("nan"))
     rc, out = _train(tmp_path, tiny_bert_path, unsup_file, extra=["--max_steps", "3", "--logging_steps", "500"])
@@ -392,8 +392,8 @@ def test_recipe_load_best_model_yields_to_explicit_no(tmp_path, flag):
 def test_several_gpus_in_one_process_never_use_data_parallel(tiny_bert_path, tmp_path):
     from transformers import TrainingArguments
 
-    from simcse.loss import InfoNCELoss
-    from simcse.trainer import ContrastiveModel, SimCSETrainer, load_encoder_for_training
+    from simcse.training.loss import InfoNCELoss
+    from simcse.training.trainer import ContrastiveModel, SimCSETrainer, load_encoder_for_training
 
     args = TrainingArguments(output_dir=str(tmp_path), report_to="none", use_cpu=True)
     args._n_gpu = 4  # as if 4 GPUs were visible to this process
@@ -437,8 +437,8 @@ def test_run_sup_example_script_with_torchrun_two_processes(tmp_path, tiny_bert_
 @pytest.mark.slow
 def test_supervised_simcse_on_snli_keeps_minilm_stsb(tmp_path, minilm_path, data_dir):
     """all-MiniLM-L6-v2 + a short supervised SimCSE run on SNLI triplets: STS-B dev does not drop."""
-    from simcse.data import build_nli_triplets, read_training_file, write_triplets_csv
-    from simcse.trainer import StsbDev
+    from simcse.training.data import build_nli_triplets, read_training_file, write_triplets_csv
+    from simcse.training.trainer import StsbDev
 
     full = tmp_path / "nli.csv"
     build_nli_triplets([data_dir / "nli" / "snli-senteval"], full, splits=["dev"])
@@ -463,7 +463,7 @@ def test_supervised_simcse_on_snli_keeps_minilm_stsb(tmp_path, minilm_path, data
 
 
 def test_default_pooler_and_fresh_mlp(tiny_bert_path, minilm_path, tmp_path):
-    from simcse.trainer import load_encoder_for_training
+    from simcse.training.trainer import load_encoder_for_training
 
     enc, _ = load_encoder_for_training(str(tiny_bert_path))
     assert enc.pooler_type == "cls" and enc.mlp is not None
@@ -485,8 +485,8 @@ def test_default_pooler_and_fresh_mlp(tiny_bert_path, minilm_path, tmp_path):
 def test_mlp_learning_rate_gets_its_own_groups_and_schedule(tmp_path, tiny_bert_path, unsup_file, capsys):
     from transformers import TrainingArguments
 
-    from simcse.loss import InfoNCELoss
-    from simcse.trainer import ContrastiveModel, SimCSETrainer, load_encoder_for_training
+    from simcse.training.loss import InfoNCELoss
+    from simcse.training.trainer import ContrastiveModel, SimCSETrainer, load_encoder_for_training
 
     args = TrainingArguments(output_dir=str(tmp_path), report_to="none", use_cpu=True, learning_rate=1e-4,
                              weight_decay=0.01, lr_scheduler_type="linear")
@@ -662,8 +662,8 @@ def _dataset_folder(path: Path, header: str, rows: list[str]) -> Path:
 
 
 def test_dataset_name_trains_on_its_columns(tmp_path, tiny_bert_path, caplog):
-    from simcse.train_cli import load_hub_training_data
-    from simcse.trainer import load_encoder_for_training
+    from simcse.training.run import load_hub_training_data
+    from simcse.training.trainer import load_encoder_for_training
 
     caplog.set_level(logging.INFO, logger="simcse")
     rows = [f"the {a} {b} waits {p} .,a {a} {b} is {p} .,no {b} is ever {p} ."
@@ -741,7 +741,7 @@ def test_compatibility_flags_without_effect_say_so(tmp_path, tiny_bert_path, uns
 
 
 def test_help_states_our_defaults(capsys):
-    from simcse.train_cli import main
+    from simcse.training.run import main
 
     assert main(["--help"]) == 0
     text = " ".join(capsys.readouterr().out.split())

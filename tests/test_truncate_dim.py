@@ -7,7 +7,7 @@ import numpy as np
 import pytest
 import torch
 
-from simcse.quantization import check_truncate_dim, truncate_embeddings, unpack_binary
+from simcse.search.quantization import check_truncate_dim, truncate_embeddings, unpack_binary
 
 SENTS = [
     "A man is playing a guitar on the stage.",

@@ -26,7 +26,7 @@ try:
 except ImportError as _exc:  # flask is the [demo] extra
     raise ImportError(f"the web demo needs Flask ({_exc}): pip install 'simcse[demo]'") from _exc
 
-from ..index import check_index_folder
+from ..search.index import check_index_folder
 from ..tool import SimCSE, read_sentence_file
 
 logger = logging.getLogger("simcse.demo")

@@ -23,7 +23,7 @@ Tokenization happens once per (tokenizer, file, max length): the token ids are s
 ``.npz`` cache under ``$SIMCSE_CACHE`` (default ``~/.cache/simcse/tokenized``) keyed by a hash of
 the tokenizer's vocabulary, the file's path and content (a SHA-256 of its bytes), and the max length.
 
-``python -m simcse.data nli-triplets --input DIR_OR_FILE ... --output nli.csv`` writes
+``python -m simcse.training.data nli-triplets --input DIR_OR_FILE ... --output nli.csv`` writes
 ``sent0,sent1,hard_neg`` triplets (premise, entailment, contradiction) from SNLI/MNLI in SentEval
 format (``s1.<split>``, ``s2.<split>``, ``labels.<split>``) or the SNLI/MNLI JSON lines release
 (``sentence1``, ``sentence2``, ``gold_label``).
@@ -48,7 +48,7 @@ from typing import Any, Callable, Iterable, Sequence
 import numpy as np
 import torch
 
-from .encoder import pad_batch
+from ..encoder import pad_batch
 
 logger = logging.getLogger(__name__)
 
@@ -692,7 +692,7 @@ def check_triplets_output(
     inputs: Sequence[str | os.PathLike], output: str | os.PathLike, splits: Sequence[str], overwrite: bool = False
 ) -> None:
     """Refuse an ``output`` that is a folder, one of the files read, or (unless ``overwrite``) any existing file."""
-    from .outputs import output_problem
+    from ..outputs import output_problem
 
     read: list[Path] = []
     for src in map(Path, inputs):
@@ -723,8 +723,8 @@ def build_nli_triplets(
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    """``python -m simcse.data nli-triplets --input ... --output ...``."""
-    parser = argparse.ArgumentParser(prog="python -m simcse.data", description="training data helpers")
+    """``python -m simcse.training.data nli-triplets --input ... --output ...``."""
+    parser = argparse.ArgumentParser(prog="python -m simcse.training.data", description="training data helpers")
     sub = parser.add_subparsers(dest="command", required=True)
     p = sub.add_parser("nli-triplets", help="write sent0,sent1,hard_neg triplets from SNLI/MNLI")
     p.add_argument("--input", nargs="+", required=True,
@@ -736,7 +736,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     try:
         n = build_nli_triplets(args.input, args.output, args.splits, overwrite=args.overwrite)
     except (OSError, ValueError) as exc:
-        print(f"simcse.data nli-triplets: error: {exc}", file=sys.stderr)
+        print(f"simcse.training.data nli-triplets: error: {exc}", file=sys.stderr)
         return 2
     print(f"wrote {n} triplets to {args.output}")
     return 0

@@ -72,7 +72,7 @@ def stsb_analysis_data(
     """STS-B pairs with a gold score above ``min_score`` as positives, and all (distinct) STS-B
     sentences of ``split`` for uniformity; optionally a fixed random sample of each (``max_pairs``
     >= 1, ``max_sentences`` >= 2: uniformity needs a pair)."""
-    from .evaluation.datadir import read_stsb
+    from ..evaluation.datadir import read_stsb
 
     for name, value, least in (("max_pairs", max_pairs, 1), ("max_sentences", max_sentences, 2)):
         if value is not None and (isinstance(value, bool) or not isinstance(value, (int, np.integer)) or value < least):

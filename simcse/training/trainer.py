@@ -38,7 +38,7 @@ import torch
 from torch import nn
 from transformers import Trainer, TrainingArguments
 
-from .encoder import (
+from ..encoder import (
     SIMCSE_CONFIG,
     SentenceEncoder,
     _first_line,
@@ -53,7 +53,7 @@ from .encoder import (
     resolve_model_path,
 )
 from .loss import InfoNCELoss
-from .pooling import MLPHead
+from ..pooling import MLPHead
 
 logger = logging.getLogger(__name__)
 
@@ -97,7 +97,7 @@ class ContrastiveModel(nn.Module):
         if token_type_ids is not None:
             flat["token_type_ids"] = token_type_ids.reshape(b * v, length)
         z = self.encoder(**flat)
-        if embed_only:  # gradient caching (simcse.grad_cache) encodes chunks and computes the loss itself
+        if embed_only:  # gradient caching (simcse.training.grad_cache) encodes chunks and computes the loss itself
             return {"embeddings": z}
         loss = self.loss(z.view(b, v, -1))
         if self.mlm_model is not None and mlm_input_ids is not None:
@@ -288,7 +288,7 @@ class StsbDev:
     @classmethod
     def load(cls, data_dir: str | os.PathLike | None = None, split: str = "dev") -> "StsbDev":
         """Read STS-B ``split`` from the SentEval data directory (``--data_dir`` / ``$SIMCSE_DATA_DIR``)."""
-        from .evaluation.datadir import read_stsb
+        from ..evaluation.datadir import read_stsb
 
         return cls(*read_stsb(data_dir, split))
 
@@ -296,7 +296,7 @@ class StsbDev:
     def load_sickr(cls, data_dir: str | os.PathLike | None = None, split: str = "dev") -> "StsbDev":
         """SICK-R pairs with relatedness scores (SICK_trial.txt for ``dev``), which SimCSE's trainer also
         reports at each evaluation (``eval_sickr_spearman``, and ``eval_avg_sts`` with STS-B)."""
-        from .evaluation.datadir import read_sick
+        from ..evaluation.datadir import read_sick
 
         s1, s2, scores, _ = read_sick(data_dir, split)
         return cls(s1, s2, scores)
@@ -335,7 +335,7 @@ class TransferDev:
     def load(cls, data_dir: str | os.PathLike | None = None, tasks: Sequence[str] | None = None) -> "TransferDev":
         """Read the tasks' data (default: the seven transfer tasks) from the SentEval data directory
         (``--data_dir`` / ``$SIMCSE_DATA_DIR``)."""
-        from .evaluation.engine import _TASK_CLASSES, TRANSFER_TASKS, canonical_task
+        from ..evaluation.engine import _TASK_CLASSES, TRANSFER_TASKS, canonical_task
 
         objs = {}
         for name in TRANSFER_TASKS if tasks is None else tasks:
@@ -349,7 +349,7 @@ class TransferDev:
 
     def devacc(self, encoder: SentenceEncoder, batch_size: int = 128, dtype: torch.dtype | None = None) -> dict[str, float]:
         """``{task: dev accuracy}`` and ``avg_transfer`` (their mean), in percent."""
-        from .evaluation.engine import EmbeddingCache, make_encode_fn
+        from ..evaluation.engine import EmbeddingCache, make_encode_fn
 
         name = {torch.bfloat16: "bfloat16", torch.float16: "float16"}.get(dtype, "float32")  # type: ignore[arg-type]
         encode, _ = make_encode_fn(encoder, batch_size=batch_size, normalize=False, dtype=name)
@@ -446,7 +446,7 @@ class SimCSETrainer(Trainer):
     def training_step(
         self, model: nn.Module, inputs: dict[str, torch.Tensor], num_items_in_batch: torch.Tensor | int | None = None
     ) -> torch.Tensor:
-        """The Trainer's step, or with ``grad_cache_chunk_size`` the gradient-cached one (:mod:`simcse.grad_cache`)."""
+        """The Trainer's step, or with ``grad_cache_chunk_size`` the gradient-cached one (:mod:`simcse.training.grad_cache`)."""
         if not self.grad_cache_chunk_size:
             return super().training_step(model, inputs, num_items_in_batch)
         from .grad_cache import grad_cache_training_step

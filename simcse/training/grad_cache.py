@@ -16,7 +16,7 @@ the *encoder* instead:
 The parameter gradients equal those of one backward through the whole batch (to float rounding);
 peak memory is that of one chunk plus the embeddings. The cost is a second forward pass.
 
-Under DDP the loss gathers the embeddings of all ranks (:mod:`simcse.distributed`), so ``g`` is
+Under DDP the loss gathers the embeddings of all ranks (:mod:`simcse.training.distributed`), so ``g`` is
 this rank's share of the global loss's gradient (times the world size, as in the uncached path,
 which DDP's averaging undoes); chunks other than the last back-propagate inside ``no_sync`` so
 gradients are all-reduced once per step. Each chunk goes through the (possibly DDP- and
@@ -31,7 +31,7 @@ import torch
 from torch import nn
 
 EMBED_ONLY = "embed_only"
-"""Keyword of :meth:`simcse.trainer.ContrastiveModel.forward` that returns the embeddings without a loss."""
+"""Keyword of :meth:`simcse.training.trainer.ContrastiveModel.forward` that returns the embeddings without a loss."""
 
 _VIEW_KEYS = ("input_ids", "attention_mask", "token_type_ids")
 
@@ -79,7 +79,7 @@ def grad_cache_step(
     loss_scale: float = 1.0,
     forward_context: Callable[[], contextlib.AbstractContextManager] | None = None,
 ) -> torch.Tensor:
-    """One forward-backward pass of a :class:`~simcse.trainer.ContrastiveModel` with cached gradients.
+    """One forward-backward pass of a :class:`~simcse.training.trainer.ContrastiveModel` with cached gradients.
 
     Args:
         model: the ContrastiveModel, possibly wrapped (DDP, accelerate's autocast); its forward must

@@ -26,7 +26,7 @@ def environment() -> dict[str, Any]:
     uncommitted changes)."""
     import torch
 
-    from . import __version__
+    from .. import __version__
 
     env: dict[str, Any] = {"python": platform.python_version(), "simcse": __version__, "torch": torch.__version__}
     if torch.version.cuda:

@@ -28,8 +28,8 @@ from typing import Any, Sequence
 
 import numpy as np
 
-from .evaluation.datadir import read_sick, read_sts_year
-from .provenance import folder_fingerprint
+from .datadir import read_sick, read_sts_year
+from ..experiments.provenance import folder_fingerprint
 
 LOCAL_STS = ("STS12", "STS13", "STS14", "STS15", "STS16", "STSBenchmark", "SICK-R")
 LOCAL_CLASSIFICATION = ("Banking77Classification", "AmazonCounterfactualClassification")
@@ -82,8 +82,8 @@ class MTEBEncoder:
         device: str | None = None,
         meta: dict[str, Any] | None = None,
     ):
-        from .encoder import default_model_path, resolve_model_path
-        from .tool import SimCSE, check_max_length
+        from ..encoder import default_model_path, resolve_model_path
+        from ..tool import SimCSE, check_max_length
 
         if isinstance(model, SimCSE):
             self.model = model
@@ -111,7 +111,7 @@ class MTEBEncoder:
     def _variant(self, folder: Path) -> str:
         """``""`` when the model embeds as its folder says; else what differs (``pooler-cls``,
         ``maxlen-64``), so that results of a changed pooler or length get their own name / revision."""
-        from .encoder import _read_folder_config, embedding_pooler, token_limit
+        from ..encoder import _read_folder_config, embedding_pooler, token_limit
 
         own = _read_folder_config(folder, self.model.model_name_or_path)[0]
         limit = token_limit(self.encoder)
@@ -285,7 +285,7 @@ def load_task(name: str, data_dir: str | os.PathLike | None = None, mteb_data_di
         gold = [g for _, _, gs in subsets.values() for g in gs]
         data = _sts_dataset(s1, s2, gold)
     elif name == "STSBenchmark":
-        from .evaluation.datadir import read_stsb
+        from .datadir import read_stsb
 
         data = _sts_dataset(*read_stsb(data_dir, "test"))
     elif name == "SICK-R":

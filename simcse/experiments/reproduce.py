@@ -15,7 +15,7 @@ STS-B dev every 25 steps with best-checkpoint selection (SimCSE selects on STS-B
 in SentEval's 'all' setting, Spearman x 100, with our engine.
 
 Result files record the library versions, the device, and fingerprints of the model and of the
-training and evaluation data (:mod:`simcse.provenance`). ``--compare`` puts two result files side by
+training and evaluation data (:mod:`simcse.experiments.provenance`). ``--compare`` puts two result files side by
 side (or one against the sentence-transformers reference of issue 8): per-row deltas, deltas paired by
 seed, and every recorded setting, version or fingerprint that differs.
 """
@@ -31,7 +31,7 @@ import time
 from pathlib import Path
 from typing import Any, Sequence
 
-from .evaluation.engine import STS_TASKS
+from ..evaluation.engine import STS_TASKS
 
 COLS = ["STS12", "STS13", "STS14", "STS15", "STS16", "STS-B", "SICK-R"]
 
@@ -124,7 +124,7 @@ def prepare_data(data_dir: Path, work: Path, limit: int | None) -> dict[str, Pat
     """The unsupervised sentence file, the supervised triplet CSV and a pairs-only CSV."""
     import csv
 
-    from .data import build_nli_triplets
+    from ..training.data import build_nli_triplets
 
     wiki = sorted((data_dir / "wiki").glob("wiki1m_for_simcse*.txt"))
     if not wiki:
@@ -160,7 +160,7 @@ def training_rows(files: dict[str, Path]) -> tuple[list[str], list[list[str]]]:
 def data_fingerprints(files: dict[str, Path], senteval: Path) -> dict[str, Any]:
     """Row counts and content hashes of the training files and of the STS7 test pairs (with their gold
     scores), as read: the same data in another file layout gets the same fingerprint."""
-    from .evaluation.datadir import read_sick, read_sts_year, read_stsb
+    from ..evaluation.datadir import read_sick, read_sts_year, read_stsb
     from .provenance import records_fingerprint
 
     sentences, triplets = training_rows(files)
@@ -181,9 +181,9 @@ def data_fingerprints(files: dict[str, Path], senteval: Path) -> dict[str, Any]:
 
 
 def sts7(model: str | Path, data_dir: Path, pooler: str | None = None, device: str | None = None) -> dict[str, float]:
-    from .encoder import token_limit
-    from .evaluation import evaluate
-    from .tool import SimCSE
+    from ..encoder import token_limit
+    from ..evaluation import evaluate
+    from ..tool import SimCSE
 
     model = SimCSE(str(model), device=device, pooler=pooler)
     # the recipe's 256 tokens, or all a smaller model has (a tiny test model has 32 positions)
@@ -197,7 +197,7 @@ def sts7(model: str | Path, data_dir: Path, pooler: str | None = None, device: s
 
 def train_one(model: str, files: dict[str, Path], kind: str, params: dict[str, Any], seed: int, out: Path,
               device: str, max_steps: int | None, data_dir: Path, eval_steps: int = 125) -> Path:
-    from .train_cli import parse_args, run
+    from ..training.run import parse_args, run
 
     argv = [
         "--model_name_or_path", model, "--train_file", str(files[kind]), "--output_dir", str(out),
@@ -234,8 +234,8 @@ class RunSetup:
 
         import torch
 
-        from .encoder import resolve_model_path
-        from .evaluation.datadir import resolve_data_dir
+        from ..encoder import resolve_model_path
+        from ..evaluation.datadir import resolve_data_dir
         from .provenance import environment, folder_fingerprint
 
         self = cls()
@@ -322,7 +322,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         if unknown:
             p.error(f"--only: no row named {', '.join(map(repr, unknown))}; rows are: {', '.join(map(repr, known))}")
 
-    from . import __version__
+    from .. import __version__
 
     setup = RunSetup.from_args(args, f"simcse {__version__}", "simcse-reproduce-")
     model, senteval, device, seeds, max_steps = setup.model, setup.senteval, setup.device, setup.seeds, setup.max_steps

@@ -13,7 +13,7 @@ Hard-negative weight: the paper weights the matching hard negative's term in the
 ``log(alpha)``: ``--hard_negative_weight 0`` (the released setting) means ``alpha = 1``. We keep the
 code's meaning so the original command lines behave the same.
 
-Under DDP the views are gathered from all ranks first (see :mod:`simcse.distributed`), so the
+Under DDP the views are gathered from all ranks first (see :mod:`simcse.training.distributed`), so the
 negatives are the global batch and the loss equals the single-process loss on ``world * B``.
 """
 from __future__ import annotations

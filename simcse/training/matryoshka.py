@@ -59,12 +59,12 @@ def check_matryoshka(
 
 
 class MatryoshkaInfoNCELoss(InfoNCELoss):
-    """:class:`~simcse.loss.InfoNCELoss` summed over truncations of the embeddings to ``dims``.
+    """:class:`~simcse.training.loss.InfoNCELoss` summed over truncations of the embeddings to ``dims``.
 
     Args:
         dims: sizes ``k`` (each at most the embedding size, checked on the first batch).
         weights: weight of each size's loss (default 1 each).
-        temp, hard_negative_weight, gather: as for :class:`~simcse.loss.InfoNCELoss`.
+        temp, hard_negative_weight, gather: as for :class:`~simcse.training.loss.InfoNCELoss`.
     """
 
     def __init__(

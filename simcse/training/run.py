@@ -368,7 +368,7 @@ def eval_metric_names(eval_transfer: bool = False) -> list[str]:
     transfer tasks' dev accuracy and ``avg_transfer``."""
     names = ["stsb_spearman", *SICKR_METRICS]
     if eval_transfer:
-        from .evaluation.engine import TRANSFER_TASKS
+        from ..evaluation.engine import TRANSFER_TASKS
 
         names += [*TRANSFER_TASKS, "avg_transfer"]
     return names
@@ -381,7 +381,7 @@ def _best_metric(training_args: Any) -> str | None:
 
 def validate(model_args: ModelArguments, data_args: DataTrainingArguments, training_args: Any) -> None:
     """Raise ``ValueError`` naming the flag and value of any setting SimCSE cannot train with."""
-    from .pooling import POOLERS
+    from ..pooling import POOLERS
 
     metric = _best_metric(training_args)
     if metric is not None and metric not in eval_metric_names(data_args.eval_transfer):
@@ -605,7 +605,7 @@ def run(model_args: ModelArguments, data_args: DataTrainingArguments, training_a
         token=True if model_args.use_auth_token else None,
         use_fast_tokenizer=model_args.use_fast_tokenizer,
     )
-    from .encoder import token_limit
+    from ..encoder import token_limit
 
     limit = token_limit(encoder)
     if limit is not None and data_args.max_seq_length > limit:

@@ -290,7 +290,7 @@ def read_index_meta(path: Path) -> dict[str, Any]:
     if not meta_file.is_file():
         raise FileNotFoundError(f"{path} is not a saved index: {INDEX_META} is missing")
     meta = json.loads(meta_file.read_text())
-    # Quantised indexes (simcse.quantization) keep codes.npy and write embeddings.npy only when
+    # Quantised indexes (simcse.search.quantization) keep codes.npy and write embeddings.npy only when
     # float vectors are kept for re-scoring; QuantizedIndex.load checks their files.
     needed = ("sentences.jsonl", "embeddings.npy") if meta.get("precision", "float32") == "float32" else ("sentences.jsonl",)
     for name in needed:

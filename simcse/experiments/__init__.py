@@ -1,0 +1,1 @@
+"""Experiments: the reproduction table and ablations, result provenance, alignment/uniformity analysis."""

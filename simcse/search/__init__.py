@@ -1,0 +1,1 @@
+"""Vector search: the exact torch index, FAISS indexes, quantized indexes, and their files on disk."""
