@@ -17,7 +17,8 @@ from pathlib import Path
 import numpy as np
 
 from simcse import SimCSE
-from simcse.cli import bundled_corpus, positive_int
+from simcse.cli.common import positive_int
+from simcse.defaults import bundled_corpus
 from simcse.outputs import output_problem
 from simcse.tool import read_sentence_file
 

@@ -15,7 +15,8 @@ import time
 from pathlib import Path
 
 from simcse import SimCSE
-from simcse.cli import bundled_corpus, positive_int
+from simcse.cli.common import positive_int
+from simcse.defaults import bundled_corpus
 from simcse.search.index import check_index_folder
 from simcse.tool import read_sentence_file
 

@@ -21,7 +21,7 @@ import tempfile
 from pathlib import Path
 
 from simcse import default_model_path
-from simcse.cli import positive_int
+from simcse.cli.common import positive_int
 from simcse.training.data import nli_triplets, read_nli_pairs, read_training_file
 from simcse.training.run import parse_args, run
 

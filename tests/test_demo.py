@@ -16,7 +16,7 @@ from pathlib import Path
 import pytest
 
 from simcse import SimCSE
-from simcse.cli import bundled_corpus
+from simcse.defaults import bundled_corpus
 from simcse.demo.app import MAX_QUERY_CHARS, MAX_TOP_K, SearchService, create_app, load_or_build_index, main, serve
 
 ROOT = Path(__file__).resolve().parents[1]

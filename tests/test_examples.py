@@ -10,7 +10,7 @@ from pathlib import Path
 import pytest
 
 from simcse.experiments.analysis import align_uniform, stsb_analysis_data
-from simcse.cli import bundled_corpus
+from simcse.defaults import bundled_corpus
 
 ROOT = Path(__file__).resolve().parents[1]
 EXAMPLES = ROOT / "examples"

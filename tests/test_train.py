@@ -37,7 +37,7 @@ def unsup_file(tmp_path_factory) -> Path:
     """64 random word sequences drawn from the bundled example corpus's vocabulary."""
     import random
 
-    from simcse.cli import bundled_corpus
+    from simcse.defaults import bundled_corpus
 
     vocab = sorted({w.strip(".,!?;:'\"()").lower() for w in bundled_corpus().read_text().split()} - {""})
     rng = random.Random(0)

@@ -338,7 +338,7 @@ def build_parser() -> argparse.ArgumentParser:
 
 def main(argv: Sequence[str] | None = None) -> int:
     """``simcse demo``: build or load the index, then serve until Ctrl+C."""
-    from ..cli import bundled_corpus
+    from ..defaults import bundled_corpus
 
     args = build_parser().parse_args(argv)
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s: %(message)s", stream=sys.stderr)

