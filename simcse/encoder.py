@@ -18,7 +18,7 @@ import shutil
 import weakref
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
-from typing import Any, Iterator, Sequence
+from typing import Any, Iterable, Iterator, Sequence
 
 import torch
 from torch import nn
@@ -327,13 +327,53 @@ class SentenceEncoder(nn.Module):
         max_tokens_per_batch: int | None = None,
         chunk_size: int = 16384,
     ) -> torch.Tensor:
-        """Encode sentences into a float32 tensor [N, dim] in input order.
+        """Encode sentences into a float32 CPU tensor [N, dim] in input order.
 
         The sentences are cut into chunks of ``chunk_size``; each chunk is tokenized once (in a
         background thread, overlapping the previous chunk's model work), sorted by token length
         and batched, so each batch pads to little more than its own length. Padded batches are
         built (and pinned, on GPU) ahead of the model. ``dtype`` (e.g. ``torch.float16``) runs
-        the backbone under autocast; the result is always float32.
+        the backbone under autocast; the result is always float32. Device memory holds one batch
+        at a time: each batch's vectors go back to the host as soon as they are computed.
+        """
+        n = len(sentences)
+        out = torch.empty(n, self.dim, dtype=torch.float32)
+        progress = None
+        if show_progress_bar and n:
+            from tqdm.auto import tqdm
+
+            progress = tqdm(total=n, desc="Encoding", unit="sent")
+        chunks = (sentences[s : s + chunk_size] for s in range(0, n, chunk_size))
+        try:
+            start = 0
+            for vecs in self.encode_stream(chunks, batch_size=batch_size, max_length=max_length, normalize=normalize,
+                                           device=device, dtype=dtype, max_tokens_per_batch=max_tokens_per_batch,
+                                           progress=progress):
+                out[start : start + len(vecs)] = vecs
+                start += len(vecs)
+        finally:
+            if progress is not None:
+                progress.close()
+        return out
+
+    @torch.inference_mode()
+    def encode_stream(
+        self,
+        chunks: Iterable[Sequence[str]],
+        batch_size: int = 64,
+        max_length: int | None = None,
+        normalize: bool = False,
+        device: str | torch.device | None = None,
+        dtype: torch.dtype | None = None,
+        max_tokens_per_batch: int | None = None,
+        progress: Any = None,
+    ) -> Iterator[torch.Tensor]:
+        """For each chunk of sentences, in order, its vectors: a float32 CPU tensor [len(chunk), dim] in
+        the chunk's order (the same values :meth:`encode` gives for a list of exactly that chunk).
+
+        Only one chunk's token ids and vectors are held at a time, plus the next chunk's token ids,
+        tokenized in a background thread while the model runs; ``chunks`` is read lazily, so a corpus
+        can be streamed through. ``progress`` (a tqdm bar) is advanced by each batch's sentences.
         """
         from concurrent.futures import ThreadPoolExecutor
 
@@ -342,58 +382,48 @@ class SentenceEncoder(nn.Module):
             self.to(device)
         was_training = self.training
         self.eval()
-        n = len(sentences)
-        out = torch.empty(n, self.dim, dtype=torch.float32, device=device)
-        if n == 0:
-            self.train(was_training)
-            return out
-        use_autocast = dtype is not None and dtype != torch.float32
-        on_cuda = device.type == "cuda"
-        pad_mult = 8 if on_cuda else None
-        chunks = [range(s, min(n, s + chunk_size)) for s in range(0, n, chunk_size)]
-        progress = None
-        if show_progress_bar:
-            from tqdm.auto import tqdm
+        chunks = iter(chunks)
+        staging = _HostStaging(batch_size, self.dim, device)
 
-            progress = tqdm(total=n, desc="Encoding", unit="sent")
+        def tokenize_chunk(chunk: Sequence[str] | None) -> tuple[Sequence[str], list[list[int]]] | None:
+            return None if chunk is None else (chunk, self.tokenize_ids(chunk, max_length))
 
-        def tokenize_chunk(chunk: range) -> list[list[int]]:
-            return self.tokenize_ids([sentences[i] for i in chunk], max_length)
-
-        def make_batch(chunk_start: int, ids: list[list[int]], rows: list[int]) -> tuple[torch.Tensor, dict]:
-            feats = self.collate([ids[r] for r in rows], pad_to_multiple_of=pad_mult)
-            if on_cuda:
+        def make_batch(ids: list[list[int]], rows: list[int]) -> tuple[torch.Tensor, dict]:
+            feats = self.collate([ids[r] for r in rows], pad_to_multiple_of=staging.pad_multiple)
+            if staging.pinned:
                 feats = {k: v.pin_memory() for k, v in feats.items()}
-            return torch.as_tensor([chunk_start + r for r in rows]), feats
+            return torch.as_tensor(rows), feats
 
         try:
             with ThreadPoolExecutor(max_workers=2) as pool:
-                next_ids = pool.submit(tokenize_chunk, chunks[0])
-                for ci, chunk in enumerate(chunks):
-                    ids = next_ids.result()
-                    if ci + 1 < len(chunks):
-                        next_ids = pool.submit(tokenize_chunk, chunks[ci + 1])
+                next_ids = pool.submit(tokenize_chunk, next(chunks, None))
+                while True:
+                    item = next_ids.result()
+                    if item is None:
+                        break
+                    chunk, ids = item
+                    next_ids = pool.submit(tokenize_chunk, next(chunks, None))
+                    out = torch.empty(len(ids), self.dim, dtype=torch.float32)
                     order = sorted(range(len(ids)), key=lambda i: -len(ids[i]))
                     pending = [
-                        pool.submit(make_batch, chunk.start, ids, rows)
+                        pool.submit(make_batch, ids, rows)
                         for rows in _length_batches(order, ids, batch_size, max_tokens_per_batch)
                     ]
                     for fut in pending:
                         index, feats = fut.result()
                         feats = {k: v.to(device, non_blocking=True) for k, v in feats.items()}
-                        with torch.autocast(device.type, dtype=dtype, enabled=use_autocast):
+                        with torch.autocast(device.type, dtype=dtype, enabled=dtype is not None and dtype != torch.float32):
                             emb = self(**feats, use_mlp=self.uses_mlp(training=False))
                         emb = emb.float()
                         if normalize or self.config.normalize:
                             emb = torch.nn.functional.normalize(emb, p=2, dim=-1)
-                        out[index.to(device, non_blocking=True)] = emb
+                        staging.put(emb, index, out)
                         if progress is not None:
                             progress.update(len(index))
+                    staging.flush()
+                    yield out
         finally:
-            if progress is not None:
-                progress.close()
             self.train(was_training)
-        return out
 
     # ------------------------------------------------------------------ loading
     @classmethod
@@ -562,6 +592,41 @@ def _length_batches(
         width = w
     if batch:
         yield batch
+
+
+class _HostStaging:
+    """Brings each batch's vectors from the device into the host output. On CUDA through two pinned
+    buffers: a batch's device-to-host copy is queued without waiting, and the previous batch, whose copy
+    has finished by then, is scattered into the output meanwhile; elsewhere by a plain copy."""
+
+    def __init__(self, batch_size: int, dim: int, device: torch.device):
+        self.pinned = device.type == "cuda"
+        self.pad_multiple = 8 if self.pinned else None
+        self.slots = [torch.empty(batch_size, dim, pin_memory=True) for _ in range(2)] if self.pinned else []
+        self.turn = 0
+        self.pending: tuple[torch.Tensor, torch.Tensor, torch.Tensor, Any] | None = None
+
+    def put(self, emb: torch.Tensor, index: torch.Tensor, out: torch.Tensor) -> None:
+        """Copy ``emb`` (float32 [b, dim]) into rows ``index`` of the host tensor ``out`` (on CUDA: once
+        the next :meth:`put` or :meth:`flush` is called)."""
+        if not self.pinned:
+            out[index] = emb.cpu()
+            return
+        buf = self.slots[self.turn][: emb.shape[0]]
+        self.turn ^= 1
+        buf.copy_(emb, non_blocking=True)
+        done = torch.cuda.Event()
+        done.record()
+        self.flush()
+        self.pending = (buf, index, out, done)
+
+    def flush(self) -> None:
+        """Finish the batch still on its way to the host."""
+        if self.pending is not None:
+            buf, index, out, done = self.pending
+            done.synchronize()
+            out[index] = buf
+            self.pending = None
 
 
 _BACKEND_CACHE = weakref.WeakKeyDictionary()
