@@ -81,20 +81,20 @@ def run(args: argparse.Namespace) -> int:
 
 def run_corpus(args: argparse.Namespace) -> int:
     """``--input CORPUS --output_dir EMB/``: the sharded folder of :mod:`simcse.search.shards`."""
-    if not (args.input and args.output_dir):
-        raise ValueError(f"{'--input' if args.input else '--output_dir'} needs "
-                         f"{'--output_dir' if args.input else '--input'}: corpus encoding reads --input and writes "
-                         "the folder --output_dir")
     other = [flag for flag, given in (("sentence arguments", args.sentences), ("--file", args.file),
                                       ("--output", args.output), ("--overwrite", args.overwrite)) if given]
     if other:
         raise ValueError(f"--input/--output_dir cannot be combined with {', '.join(other)}")
+    if not (args.input and args.output_dir):
+        raise ValueError(f"{'--input' if args.input else '--output_dir'} needs "
+                         f"{'--output_dir' if args.input else '--input'}: corpus encoding reads --input and writes "
+                         "the folder --output_dir")
     corpus = open_corpus(args.input, args.text_field, args.id_field)  # bad input is refused before the model loads
     folder = Path(args.output_dir)
-    if folder.resolve() == corpus.path or corpus.path.is_relative_to(folder.resolve()):
+    if corpus.path.is_relative_to(folder.resolve()):
         raise ValueError(f"--output_dir {args.output_dir!r} holds the --input file {args.input!r}: give another folder")
     check_output_folder(folder)
-    args.device = init_distributed_from_env(args.device)
+    args.device, own_group = init_distributed_from_env(args.device)
     try:
         model = load_model(args)
         settings = CorpusSettings(
@@ -112,7 +112,7 @@ def run_corpus(args: argparse.Namespace) -> int:
             model.encoder, corpus, folder, settings, batch_size=args.batch_size, device=model.device,
             autocast_dtype=model.gpu_dtype if model.device.type == "cuda" else None, progress=True, report=report)
     finally:
-        if dist.is_available() and dist.is_initialized():
+        if own_group:
             dist.destroy_process_group()
     if manifest is not None:
         print(f"wrote {manifest.num_rows} vectors of {manifest.dim} dimensions ({manifest.dtype}) in "

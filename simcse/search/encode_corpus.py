@@ -326,20 +326,20 @@ def _write_manifest(folder: Path, corpus: CorpusFile, settings: CorpusSettings, 
     return manifest
 
 
-def init_distributed_from_env(device: str | None = None) -> str | None:
+def init_distributed_from_env(device: str | None = None) -> tuple[str | None, bool]:
     """Join the process group of a ``torchrun`` launch (``WORLD_SIZE`` > 1 in the environment; env://
     rendezvous): NCCL with one GPU per process (``cuda:LOCAL_RANK``) when CUDA is available and ``device``
-    is not ``cpu``, else gloo. Returns the device this process should use (``device`` unchanged when not
-    launched by torchrun or when a group already exists). The timeout (6 hours) covers processes that
-    wait for others to finish their shards."""
+    is not ``cpu``, else gloo. Returns the device this process should use and whether a group was created
+    here (none when not launched by torchrun, or when the caller already made one). The timeout (6 hours)
+    covers processes that wait for others to finish their shards."""
     from datetime import timedelta
 
     if int(os.environ.get("WORLD_SIZE", "1")) <= 1 or (dist.is_available() and dist.is_initialized()):
-        return device
+        return device, False
     use_cuda = torch.cuda.is_available() and (device is None or device.startswith("cuda"))
     if use_cuda:
         local = int(os.environ.get("LOCAL_RANK", "0"))
         torch.cuda.set_device(local)
         device = f"cuda:{local}"
     dist.init_process_group("nccl" if use_cuda else "gloo", init_method="env://", timeout=timedelta(hours=6))
-    return device
+    return device, True
