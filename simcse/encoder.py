@@ -16,12 +16,14 @@ import os
 import re
 import shutil
 import weakref
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any, Iterable, Iterator, Sequence
 
 import torch
 from torch import nn
+from tqdm.auto import tqdm
 
 from .pooling import (
     NEEDS_HIDDEN_STATES,
@@ -340,8 +342,6 @@ class SentenceEncoder(nn.Module):
         out = torch.empty(n, self.dim, dtype=torch.float32)
         progress = None
         if show_progress_bar and n:
-            from tqdm.auto import tqdm
-
             progress = tqdm(total=n, desc="Encoding", unit="sent")
         chunks = (sentences[s : s + chunk_size] for s in range(0, n, chunk_size))
         try:
@@ -375,8 +375,6 @@ class SentenceEncoder(nn.Module):
         tokenized in a background thread while the model runs; ``chunks`` is read lazily, so a corpus
         can be streamed through. ``progress`` (a tqdm bar) is advanced by each batch's sentences.
         """
-        from concurrent.futures import ThreadPoolExecutor
-
         device = torch.device(device) if device is not None else self.device
         if self.device != device:
             self.to(device)

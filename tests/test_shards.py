@@ -24,6 +24,7 @@ import torch.distributed as dist
 import torch.multiprocessing as mp
 
 from conftest import ROOT, make_tiny_bert
+from simcse import SimCSE
 from simcse.cli import encode as encode_cli
 from simcse.search.shards import EmbeddingManifest, iter_shards, load_vectors_float32
 from spawn_helpers import exit_after
@@ -88,8 +89,6 @@ def reference(tiny, corpus, tmp_path_factory) -> Path:
 
 
 def test_folder_rows_and_vectors(reference, corpus, tiny):
-    from simcse import SimCSE
-
     manifest = EmbeddingManifest.read(reference)
     manifest.verify(full=True)
     data = corpus.read_bytes()

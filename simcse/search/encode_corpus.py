@@ -15,12 +15,14 @@ import json
 import logging
 import os
 from dataclasses import dataclass
+from datetime import timedelta
 from pathlib import Path
 from typing import Any, Callable
 
 import numpy as np
 import torch
 import torch.distributed as dist
+from tqdm.auto import tqdm
 
 from ..encoder import SentenceEncoder
 from .corpus import CorpusFile, LineCounter, ShardInput, duplicate_ids, read_shard_input
@@ -29,8 +31,6 @@ from .shards import (
     DTYPES,
     FORMAT_NAME,
     FORMAT_VERSION,
-    MANIFEST_FILE,
-    NUMPY_DTYPES,
     RUN_FILE,
     EmbeddingManifest,
     ShardRecord,
@@ -243,8 +243,6 @@ def encode_corpus(
     synced = settings.dtype != "int8"
     bar = None
     if progress and group.rank == 0:
-        from tqdm.auto import tqdm  # the bar only
-
         bar = tqdm(total=None, desc="Encoding", unit="sent", dynamic_ncols=True)
     bytes_left = sum(min((k + 1) * settings.shard_bytes, corpus.size) - k * settings.shard_bytes for k in todo)
     bytes_read, rows_read = 0, 0
@@ -332,8 +330,6 @@ def init_distributed_from_env(device: str | None = None) -> tuple[str | None, bo
     is not ``cpu``, else gloo. Returns the device this process should use and whether a group was created
     here (none when not launched by torchrun, or when the caller already made one). The timeout (6 hours)
     covers processes that wait for others to finish their shards."""
-    from datetime import timedelta
-
     if int(os.environ.get("WORLD_SIZE", "1")) <= 1 or (dist.is_available() and dist.is_initialized()):
         return device, False
     use_cuda = torch.cuda.is_available() and (device is None or device.startswith("cuda"))

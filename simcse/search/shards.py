@@ -35,7 +35,6 @@ MANIFEST_FILE = "manifest.json"
 RUN_FILE = "run.json"
 DTYPES = ("float16", "float32", "int8", "binary")
 """Vector dtypes of a folder (``--dtype``)."""
-NUMPY_DTYPES = {"float16": np.float16, "float32": np.float32, "int8": np.int8, "binary": np.uint8}
 
 
 def shard_stem(k: int) -> str:
