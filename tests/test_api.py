@@ -585,10 +585,11 @@ def test_text_that_is_not_valid_unicode_is_named(minilm):
 
 def test_cli_encode_never_replaces_a_file_unasked_nor_its_input(tmp_path, capsys, monkeypatch):
     from simcse import cli
+    from simcse.cli import encode
 
     mine = tmp_path / "mine.txt"
     mine.write_text("First sentence.\nSecond sentence.\n")
-    monkeypatch.setattr(cli, "_model", lambda args: pytest.fail("the model loaded before the output was checked"))
+    monkeypatch.setattr(encode, "load_model", lambda args: pytest.fail("the model loaded before the output was checked"))
     for extra in ([], ["--overwrite"]):
         assert cli.main(["encode", "--file", str(mine), "--output", str(mine), *extra]) == 2
         assert "is the --file it reads" in capsys.readouterr().err
