@@ -79,7 +79,7 @@ def main(argv: list[str] | None = None) -> int:
     args = p.parse_args(argv)
 
     # Both files are checked before any model is measured.
-    from matplotlib.backend_bases import FigureCanvasBase
+    from matplotlib.backend_bases import FigureCanvasBase  # the [examples] extra: --help works without it
 
     plot = Path(args.output)
     if not plot.suffix:

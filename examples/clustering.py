@@ -15,6 +15,7 @@ import sys
 from pathlib import Path
 
 import numpy as np
+from sklearn.cluster import AgglomerativeClustering, KMeans
 
 from simcse import SimCSE
 from simcse.cli.common import positive_int
@@ -23,11 +24,8 @@ from simcse.outputs import output_problem
 from simcse.tool import read_sentence_file
 
 
-
 def cluster(embeddings: np.ndarray, n_clusters: int, method: str = "kmeans", seed: int = 0) -> np.ndarray:
     """A cluster id per row of ``embeddings`` (unit vectors): k-means, or average-linkage on cosine distance."""
-    from sklearn.cluster import AgglomerativeClustering, KMeans
-
     if not 1 <= n_clusters <= len(embeddings):
         raise ValueError(f"--n_clusters must be from 1 to the number of sentences ({len(embeddings)}), got {n_clusters}")
     if method == "kmeans":

@@ -23,6 +23,7 @@ MOVED = {
     "simcse.index": "simcse.search.index",
     "simcse.quantization": "simcse.search.quantization",
     "simcse.mteb_eval": "simcse.evaluation.mteb",
+    "simcse.evaluation.cli": "simcse.cli.evaluate",
     "simcse.reproduce": "simcse.experiments.reproduce",
     "simcse.provenance": "simcse.experiments.provenance",
     "simcse.analysis": "simcse.experiments.analysis",

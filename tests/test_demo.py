@@ -15,9 +15,12 @@ from pathlib import Path
 
 import pytest
 
+import simcse.demo.app as demo_app
 from simcse import SimCSE
+from simcse.cli import main as cli_main
+from simcse.cli.demo import main
 from simcse.defaults import bundled_corpus
-from simcse.demo.app import MAX_QUERY_CHARS, MAX_TOP_K, SearchService, create_app, load_or_build_index, main, serve
+from simcse.demo.app import MAX_QUERY_CHARS, MAX_TOP_K, SearchService, create_app, load_or_build_index, serve
 
 ROOT = Path(__file__).resolve().parents[1]
 # The first lines of the bundled corpus (hand-written anchors over many topics).
@@ -295,18 +298,14 @@ def test_index_folder_of_other_files_is_refused_before_encoding(minilm_path, cor
 def test_demo_command_rejects_a_port_out_of_range_before_indexing(port, capsys, monkeypatch):
     # 70000 was served on 4464 and 65536 on a random port (the socket layer keeps the low 16 bits);
     # -1 failed with a traceback only after the corpus had been encoded
-    import simcse.demo.app as demo_app
-
     monkeypatch.setattr(demo_app, "SimCSE", lambda *a, **k: pytest.fail("the model was loaded first"))
     assert main(["--port", port]) == 2
-    assert f"--port must be from 0 to 65535 (0: any free port), got {port}" in capsys.readouterr().err
+    assert f"port must be from 0 to 65535 (0: any free port), got {port}" in capsys.readouterr().err
 
 
 def test_demo_command_fails_on_a_busy_port_before_indexing(corpus_file, capsys, monkeypatch):
     # the whole corpus used to be encoded first, then werkzeug said "Port N is in use" and exited
     import socket
-
-    import simcse.demo.app as demo_app
 
     monkeypatch.setattr(demo_app, "SimCSE", lambda *a, **k: object())
     monkeypatch.setattr(demo_app, "load_or_build_index", lambda *a, **k: pytest.fail("the corpus was indexed first"))
@@ -323,12 +322,23 @@ def test_demo_command_rejects_bad_arguments(tmp_path, capsys):
     assert main([str(tmp_path / "missing.txt")]) == 2
     assert "missing.txt" in capsys.readouterr().err
     assert main(["--top_k", "0"]) == 2
-    assert "--top_k" in capsys.readouterr().err
-    from simcse.cli import main as cli_main
-
+    assert f"top_k must be from 1 to {MAX_TOP_K}, got 0" in capsys.readouterr().err
     with pytest.raises(SystemExit) as exc:
         cli_main(["demo", "--help"])
     assert exc.value.code == 0 and "simcse demo" in capsys.readouterr().out
+
+
+def test_commands_work_without_flask():
+    """Flask is the [demo] extra: without it the other commands and ``simcse demo --help`` run, and
+    ``simcse demo`` says what to install."""
+    code = ("import sys; sys.modules['flask'] = None\n"  # an import of flask now fails as if not installed
+            "from simcse.cli import main\n"
+            "try:\n    main(['demo', '--help'])\nexcept SystemExit as exc:\n    assert exc.code == 0\n"
+            "sys.exit(main(['demo']))\n")
+    proc = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=300,
+                          env=dict(os.environ, PYTHONPATH=str(ROOT)))
+    assert "usage: simcse demo" in proc.stdout
+    assert proc.returncode == 2 and "pip install 'simcse[demo]'" in proc.stderr, proc.stderr[-2000:]
 
 
 def start_demo(args: list[str], timeout: float = 180) -> tuple[subprocess.Popen, str]:

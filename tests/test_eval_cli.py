@@ -8,8 +8,10 @@ from pathlib import Path
 
 import pytest
 
+import simcse.cli.evaluate as cli
 from simcse.cli import main as simcse_main
-from simcse.evaluation.cli import main
+from simcse.cli.evaluate import build_parser, main
+from simcse.evaluation.engine import resolve_tasks
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -65,9 +67,6 @@ def test_task_set_na_without_tasks_runs_simcse_default_tasks(tiny_bert_path, tmp
     """As in SimCSE's evaluation.py, --task_set na runs --tasks, whose default is its 14 tasks: the run
     starts (and, with no data, stops at the first task: STS12); in dev mode STS12-16, which have no dev
     split, are left out as for a task set (not refused), so it stops at MR."""
-    from simcse.evaluation.cli import build_parser
-    from simcse.evaluation.engine import resolve_tasks
-
     assert resolve_tasks(None, "na") == SIMCSE_DEFAULT_TASKS
     for run_cli in (main, lambda argv: simcse_main(["evaluate", *argv])):
         rc = run_cli(["--model", str(tiny_bert_path), "--task_set", "na", "--data_dir", str(tmp_path)])
@@ -97,6 +96,13 @@ def test_top_level_entry_point_has_simcse_flags():
     for flag in ("--model_name_or_path", "--pooler", "--mode", "--task_set", "--tasks", "--max_length",
                  "--data_dir", "--output"):
         assert flag in proc.stdout
+
+
+def test_old_module_path_is_the_command_module():
+    """``simcse.evaluation.cli`` (where the command lived) gives the module of ``simcse evaluate``."""
+    import simcse.evaluation.cli as old
+
+    assert old is cli and old.main is main
 
 
 def test_download_script_fails_clearly_offline(tmp_path: Path):
@@ -235,8 +241,6 @@ def test_output_never_replaces_a_file_the_evaluation_reads(tiny_bert_path, tmp_p
 def test_output_created_during_the_run_is_not_replaced(tiny_bert_path, tmp_path: Path, capsys, monkeypatch):
     """Two evaluations given the same new --output: the one that finishes second does not overwrite the
     first one's file (the check before the run cannot see it); its results go beside it, and it says so."""
-    import simcse.evaluation.cli as cli
-
     data = _tiny_stsb(tmp_path / "data")
     out = tmp_path / "results.json"
     real = cli.evaluate

@@ -9,8 +9,9 @@ import pytest
 
 mteb = pytest.importorskip("mteb")
 
+from simcse.cli.mteb import main  # noqa: E402
 from simcse.evaluation import evaluate  # noqa: E402
-from simcse.evaluation.mteb import MTEBEncoder, load_task, main, run  # noqa: E402
+from simcse.evaluation.mteb import MTEBEncoder, load_task, load_tasks, run  # noqa: E402
 
 
 @pytest.mark.slow
@@ -146,8 +147,6 @@ def test_benchmark_keeps_its_own_task_filtering(senteval_dir: Path, data_dir: Pa
     """--benchmark evaluates the benchmark's own task objects: mteb's MTEB(eng, v2) keeps only the
     English subset and the test split of multilingual tasks, and the tasks we fill from local files
     keep that filtering too (filled on a copy: mteb's shared benchmark object is left unloaded)."""
-    from simcse.evaluation.mteb import load_tasks
-
     bench = mteb.get_benchmark("MTEB(eng, v2)")
     wanted = {t.metadata.name: (list(t.eval_splits), list(t.hf_subsets)) for t in bench.tasks}
     # the filtering this test is about (mteb's full task has more splits / subsets)

@@ -10,7 +10,7 @@ from scipy.stats import pearsonr, spearmanr
 
 from simcse.evaluation import evaluate
 from simcse.evaluation.datadir import read_sick, read_stsb, read_sts_year
-from simcse.evaluation.engine import EmbeddingCache
+from simcse.evaluation.engine import EmbeddingCache, load_task
 
 
 def hashed_bow(sentences):
@@ -310,3 +310,15 @@ def test_a_score_that_is_not_a_number_names_the_file_and_line(tmp_path: Path):
     )
     with pytest.raises(ValueError, match=r"SICK_test_annotated\.txt:3: relatedness score \(column 4\) 'n/a'"):
         read_sick(tmp_path, "test")
+
+
+def test_load_task_reads_the_split_of_the_mode(senteval_dir: Path):
+    """load_task: an alias names the registry task, and the mode picks the split whose sentences are read."""
+    dev, test = load_task("STS-B", "dev", senteval_dir), load_task("STSBenchmark", "test", senteval_dir)
+    assert type(dev).__name__ == "STSPairTask" and dev.name == "STSBenchmark"
+    a, b, _ = read_stsb(senteval_dir, "dev")
+    assert set(dev.sentences("dev")) == set(a) | set(b)
+    a, b, _ = read_stsb(senteval_dir, "test")
+    assert set(test.sentences("test")) == set(a) | set(b)
+    with pytest.raises(FileNotFoundError, match="sts-dev.csv"):
+        load_task("STSBenchmark", "dev", senteval_dir / "nowhere")

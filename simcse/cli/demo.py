@@ -1,5 +1,48 @@
-"""``simcse demo``: the web demo (see :mod:`simcse.demo.app`)."""
-from ..demo.app import main
+"""``simcse demo``: the web demo (the work is :func:`simcse.demo.app.run_demo`)."""
+from __future__ import annotations
+
+import argparse
+import logging
+import sys
+from typing import Sequence
 
 HELP = "start the web demo (semantic search in the browser)"
-__all__ = ["HELP", "main"]
+
+
+def build_parser() -> argparse.ArgumentParser:
+    """Arguments of ``simcse demo``."""
+    p = argparse.ArgumentParser(prog="simcse demo", description="Semantic search in the browser over a sentence file.")
+    p.add_argument("corpus", nargs="?", default=None,
+                   help="text file, one sentence per line (default: the bundled example corpus)")
+    p.add_argument("--model", "--model_name_or_path", dest="model", default=None,
+                   help="model folder or hub name (default: all-MiniLM-L6-v2)")
+    p.add_argument("--pooler", default=None, help="override the pooling head")
+    p.add_argument("--device", default=None, help="cpu, cuda, ... (default: cuda if available)")
+    p.add_argument("--index", default=None, help="index folder: loaded if it holds this corpus, else built and saved")
+    p.add_argument("--no_faiss", action="store_true", help="use the exact torch index even if faiss is installed")
+    p.add_argument("--batch_size", type=int, default=64, help="encoding batch size while indexing")
+    p.add_argument("--host", default="127.0.0.1", help="address to listen on (default: localhost only)")
+    p.add_argument("--port", type=int, default=5000, help="port (0: any free port; the URL is printed)")
+    p.add_argument("--top_k", type=int, default=5, help="default number of results")
+    p.add_argument("--threshold", type=float, default=0.0, help="default minimum cosine similarity")
+    return p
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Build or load the index, then serve until Ctrl+C; returns the exit status (2 on bad input)."""
+    args = build_parser().parse_args(argv)
+    try:
+        # Flask is the [demo] extra: imported when the demo runs, so the other commands work without it
+        from ..demo.app import run_demo
+    except ImportError as exc:
+        print(f"simcse demo: error: {exc}", file=sys.stderr)
+        return 2
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s: %(message)s", stream=sys.stderr)
+    try:
+        run_demo(args.corpus, args.model, pooler=args.pooler, device=args.device, index_dir=args.index,
+                 use_faiss=False if args.no_faiss else None, batch_size=args.batch_size, host=args.host,
+                 port=args.port, top_k=args.top_k, threshold=args.threshold)
+    except (ValueError, OSError) as exc:
+        print(f"simcse demo: error: {exc}", file=sys.stderr)
+        return 2
+    return 0

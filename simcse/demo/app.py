@@ -9,7 +9,6 @@ Bad input gets an HTTP 400 with ``{"error": ..., "field": ...}``; no request ans
 """
 from __future__ import annotations
 
-import argparse
 import json
 import logging
 import math
@@ -18,14 +17,17 @@ import threading
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Mapping, Sequence
+from typing import Any, Mapping
 
 try:
     from flask import Flask, jsonify, render_template, request
     from werkzeug.exceptions import HTTPException
-except ImportError as _exc:  # flask is the [demo] extra
+    from werkzeug.serving import BaseWSGIServer, WSGIRequestHandler, make_server
+except ImportError as _exc:  # flask (and its werkzeug) is the [demo] extra
     raise ImportError(f"the web demo needs Flask ({_exc}): pip install 'simcse[demo]'") from _exc
 
+from ..defaults import bundled_corpus
+from ..encoder import default_model_path
 from ..search.index import check_index_folder
 from ..tool import SimCSE, read_sentence_file
 
@@ -104,8 +106,6 @@ class SearchService:
 def model_label(name_or_path: str) -> str:
     """A short name for a model: "all-MiniLM-L6-v2" for the default one, else the folder name
     (with its parent for ``checkpoint-*`` folders)."""
-    from ..encoder import default_model_path
-
     path = Path(name_or_path)
     try:
         if path.resolve() == default_model_path().resolve():
@@ -286,8 +286,6 @@ def load_or_build_index(
 def _json_error_handler():
     """Werkzeug's request handler, answering the errors raised before the app runs (a request line
     over 64 KiB: 414, a malformed request: 400) with a JSON body like the app's own errors."""
-    from werkzeug.serving import WSGIRequestHandler
-
     class JSONErrorRequestHandler(WSGIRequestHandler):
         def send_error(self, code: int, message: str | None = None, explain: str | None = None) -> None:
             # http.server fills a text template with the message (for a bad request line, the line's
@@ -309,83 +307,56 @@ def _json_error_handler():
     return JSONErrorRequestHandler
 
 
-def serve(app: Flask, host: str = "127.0.0.1", port: int = 0):
+def serve(app: Flask, host: str = "127.0.0.1", port: int = 0) -> BaseWSGIServer:
     """A threaded WSGI server for ``app`` (not started: call ``serve_forever()``); port 0 takes a free
     port, found in ``server.server_port``."""
-    from werkzeug.serving import make_server
-
     return make_server(host, port, app, threaded=True, request_handler=_json_error_handler())
 
 
-def build_parser() -> argparse.ArgumentParser:
-    """Arguments of ``simcse demo``."""
-    p = argparse.ArgumentParser(prog="simcse demo", description="Semantic search in the browser over a sentence file.")
-    p.add_argument("corpus", nargs="?", default=None,
-                   help="text file, one sentence per line (default: the bundled example corpus)")
-    p.add_argument("--model", "--model_name_or_path", dest="model", default=None,
-                   help="model folder or hub name (default: all-MiniLM-L6-v2)")
-    p.add_argument("--pooler", default=None, help="override the pooling head")
-    p.add_argument("--device", default=None, help="cpu, cuda, ... (default: cuda if available)")
-    p.add_argument("--index", default=None, help="index folder: loaded if it holds this corpus, else built and saved")
-    p.add_argument("--no_faiss", action="store_true", help="use the exact torch index even if faiss is installed")
-    p.add_argument("--batch_size", type=int, default=64, help="encoding batch size while indexing")
-    p.add_argument("--host", default="127.0.0.1", help="address to listen on (default: localhost only)")
-    p.add_argument("--port", type=int, default=5000, help="port (0: any free port; the URL is printed)")
-    p.add_argument("--top_k", type=int, default=5, help=f"default number of results (1-{MAX_TOP_K})")
-    p.add_argument("--threshold", type=float, default=0.0, help="default minimum cosine similarity")
-    return p
-
-
-def main(argv: Sequence[str] | None = None) -> int:
-    """``simcse demo``: build or load the index, then serve until Ctrl+C."""
-    from ..defaults import bundled_corpus
-
-    args = build_parser().parse_args(argv)
-    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s: %(message)s", stream=sys.stderr)
-    if not 1 <= args.top_k <= MAX_TOP_K:
-        print(f"simcse demo: error: --top_k must be from 1 to {MAX_TOP_K}, got {args.top_k}", file=sys.stderr)
-        return 2
-    if not -1.0 <= args.threshold <= 1.0:
-        print(f"simcse demo: error: --threshold must be from -1 to 1, got {args.threshold}", file=sys.stderr)
-        return 2
-    if not 0 <= args.port <= 65535:  # the socket layer would take 70000 as 4464, 65536 as "any free port"
-        print(f"simcse demo: error: --port must be from 0 to 65535 (0: any free port), got {args.port}",
-              file=sys.stderr)
-        return 2
-    corpus = Path(args.corpus) if args.corpus else bundled_corpus()
-    try:
-        read_sentence_file(corpus)  # a bad corpus path fails before the model loads
-        model = SimCSE(args.model, device=args.device, pooler=args.pooler)
-    except (FileNotFoundError, IsADirectoryError, ValueError, OSError) as exc:
-        print(f"simcse demo: error: {exc}", file=sys.stderr)
-        return 2
-    service = SearchService(model, corpus.name, args.top_k, args.threshold)
+def run_demo(
+    corpus: str | Path | None = None,
+    model: str | None = None,
+    *,
+    pooler: str | None = None,
+    device: str | None = None,
+    index_dir: str | Path | None = None,
+    use_faiss: bool | None = None,
+    batch_size: int = 64,
+    host: str = "127.0.0.1",
+    port: int = 5000,
+    top_k: int = 5,
+    threshold: float = 0.0,
+) -> None:
+    """Serve the demo until Ctrl+C: ``model`` (default: all-MiniLM-L6-v2) searching ``corpus`` (default:
+    the bundled example corpus), its index loaded from or saved to ``index_dir`` (see
+    :func:`load_or_build_index`); ``top_k`` and ``threshold`` are the page's defaults. Bad arguments
+    raise ``ValueError`` / ``OSError`` naming them, before the model loads or the corpus is encoded
+    where they can be; a port that cannot be listened on is found before the corpus is encoded."""
+    if isinstance(top_k, bool) or not isinstance(top_k, int) or not 1 <= top_k <= MAX_TOP_K:
+        raise ValueError(f"top_k must be from 1 to {MAX_TOP_K}, got {top_k}")
+    if not -1.0 <= threshold <= 1.0:
+        raise ValueError(f"threshold must be from -1 to 1, got {threshold}")
+    if not 0 <= port <= 65535:  # the socket layer would take 70000 as 4464, 65536 as "any free port"
+        raise ValueError(f"port must be from 0 to 65535 (0: any free port), got {port}")
+    corpus = Path(corpus) if corpus else bundled_corpus()
+    read_sentence_file(corpus)  # a bad corpus path fails before the model loads
+    loaded = SimCSE(model, device=device, pooler=pooler)
+    service = SearchService(loaded, corpus.name, top_k, threshold)
     try:  # listen before indexing: a busy port fails now, not after the corpus is encoded
-        server = serve(create_app(service), args.host, args.port)
+        server = serve(create_app(service), host, port)
     except (OSError, SystemExit) as exc:  # on a port in use, werkzeug prints why and exits
         why = f": {exc}" if isinstance(exc, OSError) else ""
-        print(f"simcse demo: error: cannot listen on {args.host}:{args.port}{why}", file=sys.stderr)
-        return 2
+        raise OSError(f"cannot listen on {host}:{port}{why}") from None
     try:
         start = time.perf_counter()
-        service.index_source = load_or_build_index(model, corpus, args.index, batch_size=args.batch_size,
-                                                    use_faiss=False if args.no_faiss else None)
-    except (FileNotFoundError, IsADirectoryError, ValueError, OSError) as exc:
-        server.server_close()
-        print(f"simcse demo: error: {exc}", file=sys.stderr)
-        return 2
-    print(f"simcse demo: {service.index_source} index of {service.size} sentences from {corpus} in "
-          f"{time.perf_counter() - start:.1f}s" + (f" ({args.index})" if args.index else ""), file=sys.stderr)
-    host = args.host if args.host not in ("0.0.0.0", "::") else "127.0.0.1"
-    print(f"simcse demo: serving at http://{host}:{server.server_port}/ (Ctrl+C to stop)", flush=True)
-    try:
+        service.index_source = load_or_build_index(loaded, corpus, index_dir, batch_size=batch_size,
+                                                    use_faiss=use_faiss)
+        print(f"simcse demo: {service.index_source} index of {service.size} sentences from {corpus} in "
+              f"{time.perf_counter() - start:.1f}s" + (f" ({index_dir})" if index_dir else ""), file=sys.stderr)
+        shown = host if host not in ("0.0.0.0", "::") else "127.0.0.1"
+        print(f"simcse demo: serving at http://{shown}:{server.server_port}/ (Ctrl+C to stop)", flush=True)
         server.serve_forever()
     except KeyboardInterrupt:
         pass
     finally:
         server.server_close()
-    return 0
-
-
-if __name__ == "__main__":
-    sys.exit(main())

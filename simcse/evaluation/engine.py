@@ -9,12 +9,15 @@ from __future__ import annotations
 import contextlib
 import os
 import time
-from typing import Any, Callable, Iterator, Sequence
+from typing import Any, Callable, Iterator, Protocol, Sequence
 
 import numpy as np
+import torch
 
+from ..encoder import SentenceEncoder, token_limit, tokenizer_limit
+from ..tool import SimCSE, check_max_length
 from .datadir import data_dir_source, resolve_data_dir
-from .sts import STSFinetuneTask, STSPairTask, STSYearTask
+from .sts import Lookup, STSFinetuneTask, STSPairTask, STSYearTask
 from .transfer import BinaryTask, MRPCTask, SST2Task, TRECTask, probe_config
 
 STS_TASKS = ("STS12", "STS13", "STS14", "STS15", "STS16", "STSBenchmark", "SICKRelatedness")
@@ -38,7 +41,18 @@ ALIASES = {
 }
 MODES = ("test", "fasttest", "dev")
 
-_TASK_CLASSES: dict[str, Callable[..., Any]] = {
+
+class Task(Protocol):
+    """One task of the registry: reads its data, lists the sentences it needs, scores their vectors."""
+
+    def load(self, mode: str = "test") -> None: ...
+
+    def sentences(self, mode: str) -> list[str]: ...
+
+    def run(self, lookup: Lookup, mode: str, seed: int = 1111) -> dict[str, Any]: ...
+
+
+_TASK_CLASSES: dict[str, Callable[..., Task]] = {
     **{t: STSYearTask for t in ("STS12", "STS13", "STS14", "STS15", "STS16")},
     "STSBenchmark": STSPairTask,
     "SICKRelatedness": STSPairTask,
@@ -62,6 +76,16 @@ def canonical_task(name: str) -> str:
             f"(aliases: {', '.join(ALIASES)})"
         )
     return name
+
+
+def load_task(name: str, mode: str = "test", data_dir: str | os.PathLike | None = None) -> Task:
+    """The task ``name`` (an alias such as STS-B is accepted) with its data for ``mode`` read from
+    ``data_dir`` (default: ``$SIMCSE_DATA_DIR`` or ``SentEval/data/downstream``); a missing file
+    raises ``FileNotFoundError`` naming it."""
+    name = canonical_task(name)
+    task = _TASK_CLASSES[name](name=name, data_dir=None if data_dir is None else str(data_dir))
+    task.load(mode)
+    return task
 
 
 def resolve_tasks(tasks: Sequence[str] | str | None = None, task_set: str | None = "sts") -> list[str]:
@@ -106,8 +130,6 @@ def _raw_vectors(encoder: Any, normalize: bool | None) -> Iterator[None]:
 def default_max_length(encoder: Any) -> int:
     """SimCSE's evaluation does not truncate: use the model's limit (:func:`~simcse.encoder.token_limit`),
     at most 512 when the tokenizer sets none."""
-    from ..encoder import token_limit, tokenizer_limit
-
     limit = token_limit(encoder) or 512
     return limit if tokenizer_limit(encoder.tokenizer) is not None else min(limit, 512)
 
@@ -129,9 +151,6 @@ def make_encode_fn(
     ``normalize=False`` returns the pooled vectors as they are (SimCSE's evaluation), ``True`` unit
     vectors, ``None`` whatever the model is configured to return.
     """
-    from ..encoder import SentenceEncoder
-    from ..tool import SimCSE
-
     if isinstance(model, (str, os.PathLike)):
         model = SimCSE(str(model), device=device, pooler=pooler)
     elif pooler is not None:
@@ -145,8 +164,6 @@ def make_encode_fn(
     else:
         encoder = None
     if encoder is not None:
-        from ..tool import check_max_length
-
         # never more tokens than the model has positions (a longer sentence would crash the model)
         length = check_max_length(max_length, encoder) if max_length else default_max_length(encoder)
         torch_dtype = _torch_dtype(dtype)
@@ -184,8 +201,6 @@ DTYPES = ("float32", "bfloat16", "float16")
 def _torch_dtype(name: str) -> Any:
     """The autocast dtype for ``name`` (``float32``: none; ``bfloat16``/``float16``: faster, scores move
     by about 0.01)."""
-    import torch
-
     if name not in DTYPES:
         raise ValueError(f"unknown dtype {name!r}; choose one of {', '.join(DTYPES)}")
     return None if name == "float32" else getattr(torch, name)
@@ -294,13 +309,8 @@ def evaluate(
                 "SICKRelatedness dev sets and the transfer tasks' dev accuracy. Use mode 'test' for STS12-16."
             )
         names = [n for n in names if n not in test_only]  # a task set: its dev-scored tasks
-    data = None if data_dir is None else str(data_dir)
     t0 = time.perf_counter()
-    objs = {}
-    for name in names:
-        obj = _TASK_CLASSES[name](name=name, data_dir=data)
-        obj.load(mode)
-        objs[name] = obj
+    objs = {name: load_task(name, mode, data_dir) for name in names}
     t_load = time.perf_counter()
     encode_fn, info = make_encode_fn(model, batch_size=batch_size, max_length=max_length, normalize=normalize,
                                      device=device, pooler=pooler, dtype=dtype)

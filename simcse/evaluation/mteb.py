@@ -19,17 +19,19 @@ not always to the last digit. STSBenchmark and SICK-R are the original text in b
 """
 from __future__ import annotations
 
-import argparse
+import copy
+import csv
 import json
 import os
-import sys
 from pathlib import Path
 from typing import Any, Sequence
 
 import numpy as np
 
-from .datadir import read_sick, read_sts_year
+from ..encoder import default_model_path, resolve_model_path
 from ..experiments.provenance import folder_fingerprint
+from ..tool import SimCSE, check_max_length
+from .datadir import read_sick, read_stsb, read_sts_year
 
 LOCAL_STS = ("STS12", "STS13", "STS14", "STS15", "STS16", "STSBenchmark", "SICK-R")
 LOCAL_CLASSIFICATION = ("Banking77Classification", "AmazonCounterfactualClassification")
@@ -82,9 +84,6 @@ class MTEBEncoder:
         device: str | None = None,
         meta: dict[str, Any] | None = None,
     ):
-        from ..encoder import default_model_path, resolve_model_path
-        from ..tool import SimCSE, check_max_length
-
         if isinstance(model, SimCSE):
             self.model = model
         else:
@@ -127,7 +126,7 @@ class MTEBEncoder:
 
     def _meta(self, name: str, revision: str | None, weights_revision: str, extra: dict[str, Any],
               variant: str = "") -> Any:
-        import mteb
+        import mteb  # the [mteb] extra
 
         fields: dict[str, Any] = {}
         try:  # models mteb knows (e.g. all-MiniLM-L6-v2): keep their licence, training data, dates
@@ -168,7 +167,7 @@ class MTEBEncoder:
         fields.setdefault("public_training_data", None)
         fields.setdefault("training_datasets", None)
         fields.update(extra)
-        from mteb.models.model_meta import ModelMeta
+        from mteb.models.model_meta import ModelMeta  # the [mteb] extra
 
         return ModelMeta(**fields)
 
@@ -202,28 +201,26 @@ class MTEBEncoder:
 
     def similarity(self, embeddings1: Any, embeddings2: Any) -> Any:
         """Cosine similarity matrix (the model's similarity function)."""
-        from mteb.similarity_functions import cos_sim
+        from mteb.similarity_functions import cos_sim  # the [mteb] extra
 
         return cos_sim(embeddings1, embeddings2)
 
     def similarity_pairwise(self, embeddings1: Any, embeddings2: Any) -> Any:
         """Cosine similarity of corresponding rows."""
-        from mteb.similarity_functions import pairwise_cos_sim
+        from mteb.similarity_functions import pairwise_cos_sim  # the [mteb] extra
 
         return pairwise_cos_sim(embeddings1, embeddings2)
 
 
 # ---------------------------------------------------------------------- offline tasks
 def _sts_dataset(s1: list[str], s2: list[str], scores: list[float], split: str = "test") -> Any:
-    from datasets import Dataset, DatasetDict
+    from datasets import Dataset, DatasetDict  # the [mteb] extra
 
     return DatasetDict({split: Dataset.from_dict({"sentence1": s1, "sentence2": s2, "score": scores})})
 
 
 def _read_csv_rows(path: Path, task: str, layout: str, delimiter: str, columns: Sequence[str]) -> list[dict[str, str]]:
     """The rows of an MTEB data file; ``ValueError`` naming the file if a needed column is missing."""
-    import csv
-
     if not path.is_file():  # MTEB data, not SentEval's: name the settings that point to it
         raise FileNotFoundError(
             f"{task}: data file {str(path)!r} is missing. Expected under the MTEB data directory: {layout}. "
@@ -257,8 +254,8 @@ def load_task(name: str, data_dir: str | os.PathLike | None = None, mteb_data_di
     benchmark's ``tasks``, whose eval_splits / hf_subsets filtering is then kept (local data fill a copy
     of it; a local task whose subsets our files do not hold is left to mteb, i.e. to the hub).
     """
-    import mteb
-    from datasets import Dataset, DatasetDict
+    import mteb  # the [mteb] extra
+    from datasets import Dataset, DatasetDict  # the [mteb] extra
 
     if name not in LOCAL_TASKS:
         if task is not None:
@@ -271,8 +268,6 @@ def load_task(name: str, data_dir: str | os.PathLike | None = None, mteb_data_di
     if task is not None:
         if not set(task.hf_subsets) <= local_subsets:
             return task
-        import copy
-
         task = copy.deepcopy(task)  # mteb's benchmark objects are shared: fill a copy
     elif name == "AmazonCounterfactualClassification":
         task = mteb.get_task(name, hf_subsets=["en"])
@@ -285,8 +280,6 @@ def load_task(name: str, data_dir: str | os.PathLike | None = None, mteb_data_di
         gold = [g for _, _, gs in subsets.values() for g in gs]
         data = _sts_dataset(s1, s2, gold)
     elif name == "STSBenchmark":
-        from .datadir import read_stsb
-
         data = _sts_dataset(*read_stsb(data_dir, "test"))
     elif name == "SICK-R":
         s1, s2, gold = [], [], []
@@ -338,7 +331,7 @@ def load_tasks(names: Sequence[str], data_dir: str | os.PathLike | None = None,
                mteb_data_dir: str | os.PathLike | None = None, benchmark: str | None = None) -> list[Any]:
     """Task objects for task names and/or one MTEB benchmark (local data where we have it). A
     benchmark's tasks are its own task objects, with the eval splits and subsets it selects."""
-    import mteb
+    import mteb  # the [mteb] extra
 
     names = list(names)
     bench_tasks: dict[str, Any] = {}
@@ -372,7 +365,7 @@ def run(
 ) -> dict[str, Any]:
     """Evaluate a model on MTEB tasks and write the results folder; returns the summary
     ``{"model", "revision", "results_dir", "scores": {task: {split: main score}}}``."""
-    import mteb
+    import mteb  # the [mteb] extra
 
     summary_file = _summary_file(Path(output_folder))  # before the model loads and the tasks run
     enc = model if isinstance(model, MTEBEncoder) else MTEBEncoder(
@@ -427,39 +420,3 @@ def summary_table(summary: dict[str, Any]) -> str:
     lines = [f"{summary['model']} @ {summary['revision']}", f"{'task':<{w}}  split       main score"]
     lines += [f"{t:<{w}}  {s:<10}  {v:>10}" for t, s, v in rows]
     return "\n".join(lines)
-
-
-def main(argv: Sequence[str] | None = None) -> int:
-    """``simcse mteb``: run MTEB tasks and write leaderboard-ready results."""
-    p = argparse.ArgumentParser(prog="simcse mteb", description=__doc__.split("\n\n")[0])
-    p.add_argument("--model", "--model_name_or_path", dest="model", default=None,
-                   help="model folder or hub name (default: all-MiniLM-L6-v2)")
-    p.add_argument("--tasks", nargs="+", default=None, metavar="TASK",
-                   help=f"MTEB task names (offline: {', '.join(LOCAL_TASKS)}; others need the hub); "
-                        f"default: {' '.join(DEFAULT_TASKS)}")
-    p.add_argument("--benchmark", default=None, help="an MTEB benchmark name, e.g. 'MTEB(eng, v2)' (needs the hub)")
-    p.add_argument("--output_folder", default="mteb_results", help="results are written under OUTPUT_FOLDER/results/")
-    p.add_argument("--data_dir", default=None, help="SentEval data/downstream folder (STS tasks)")
-    p.add_argument("--mteb_data_dir", default=None, help="folder with Banking77/ and AmazonCounterfactual/")
-    p.add_argument("--batch_size", type=int, default=64)
-    p.add_argument("--max_length", type=int, default=None, help="token limit (default: the model's)")
-    p.add_argument("--pooler", default=None, help="override the pooling head")
-    p.add_argument("--device", default=None)
-    p.add_argument("--name", default=None, help="model name in the results (org/model)")
-    p.add_argument("--revision", default=None, help="model revision in the results")
-    args = p.parse_args(list(sys.argv[1:] if argv is None else argv))
-    tasks = args.tasks if args.tasks is not None else ([] if args.benchmark else list(DEFAULT_TASKS))
-    try:
-        summary = run(args.model, tasks, args.output_folder, benchmark=args.benchmark, data_dir=args.data_dir,
-                      mteb_data_dir=args.mteb_data_dir, batch_size=args.batch_size, max_length=args.max_length,
-                      name=args.name, revision=args.revision, pooler=args.pooler, device=args.device)
-    except (FileNotFoundError, ValueError, OSError, FloatingPointError, RuntimeError) as exc:
-        print(f"simcse mteb: error: {exc}", file=sys.stderr)
-        return 2
-    print(summary_table(summary))
-    print(f"results: {summary['results_dir']}", file=sys.stderr)
-    return 0
-
-
-if __name__ == "__main__":
-    sys.exit(main())

@@ -16,6 +16,8 @@ from typing import Any, Sequence
 import numpy as np
 import torch
 
+from ..evaluation.datadir import read_stsb
+
 
 def _as_tensor(x: Any, name: str) -> torch.Tensor:
     t = x.detach() if isinstance(x, torch.Tensor) else torch.as_tensor(np.asarray(x))
@@ -72,8 +74,6 @@ def stsb_analysis_data(
     """STS-B pairs with a gold score above ``min_score`` as positives, and all (distinct) STS-B
     sentences of ``split`` for uniformity; optionally a fixed random sample of each (``max_pairs``
     >= 1, ``max_sentences`` >= 2: uniformity needs a pair)."""
-    from ..evaluation.datadir import read_stsb
-
     for name, value, least in (("max_pairs", max_pairs, 1), ("max_sentences", max_sentences, 2)):
         if value is not None and (isinstance(value, bool) or not isinstance(value, (int, np.integer)) or value < least):
             raise ValueError(f"{name} must be an integer >= {least}, got {value!r}")
@@ -104,9 +104,9 @@ def plot_align_uniform(
 ) -> None:
     """Draw ``points`` (dicts with "label", "align", "uniform"), in order, as the SimCSE paper's figure:
     x = l_uniform, y = l_align, an arrow from each point to the next; saved as an image at ``path``."""
-    import matplotlib
+    import matplotlib  # the [examples] extra: only the plot needs it
 
-    matplotlib.use("Agg")
+    matplotlib.use("Agg")  # before pyplot is imported: draw to files, no display needed
     import matplotlib.pyplot as plt
 
     if not points:

@@ -13,6 +13,10 @@ import subprocess
 from pathlib import Path
 from typing import Any, Iterable
 
+import torch
+
+from .. import __version__
+
 MODEL_SUFFIXES = (".safetensors", ".bin", ".json")
 
 
@@ -24,10 +28,6 @@ def environment() -> dict[str, Any]:
     """Versions of Python, simcse, torch (and its CUDA), transformers and sentence-transformers; the GPU
     when there is one; the git commit of the simcse source when it is a checkout (``-dirty`` if it has
     uncommitted changes)."""
-    import torch
-
-    from .. import __version__
-
     env: dict[str, Any] = {"python": platform.python_version(), "simcse": __version__, "torch": torch.__version__}
     if torch.version.cuda:
         env["cuda"] = torch.version.cuda
