@@ -9,6 +9,10 @@ from pathlib import Path
 from typing import Any, Callable
 
 import torch
+from transformers import AutoTokenizer, BertConfig, BertModel
+
+from simcse.encoder import EncoderConfig, SentenceEncoder, default_model_path
+from simcse.experiments.provenance import environment
 
 RESULTS = Path(__file__).resolve().parent / "results"
 
@@ -38,10 +42,6 @@ def wiki_sentences(n: int) -> tuple[list[str], str]:
 def random_bert_base(folder: Path, pooler: str = "avg", seed: int = 0, **config: Any) -> Path:
     """A randomly initialised BERT-base (bert-base-uncased config and vocabulary, ``config`` overriding
     it, e.g. ``hidden_dropout_prob=0.0``) saved as our folder."""
-    from transformers import AutoTokenizer, BertConfig, BertModel
-
-    from simcse.encoder import EncoderConfig, SentenceEncoder, default_model_path
-
     if (folder / "simcse_config.json").is_file():
         return folder
     torch.manual_seed(seed)
@@ -52,8 +52,6 @@ def random_bert_base(folder: Path, pooler: str = "avg", seed: int = 0, **config:
 
 
 def device_info() -> dict[str, Any]:
-    from simcse.experiments.provenance import environment
-
     return {**environment(), "cpu_threads": torch.get_num_threads(), "cpu": platform.processor() or platform.machine()}
 
 

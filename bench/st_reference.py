@@ -27,25 +27,26 @@ import time
 from pathlib import Path
 from typing import Any, Sequence
 
+import sentence_transformers
+from sentence_transformers import SentenceTransformer, SentenceTransformerTrainer, SentenceTransformerTrainingArguments
+
+from simcse.cli.reproduce import add_run_args
+from simcse.experiments.reproduce import MAIN_RUNS, RunSetup, markdown_table, sts7, training_rows
+
+try:  # where recent sentence-transformers releases keep them (sentence_transformers.models / .losses are deprecated)
+    from sentence_transformers.sentence_transformer.losses import MultipleNegativesRankingLoss
+    from sentence_transformers.sentence_transformer.modules import Pooling
+except ImportError:  # pragma: no cover - depends on the installed release
+    from sentence_transformers.losses import MultipleNegativesRankingLoss
+    from sentence_transformers.models import Pooling
 
 # The sentence-transformers side of each row: the pooling it trains and is scored with.
 POOLING = {"avg": ("mean", "avg"), "cls": ("cls", "cls_before_pooler"), "cls_before_pooler": ("cls", "cls_before_pooler")}
 KNOWN = {"per_device_train_batch_size", "learning_rate", "num_train_epochs", "temp", "pooler_type"}
 
 
-def _st_modules():
-    try:  # where recent sentence-transformers releases keep the modules (sentence_transformers.models is deprecated)
-        from sentence_transformers.sentence_transformer.modules import Pooling
-    except ImportError:  # pragma: no cover - depends on the installed release
-        from sentence_transformers.models import Pooling
-    return Pooling
-
-
 def load_st_model(model: str, pooling: str, device: str):
     """The backbone as a SentenceTransformer whose pooling is ``pooling`` (``mean`` or ``cls``), max length 32."""
-    from sentence_transformers import SentenceTransformer
-
-    Pooling = _st_modules()
     st = SentenceTransformer(model, device=device)
     first = st[0]
     # recent releases renamed get_sentence_embedding_dimension to get_embedding_dimension
@@ -60,12 +61,7 @@ def train_st(model: str, rows: list[str] | list[list[str]], kind: str, params: d
              device: str, max_steps: int | None) -> Path:
     """Train one row with sentence-transformers and save the final model to ``out``. ``rows``: sentences
     (``kind`` unsup; each is its own positive) or (anchor, positive, hard negative) triplets."""
-    from datasets import Dataset
-    from sentence_transformers import SentenceTransformerTrainer, SentenceTransformerTrainingArguments
-    try:
-        from sentence_transformers.sentence_transformer.losses import MultipleNegativesRankingLoss
-    except ImportError:  # pragma: no cover - older releases
-        from sentence_transformers.losses import MultipleNegativesRankingLoss
+    from datasets import Dataset  # optional: the sentence-transformers trainer's data format
 
     unknown = set(params) - KNOWN
     if unknown:
@@ -91,10 +87,6 @@ def train_st(model: str, rows: list[str] | list[list[str]], kind: str, params: d
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    import sentence_transformers
-
-    from simcse.experiments.reproduce import MAIN_RUNS, RunSetup, add_run_args, markdown_table, sts7, training_rows
-
     p = argparse.ArgumentParser(prog="python -m bench.st_reference", description=__doc__,
                                 formatter_class=argparse.RawDescriptionHelpFormatter)
     add_run_args(p)
@@ -113,7 +105,12 @@ def main(argv: Sequence[str] | None = None) -> int:
         if not sep or key.lstrip("-") not in KNOWN - {"pooler_type"}:
             p.error(f"--set expects FLAG=VALUE with FLAG one of {sorted(KNOWN - {'pooler_type'})}, got {item!r}")
         overrides[key.lstrip("-")] = value
-    setup = RunSetup.from_args(args, f"sentence-transformers {sentence_transformers.__version__}", "st-reference-")
+    try:
+        setup = RunSetup.create(args.output, f"sentence-transformers {sentence_transformers.__version__}",
+                                "st-reference-", model=args.model, data_dir=args.data_dir, preset=args.preset,
+                                seeds=args.seeds, work_dir=args.work_dir)
+    except (OSError, ValueError) as exc:
+        raise SystemExit(f"bench.st_reference: {exc}") from None
     results, out_path = setup.results, Path(args.output)
     sentences, triplets = training_rows(setup.files)
     for name, (kind, params) in MAIN_RUNS.items():

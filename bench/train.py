@@ -11,33 +11,36 @@ sentence is encoded twice (two dropout views) on both sides.
 
 sentence-transformers side: SentenceTransformerTrainer + MultipleNegativesRankingLoss(scale=20)
 on (sentence, sentence) pairs, its default settings otherwise.
-Our side: ``train.py`` (HF Trainer underneath) in three variants: ``eager`` (dynamic padding),
-``compile`` (torch.compile, fixed padding), ``cudagraphs`` (torch.compile mode reduce-overhead,
-fixed padding).
+Our side: ``simcse.train`` (HF Trainer underneath), each run in a fresh process (so compiled graphs and
+GPU memory do not carry over), in three variants: ``eager`` (dynamic padding), ``compile``
+(torch.compile, fixed padding), ``cudagraphs`` (torch.compile mode reduce-overhead, fixed padding).
 """
 from __future__ import annotations
 
 import argparse
 import json
+import multiprocessing
 import statistics
-import subprocess
-import sys
 import tempfile
 import time
+from concurrent.futures import ProcessPoolExecutor
 from pathlib import Path
 
 import torch
+from sentence_transformers import SentenceTransformer, SentenceTransformerTrainer, SentenceTransformerTrainingArguments
+from transformers import TrainerCallback
 
 from bench.common import RESULTS, random_bert_base, table, wiki_sentences, write_result
+from simcse import TrainConfig, train
 
-ROOT = Path(__file__).resolve().parents[1]
+try:  # where recent sentence-transformers releases keep it (sentence_transformers.losses is deprecated)
+    from sentence_transformers.sentence_transformer.losses import MultipleNegativesRankingLoss
+except ImportError:  # pragma: no cover - depends on the installed release
+    from sentence_transformers.losses import MultipleNegativesRankingLoss
 
 
 def run_st(model_dir: Path, sentences: list[str], batch: int, steps: int, warmup: int, device: str) -> dict:
-    from datasets import Dataset
-    from sentence_transformers import SentenceTransformer, SentenceTransformerTrainer, SentenceTransformerTrainingArguments
-    from sentence_transformers.losses import MultipleNegativesRankingLoss
-    from transformers import TrainerCallback
+    from datasets import Dataset  # optional: the sentence-transformers trainer's data format
 
     class Timer(TrainerCallback):
         def __init__(self):
@@ -74,39 +77,43 @@ def run_st(model_dir: Path, sentences: list[str], batch: int, steps: int, warmup
             "sent_per_s": (steps - warmup) * batch / secs, "losses": timer.losses}
 
 
+def ours_config(model_dir: Path, train_file: Path, batch: int, steps: int, variant: str, device: str) -> TrainConfig:
+    """Our side's run: unsupervised SimCSE (CLS, MLP in training only), no evaluation or checkpoints."""
+    fast = variant in ("compile", "cudagraphs")
+    return TrainConfig(
+        model_name_or_path=str(model_dir), train_file=str(train_file), output_dir=tempfile.mkdtemp(prefix="simcse-bench-"),
+        overwrite_output_dir=True, max_seq_length=32, pooler_type="cls", mlp_only_train=True, temp=0.05,
+        pad_to_max_length=fast,
+        training_args={
+            "per_device_train_batch_size": batch, "learning_rate": 3e-5, "do_train": True, "max_steps": steps,
+            "logging_steps": 25, "save_strategy": "no", "report_to": "none", "seed": 42, "dataloader_drop_last": True,
+            "eval_strategy": "no", "disable_tqdm": True,
+            **({"bf16": True} if device.startswith("cuda") else {"use_cpu": True}),
+            **({"torch_compile": True} if fast else {}),
+            **({"torch_compile_mode": "reduce-overhead"} if variant == "cudagraphs" else {}),
+        },
+    )
+
+
 def run_ours(model_dir: Path, train_file: Path, batch: int, steps: int, variant: str, device: str) -> dict:
-    out = Path(tempfile.mkdtemp(prefix="simcse-bench-"))
-    argv = [
-        sys.executable, str(ROOT / "train.py"), "--model_name_or_path", str(model_dir), "--train_file", str(train_file),
-        "--output_dir", str(out), "--overwrite_output_dir", "--per_device_train_batch_size", str(batch),
-        "--learning_rate", "3e-5", "--max_seq_length", "32", "--pooler_type", "cls", "--mlp_only_train",
-        "--temp", "0.05", "--do_train", "--max_steps", str(steps), "--logging_steps", "25", "--save_strategy", "no",
-        "--report_to", "none", "--seed", "42", "--dataloader_drop_last", "--eval_strategy", "no",
-        "--disable_tqdm", "true",
-    ]
-    if device.startswith("cuda"):
-        argv += ["--bf16"]
-    else:
-        argv += ["--use_cpu"]
-    if variant in ("compile", "cudagraphs"):
-        argv += ["--torch_compile", "--pad_to_max_length"]
-    if variant == "cudagraphs":
-        argv += ["--torch_compile_mode", "reduce-overhead"]
+    config = ours_config(model_dir, train_file, batch, steps, variant, device)
     t0 = time.perf_counter()
-    proc = subprocess.run(argv, capture_output=True, text=True)
+    # a fresh process per run: compiled graphs, CUDA graphs and GPU memory of the previous run do not carry over
+    with ProcessPoolExecutor(1, mp_context=multiprocessing.get_context("spawn")) as pool:
+        try:
+            result = pool.submit(train, config).result()
+        except Exception as exc:  # the row records the failure; the other rows still run
+            return {"impl": "simcse", "variant": variant, "batch": batch, "error": f"{type(exc).__name__}: {exc}"[-3000:]}
     wall = time.perf_counter() - t0
-    if proc.returncode != 0:
-        return {"impl": "simcse", "variant": variant, "batch": batch, "error": proc.stderr[-3000:]}
-    state = json.loads((out / "trainer_state.json").read_text())
-    logs = [h for h in state["log_history"] if "examples_per_second" in h]
+    logs = [h for h in result.log_history if "examples_per_second" in h]
     rates = [h["examples_per_second"] for h in logs[1:]] or [h["examples_per_second"] for h in logs]
-    losses = [h["loss"] for h in state["log_history"] if "loss" in h]
+    losses = [h["loss"] for h in result.log_history if "loss" in h]
     return {"impl": "simcse", "variant": variant, "batch": batch, "sent_per_s": statistics.median(rates),
             "windows": rates, "losses": losses, "wall_s": wall}
 
 
 def plot(rows: list[dict], path: Path) -> None:
-    import matplotlib
+    import matplotlib  # optional: only the plot needs it
 
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt

@@ -17,6 +17,9 @@ from pathlib import Path
 import torch
 
 from bench.common import random_bert_base, table, wiki_sentences, write_result
+from simcse.encoder import SentenceEncoder
+from simcse.training.loss import InfoNCELoss
+from simcse.training.trainer import ContrastiveModel
 
 
 def losses(model, batches, device: str, mode: str | None) -> list[float]:
@@ -35,10 +38,6 @@ def losses(model, batches, device: str, mode: str | None) -> list[float]:
 
 
 def main(argv: list[str] | None = None) -> int:
-    from simcse.encoder import SentenceEncoder
-    from simcse.training.loss import InfoNCELoss
-    from simcse.training.trainer import ContrastiveModel
-
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("--device", default="cuda" if torch.cuda.is_available() else "cpu")
     p.add_argument("--steps", type=int, default=8)

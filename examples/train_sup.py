@@ -14,16 +14,14 @@ from __future__ import annotations
 
 import argparse
 import csv
-import json
 import os
 import sys
 import tempfile
 from pathlib import Path
 
-from simcse import default_model_path
+from simcse import TrainConfig, default_model_path, train
 from simcse.cli.common import positive_int
 from simcse.training.data import nli_triplets, read_nli_pairs, read_training_file
-from simcse.training.run import parse_args, run
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from train_unsup import compare  # noqa: E402  (same before/after table)
@@ -80,19 +78,21 @@ def main(argv: list[str] | None = None) -> int:
         try:
             train_file, n = training_csv(source, args.limit, Path(tmp))
             print(f"training on {n} rows from {source}")
-            flags = [
-                "--model_name_or_path", args.model, "--train_file", str(train_file), "--output_dir", args.output_dir,
-                "--pooler_type", args.pooler_type, "--temp", "0.05", "--max_seq_length", str(args.max_seq_length),
-                "--per_device_train_batch_size", str(args.batch_size), "--learning_rate", str(args.learning_rate),
-                "--num_train_epochs", "1", "--max_steps", str(args.max_steps), "--save_steps", str(args.save_steps),
-                "--logging_steps", "10", "--report_to", "none", "--seed", "42", "--tokenized_cache_dir", "",
-            ] + (["--overwrite_output_dir"] if args.overwrite_output_dir else [])
-            metrics = run(*parse_args(flags))
+            result = train(TrainConfig(
+                model_name_or_path=args.model, train_file=str(train_file), output_dir=args.output_dir,
+                pooler_type=args.pooler_type, temp=0.05, max_seq_length=args.max_seq_length, tokenized_cache_dir="",
+                overwrite_output_dir=args.overwrite_output_dir,
+                training_args={
+                    "per_device_train_batch_size": args.batch_size, "learning_rate": args.learning_rate,
+                    "num_train_epochs": 1, "max_steps": args.max_steps, "save_steps": args.save_steps,
+                    "logging_steps": 10, "report_to": "none", "seed": 42,
+                },
+            ))
         except (FileNotFoundError, ValueError) as exc:
             print(f"train_sup: error: {exc}", file=sys.stderr)
             return 2
-    state = json.loads((Path(args.output_dir) / "trainer_state.json").read_text())
-    print(f"\ntrained {state['global_step']} steps, mean loss {metrics['train_loss']:.4f}; model saved to {args.output_dir}")
+    print(f"\ntrained {result.global_step} steps, mean loss {result.metrics['train_loss']:.4f}; "
+          f"model saved to {result.output_dir}")
     compare(args.model, args.output_dir, args.eval_tasks, args.eval_mode, data_dir)
     return 0
 

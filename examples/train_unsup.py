@@ -14,17 +14,14 @@ model folders: plot their alignment and uniformity with
 from __future__ import annotations
 
 import argparse
-import json
 import os
 import sys
 import tempfile
 from pathlib import Path
 
-from simcse import default_model_path
+from simcse import TrainConfig, default_model_path, train
 from simcse.cli.common import positive_int
 from simcse.evaluation import evaluate
-from simcse.training.run import parse_args, run
-
 
 
 def first_lines(path: Path, limit: int, folder: Path) -> Path:
@@ -76,28 +73,25 @@ def main(argv: list[str] | None = None) -> int:
     with tempfile.TemporaryDirectory() as tmp:
         if args.limit:
             train_file = first_lines(train_file, args.limit, Path(tmp))
-        flags = [
-            "--model_name_or_path", args.model, "--train_file", str(train_file), "--output_dir", args.output_dir,
-            "--pooler_type", args.pooler_type, "--temp", "0.05", "--max_seq_length", str(args.max_seq_length),
-            "--per_device_train_batch_size", str(args.batch_size), "--learning_rate", str(args.learning_rate),
-            "--num_train_epochs", "1", "--max_steps", str(args.max_steps), "--save_steps", str(args.save_steps),
-            "--logging_steps", "10", "--report_to", "none", "--seed", "42", "--tokenized_cache_dir", "",
-        ]
-        if args.mlp_only_train:
-            flags.append("--mlp_only_train")
-        if args.eval_steps > 0:
-            flags += ["--eval_strategy", "steps", "--eval_steps", str(args.eval_steps)]
-            if data_dir:
-                flags += ["--data_dir", data_dir]
-        if args.overwrite_output_dir:
-            flags.append("--overwrite_output_dir")
+        config = TrainConfig(
+            model_name_or_path=args.model, train_file=str(train_file), output_dir=args.output_dir,
+            pooler_type=args.pooler_type, mlp_only_train=args.mlp_only_train, temp=0.05,
+            max_seq_length=args.max_seq_length, tokenized_cache_dir="", overwrite_output_dir=args.overwrite_output_dir,
+            data_dir=data_dir,
+            training_args={
+                "per_device_train_batch_size": args.batch_size, "learning_rate": args.learning_rate,
+                "num_train_epochs": 1, "max_steps": args.max_steps, "save_steps": args.save_steps,
+                "logging_steps": 10, "report_to": "none", "seed": 42,
+                **({"eval_strategy": "steps", "eval_steps": args.eval_steps} if args.eval_steps > 0 else {}),
+            },
+        )
         try:
-            metrics = run(*parse_args(flags))
+            result = train(config)
         except (FileNotFoundError, ValueError) as exc:
             print(f"train_unsup: error: {exc}", file=sys.stderr)
             return 2
-    state = json.loads((Path(args.output_dir) / "trainer_state.json").read_text())
-    print(f"\ntrained {state['global_step']} steps, mean loss {metrics['train_loss']:.4f}; model saved to {args.output_dir}")
+    print(f"\ntrained {result.global_step} steps, mean loss {result.metrics['train_loss']:.4f}; "
+          f"model saved to {result.output_dir}")
     compare(args.model, args.output_dir, args.eval_tasks, args.eval_mode, data_dir)
     return 0
 

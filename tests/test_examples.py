@@ -239,8 +239,8 @@ def test_semantic_search_rebuilds_an_index_of_another_model_and_refuses_a_folder
 
 @pytest.mark.parametrize("limit", ["0", "-5"])
 @pytest.mark.parametrize("name, attr, args", [
-    ("train_unsup", "run", ["--output_dir", "unused"]),
-    ("train_sup", "run", ["--output_dir", "unused"]),
+    ("train_unsup", "train", ["--output_dir", "unused"]),
+    ("train_sup", "train", ["--output_dir", "unused"]),
     ("clustering", "SimCSE", []),
 ])
 def test_limit_must_be_a_positive_integer(tmp_path, capsys, monkeypatch, data_dir, name, attr, args, limit):

@@ -136,7 +136,7 @@ def test_rejects_mlm_and_bad_chunk(tiny_bert_path):
 
 def test_trainer_run_with_grad_cache_and_matryoshka(tmp_path, tiny_bert_path):
     from simcse import SimCSE
-    from simcse.training.run import main
+    from simcse.cli.train import main
 
     train = tmp_path / "train.csv"
     rows = ["sent0,sent1,hard_neg"] + [
@@ -197,7 +197,7 @@ def test_trainer_training_step_uses_the_cache(tiny_bert_path, tmp_path):
     ],
 )
 def test_bad_flags_are_named(tmp_path, tiny_bert_path, capsys, extra, message):
-    from simcse.training.run import main
+    from simcse.cli.train import main
 
     train = tmp_path / "t.txt"
     train.write_text("\n".join(SENTS) + "\n")

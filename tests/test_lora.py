@@ -131,7 +131,7 @@ def test_train_cli_lora_prompt_and_gradient_checkpointing(tmp_path, llama_path):
     from transformers import AutoModel
 
     from simcse import SimCSE
-    from simcse.training.run import main
+    from simcse.cli.train import main
 
     train = tmp_path / "pairs.csv"
     train.write_text("sent0,sent1\n" + "\n".join(f"{s},{SENTS[(i + 1) % 6]} too" for i, s in enumerate(SENTS * 4)) + "\n")
@@ -171,7 +171,7 @@ def test_train_cli_lora_prompt_and_gradient_checkpointing(tmp_path, llama_path):
     ],
 )
 def test_bad_flags_are_named(tmp_path, llama_path, capsys, extra, message):
-    from simcse.training.run import main
+    from simcse.cli.train import main
 
     train = tmp_path / "t.txt"
     train.write_text("\n".join(SENTS) + "\n")

@@ -4,16 +4,50 @@ from __future__ import annotations
 import csv
 import json
 import math
+import re
 from pathlib import Path
 
 import pytest
 
-from simcse.experiments.reproduce import COLS, _flags, ablation_runs, main, markdown_table, merge_results, prepare_data, summarize
+from simcse.cli.reproduce import main
+from simcse.experiments.reproduce import (
+    COLS,
+    MAIN_RUNS,
+    ablation_runs,
+    markdown_table,
+    merge_results,
+    prepare_data,
+    summarize,
+    train_config,
+)
 
 
-def test_flags_render_bools_lists_and_values():
-    assert _flags({"mlp_only_train": True, "do_mlm": False, "temp": 0.05, "matryoshka_dims": [384, 64]}) == [
-        "--mlp_only_train", "--temp", "0.05", "--matryoshka_dims", "384", "64"]
+def _exit_status(argv: list[str]) -> int:
+    """``simcse reproduce ARGV``'s exit status, whether argparse exits or the command returns."""
+    try:
+        return main(argv)
+    except SystemExit as exc:
+        return exc.code
+
+
+def test_a_rows_training_config_is_the_recipe_then_its_settings(tmp_path):
+    from simcse.training.config import typed_flags
+
+    kind, params = MAIN_RUNS["unsupervised SimCSE, CLS"]
+    overrides = typed_flags({"temp": "0.1", "mlp_init": "pooler", "weight_decay": "0.01"})  # --set, typed as train.py does
+    assert overrides == {"temp": 0.1, "mlp_init": "pooler", "weight_decay": 0.01}
+    config = train_config("m", tmp_path / "wiki.txt", dict(params, **overrides), 43, tmp_path / "out", "cpu", 30,
+                          tmp_path, eval_steps=15)
+    assert (config.model_name_or_path, config.train_file, config.output_dir) == ("m", str(tmp_path / "wiki.txt"),
+                                                                                 str(tmp_path / "out"))
+    assert config.pooler_type == "cls" and config.mlp_only_train and config.temp == 0.1 and config.mlp_init == "pooler"
+    assert config.max_seq_length == 32 and config.overwrite_output_dir and config.data_dir == str(tmp_path)
+    t = config.trainer_arguments()
+    assert (t.seed, t.max_steps, t.per_device_train_batch_size, t.learning_rate, t.weight_decay) == (43, 30, 64, 3e-5, 0.01)
+    assert t.use_cpu and not t.bf16 and t.load_best_model_at_end and t.metric_for_best_model == "stsb_spearman"
+    assert (t.eval_steps, t.save_steps, t.save_total_limit) == (15, 15, 2)
+    with pytest.raises(ValueError, match="no train.py flag named tmep"):
+        typed_flags({"tmep": "0.1"})
 
 
 def test_ablation_grid_matches_the_issue():
@@ -74,9 +108,9 @@ def test_merge_pools_seeds_and_refuses_conflicts(tmp_path, capsys):
 
 # ---------------------------------------------------------------------- provenance and --compare
 def test_reference_rows_average_their_seven_tasks():
-    from simcse.experiments.reproduce import _reference
+    from simcse.experiments.reproduce import reference_result
 
-    ref = _reference()
+    ref = reference_result()
     assert list(ref["rows"]) == ["no training, mean pooling", "no training, CLS pooling", "unsupervised SimCSE, mean",
                                  "unsupervised SimCSE, CLS", "supervised SimCSE, mean"]
     for name, rec in ref["rows"].items():
@@ -179,8 +213,6 @@ def test_compare_reports_deltas_paired_by_seed_and_what_differs():
 
 
 def test_compare_command_line_defaults_to_the_reference_and_names_bad_files(tmp_path, capsys):
-    import re
-
     res = _with_provenance(_res([42, 43, 44]))
     res["rows"]["unsupervised SimCSE, CLS"] = {
         "kind": "unsup", "eval_steps": 125, "params": {"temp": 0.05, "pooler_type": "cls", "mlp_only_train": True,
@@ -206,8 +238,8 @@ def test_compare_command_line_defaults_to_the_reference_and_names_bad_files(tmp_
             path.write_text(json.dumps({"model": "m"}))
         elif bad == "noavg":
             path.write_text(json.dumps({"rows": {"x": {"runs": [{"STS12": 1.0}]}}}))
-        with pytest.raises(SystemExit, match=message):
-            main(["--compare", str(path)])
+        assert main(["--compare", str(path)]) == 2
+        assert re.search(f"simcse reproduce: error: .*{message}", capsys.readouterr().err)
     with pytest.raises(SystemExit):
         main(["--compare", str(f), str(f), str(f)])
     assert "takes one or two result files, got 3" in capsys.readouterr().err
@@ -304,43 +336,42 @@ def test_eval_interval_is_the_one_used_and_recorded():
 def test_bad_reproduce_arguments_are_refused_before_any_work(tmp_path, capsys, monkeypatch):
     import simcse.experiments.reproduce as R
 
-    monkeypatch.setattr(R.RunSetup, "from_args", lambda *a, **k: pytest.fail("work started"))
+    monkeypatch.setattr(R.RunSetup, "create", lambda *a, **k: pytest.fail("work started"))
     for argv, message in [
         (["--set", "temp"], "--set expects FLAG=VALUE, got 'temp'"),
+        (["--set", "tmep=0.1"], "--set: no train.py flag named tmep"),
         (["--only", "no training mean pooling"], "--only: no row named 'no training mean pooling'"),
         (["--eval_steps", "0"], "--eval_steps must be a positive integer, got 0"),
     ]:
-        with pytest.raises(SystemExit):
-            R.main(["--preset", "cpu", "--output", str(tmp_path / "r.json"), *argv])
+        assert _exit_status(["--preset", "cpu", "--output", str(tmp_path / "r.json"), *argv]) == 2
         assert message in capsys.readouterr().err
+    # ... and without a command line
+    for kwargs, message in [({"overrides": {"tmep": 0.1}}, "no train.py flag named tmep"),
+                            ({"only": ["nope"]}, "--only: no row named 'nope'"),
+                            ({"groups": ["main", "extra"]}, "groups: no group 'extra'")]:
+        with pytest.raises(ValueError, match=message):
+            R.reproduce_table(tmp_path / "r.json", preset="cpu", **kwargs)
 
 
 def test_merge_never_replaces_a_file_and_names_conflicts(tmp_path, capsys):
-    from simcse.experiments.reproduce import main as reproduce_main
-
     a, b = tmp_path / "a.json", tmp_path / "b.json"
     a.write_text(json.dumps(_res([42])))
     b.write_text(json.dumps(_res([43], device="A100")))
     notes = tmp_path / "notes.txt"
     notes.write_text("mine")
-    with pytest.raises(SystemExit):
-        reproduce_main(["--merge", str(a), str(a), "--output", str(notes)])
+    assert main(["--merge", str(a), str(a), "--output", str(notes)]) == 2
     assert "exists; --merge writes a new file" in capsys.readouterr().err and notes.read_text() == "mine"
-    with pytest.raises(SystemExit, match="simcse reproduce: cannot merge .*b.json: device 'A100'"):
-        reproduce_main(["--merge", str(a), str(b), "--output", str(tmp_path / "m.json")])
+    assert main(["--merge", str(a), str(b), "--output", str(tmp_path / "m.json")]) == 2
+    assert re.search("simcse reproduce: error: cannot merge .*b.json: device 'A100'", capsys.readouterr().err)
     assert not (tmp_path / "m.json").exists()
 
 
 def test_work_dir_with_files_of_the_users_is_refused(data_dir, tmp_path):
-    import argparse
-
     from simcse.experiments.reproduce import RunSetup
 
     work = tmp_path / "w"
     work.mkdir()
     (work / "wiki.txt").write_text("MY OWN wiki notes")
-    args = argparse.Namespace(data_dir=str(data_dir), model=None, preset="cpu", seeds=None, work_dir=str(work),
-                              output=str(tmp_path / "r.json"))
-    with pytest.raises(SystemExit, match="holds files that a reproduce run did not write"):
-        RunSetup.from_args(args, "simcse test", "x-")
+    with pytest.raises(ValueError, match="holds files that a reproduce run did not write"):
+        RunSetup.create(tmp_path / "r.json", "simcse test", "x-", data_dir=data_dir, preset="cpu", work_dir=work)
     assert (work / "wiki.txt").read_text() == "MY OWN wiki notes"

@@ -18,7 +18,9 @@ import pytest
 import torch
 
 from simcse import SimCSE
-from simcse.training.run import load_recipe, main, parse_args
+from simcse import TrainConfig, TrainResult, train
+from simcse.cli.train import main
+from simcse.training.config import load_recipe
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -67,6 +69,12 @@ def _train(tmp_path: Path, model: Path, train_file: Path, out: str = "out", extr
         *extra,
     ]
     return main(args), out_dir
+
+
+def parsed(argv: list[str]) -> tuple[TrainConfig, object]:
+    """The config of a train.py command line and the TrainingArguments it gives."""
+    config = TrainConfig.from_argv(argv)
+    return config, config.trainer_arguments()
 
 
 def _losses(out_dir: Path) -> dict[int, float]:
@@ -319,10 +327,10 @@ def test_output_dir_that_is_a_file(tmp_path, tiny_bert_path, unsup_file, capsys)
 
 
 def test_recipes_and_explicit_flags(tmp_path, monkeypatch):
-    m, d, t = parse_args(["--recipe", "sup-bert-base", "--output_dir", str(tmp_path), "--learning_rate", "1e-4"])
-    assert m.model_name_or_path == "bert-base-uncased" and m.pooler_type == "cls" and not m.mlp_only_train
+    c, t = parsed(["--recipe", "sup-bert-base", "--output_dir", str(tmp_path), "--learning_rate", "1e-4"])
+    assert c.model_name_or_path == "bert-base-uncased" and c.pooler_type == "cls" and not c.mlp_only_train
     assert t.learning_rate == 1e-4 and t.per_device_train_batch_size == 512 and t.num_train_epochs == 3
-    assert d.max_seq_length == 32 and m.temp == 0.05
+    assert c.max_seq_length == 32 and c.temp == 0.05
     assert t.eval_strategy == "steps" and t.eval_steps == 125 and t.load_best_model_at_end
     assert t.save_strategy == "steps" and t.save_steps == 125 and t.metric_for_best_model == "stsb_spearman"
     monkeypatch.setenv("WORLD_SIZE", "4")
@@ -347,8 +355,8 @@ def test_json_config_as_only_argument(tmp_path):
         "evaluation_strategy": "steps", "eval_steps": 10, "load_best_model_at_end": True,
         "metric_for_best_model": "stsb_spearman", "mlp_only_train": True, "temp": 0.1, "fp16": False,
     }))
-    m, d, t = parse_args([str(cfg)])
-    assert m.model_name_or_path == "some/model" and m.mlp_only_train and m.temp == 0.1
+    c, t = parsed([str(cfg)])
+    assert c.model_name_or_path == "some/model" and c.mlp_only_train and c.temp == 0.1
     assert t.eval_strategy == "steps" and t.save_steps == 10 and t.do_train
 
 
@@ -360,19 +368,19 @@ def test_json_config_with_object_values_and_dash_strings(tmp_path):
         "lr_scheduler_kwargs": {"num_cycles": 2}, "run_name": "-baseline-", "hard_negative_weight": -1.0,
         "do_mlm": False,
     }))
-    m, d, t = parse_args([str(cfg)])
+    c, t = parsed([str(cfg)])
     assert t.lr_scheduler_kwargs == {"num_cycles": 2}
-    assert t.run_name == "-baseline-" and m.hard_negative_weight == -1.0 and not m.do_mlm
+    assert t.run_name == "-baseline-" and c.hard_negative_weight == -1.0 and not c.do_mlm
 
 
 def test_recipe_batch_that_does_not_split_over_the_processes(tmp_path, monkeypatch):
     monkeypatch.setenv("WORLD_SIZE", "3")  # torchrun --nproc_per_node 3: 64 does not split
     with pytest.raises(ValueError, match="does not split over 3 processes; pass --per_device_train_batch_size"):
-        parse_args(["--recipe", "unsup-bert-base", "--output_dir", str(tmp_path)])
+        parsed(["--recipe", "unsup-bert-base", "--output_dir", str(tmp_path)])
     # ... and doing what the message says works
-    m, d, t = parse_args(["--recipe", "unsup-bert-base", "--output_dir", str(tmp_path), "--per_device_train_batch_size", "21"])
+    c, t = parsed(["--recipe", "unsup-bert-base", "--output_dir", str(tmp_path), "--per_device_train_batch_size", "21"])
     assert t.per_device_train_batch_size == 21 and t.learning_rate == 3e-5
-    m, d, t = parse_args(["--recipe", "unsup-bert-base", "--output_dir", str(tmp_path), "--per_device_train_batch_size=22"])
+    c, t = parsed(["--recipe", "unsup-bert-base", "--output_dir", str(tmp_path), "--per_device_train_batch_size=22"])
     assert t.per_device_train_batch_size == 22
 
 
@@ -380,12 +388,12 @@ def test_recipe_batch_that_does_not_split_over_the_processes(tmp_path, monkeypat
 def test_recipe_load_best_model_yields_to_explicit_no(tmp_path, flag):
     # The recipe asks for the best checkpoint by STS-B dev; a run without evaluation (no STS-B data)
     # or without checkpoints must not fail on a --load_best_model_at_end the user never passed.
-    m, d, t = parse_args(["--recipe", "unsup-bert-base", "--output_dir", str(tmp_path), f"--{flag}", "no"])
+    c, t = parsed(["--recipe", "unsup-bert-base", "--output_dir", str(tmp_path), f"--{flag}", "no"])
     assert str(getattr(t, flag)) in ("no", "IntervalStrategy.NO", "SaveStrategy.NO")
-    assert not t.load_best_model_at_end and t.per_device_train_batch_size == 64 and m.mlp_only_train
+    assert not t.load_best_model_at_end and t.per_device_train_batch_size == 64 and c.mlp_only_train
     # an explicit --load_best_model_at_end with evaluation off is still the user's error
     with pytest.raises(ValueError, match="load_best_model_at_end"):
-        parse_args(["--recipe", "unsup-bert-base", "--output_dir", str(tmp_path), "--eval_strategy", "no",
+        parsed(["--recipe", "unsup-bert-base", "--output_dir", str(tmp_path), "--eval_strategy", "no",
                     "--load_best_model_at_end", "True"])
 
 
@@ -401,6 +409,105 @@ def test_several_gpus_in_one_process_never_use_data_parallel(tiny_bert_path, tmp
     trainer = SimCSETrainer(ContrastiveModel(enc, InfoNCELoss()), args)
     assert trainer.args.n_gpu == 1
     assert not isinstance(trainer._wrap_model(trainer.model), torch.nn.DataParallel)
+
+
+# ---------------------------------------------------------------- the programmatic API: train(TrainConfig)
+def test_train_with_a_config_gives_the_weights_of_the_same_command_line(tmp_path, tiny_bert_path, sup_file):
+    from safetensors.torch import load_file
+
+    rc, cli_out = _train(tmp_path, tiny_bert_path, sup_file, "cli", ["--max_steps", "3", "--pooler_type", "cls"])
+    assert rc == 0
+    config = TrainConfig(
+        model_name_or_path=str(tiny_bert_path), train_file=str(sup_file), output_dir=str(tmp_path / "api"),
+        pooler_type="cls", max_seq_length=16, tokenized_cache_dir=str(tmp_path / "cache"),
+        training_args={"per_device_train_batch_size": 8, "learning_rate": 1e-3, "max_steps": 3, "logging_steps": 1,
+                       "save_strategy": "no", "seed": 7, "report_to": "none", "disable_tqdm": True},
+    )
+    result = train(config)
+    assert isinstance(result, TrainResult)
+    assert result.output_dir == str(tmp_path / "api") and result.global_step == 3
+    assert result.best_metric is None and result.best_model_checkpoint is None
+    assert result.metrics["train_loss"] > 0 and [e["step"] for e in result.log_history if "loss" in e] == [1, 2, 3]
+    assert {e["step"]: e["loss"] for e in result.log_history if "loss" in e} == _losses(cli_out)
+    cli_weights, api_weights = load_file(cli_out / "model.safetensors"), load_file(tmp_path / "api" / "model.safetensors")
+    assert cli_weights.keys() == api_weights.keys()
+    for name, tensor in cli_weights.items():
+        assert torch.equal(tensor, api_weights[name]), name
+    # the command line gives this very config (output folder aside)
+    flags = ["--model_name_or_path", str(tiny_bert_path), "--train_file", str(sup_file), "--output_dir",
+             str(tmp_path / "api"), "--per_device_train_batch_size", "8", "--learning_rate", "1e-3", "--max_seq_length",
+             "16", "--logging_steps", "1", "--save_strategy", "no", "--seed", "7", "--report_to", "none",
+             "--tokenized_cache_dir", str(tmp_path / "cache"), "--disable_tqdm", "True", "--max_steps", "3",
+             "--pooler_type", "cls"]
+    assert TrainConfig.from_argv(flags) == config
+
+
+def test_train_with_checkpoint_selection_reports_the_best_checkpoint(tmp_path, tiny_bert_path, sup_file, data_dir):
+    result = train(TrainConfig(
+        model_name_or_path=str(tiny_bert_path), train_file=str(sup_file), output_dir=str(tmp_path / "o"),
+        pooler_type="cls", max_seq_length=16, data_dir=str(data_dir), tokenized_cache_dir="",
+        training_args={"per_device_train_batch_size": 8, "max_steps": 2, "eval_strategy": "steps", "eval_steps": 1,
+                       "load_best_model_at_end": True, "report_to": "none", "disable_tqdm": True},
+    ))
+    evals = [e["eval_stsb_spearman"] for e in result.log_history if "eval_stsb_spearman" in e][:2]  # steps 1, 2
+    assert result.global_step == 2 and result.best_metric == pytest.approx(max(evals))
+    # checkpoints followed the evaluations (no save_strategy given), and the best one was selected on STS-B dev
+    best_step = 1 + evals.index(max(evals))
+    assert result.best_model_checkpoint == str(tmp_path / "o" / f"checkpoint-{best_step}")
+    assert result.metrics["train_loss"] > 0
+
+
+@pytest.mark.parametrize("fields,message", [
+    ({"temp": 0.0}, "--temp must be a finite number > 0, got 0.0"),
+    ({"temp": "0.1"}, "--temp: expected float, got '0.1' (str)"),
+    ({"matryoshka_dims": [16, "8"]}, "--matryoshka_dims: expected list[int] | None, got [16, '8'] (list)"),
+    ({"pooler_type": "mean"}, "--pooler_type 'mean' is unknown"),
+    ({"train_file_header": "maybe"}, "--train_file_header must be auto, yes or no, got 'maybe'"),
+    ({"training_args": {"per_device_train_batch_size": 1}}, "contrastive training needs at least 2 examples per batch"),
+    ({"training_args": {"learning_rat": 1e-4}}, "training_args['learning_rat']: TrainingArguments has no setting"),
+    ({"training_args": {"temp": 0.1}}, "training_args['temp']: temp is a TrainConfig field, give it as TrainConfig(temp=...)"),
+    ({"training_args": {"output_dir": "x"}}, "training_args['output_dir']: give it as TrainConfig(output_dir=...)"),
+    ({"output_dir": None}, "--output_dir is required"),
+])
+def test_a_bad_config_field_is_named_before_the_model_loads(tmp_path, unsup_file, monkeypatch, fields, message):
+    import simcse.training.run as run
+
+    monkeypatch.setattr(run, "load_encoder_for_training", lambda *a, **k: pytest.fail("the model was loaded"))
+    config = TrainConfig(train_file=str(unsup_file), output_dir=str(tmp_path / "o"))
+    for key, value in fields.items():
+        setattr(config, key, value)
+    with pytest.raises(ValueError) as exc:
+        train(config)
+    assert message in str(exc.value)
+    assert not (tmp_path / "o").exists()
+
+
+def test_from_flags_names_an_unknown_flag_and_applies_a_recipe(tmp_path):
+    with pytest.raises(ValueError, match="no train.py flag named learning_rat, tmep"):
+        TrainConfig.from_flags({"output_dir": str(tmp_path), "tmep": 0.1, "learning_rat": 1e-4})
+    config = TrainConfig.from_flags({"recipe": "unsup-bert-base", "output_dir": str(tmp_path), "temp": 0.1,
+                                     "evaluation_strategy": "no"})
+    assert config.pooler_type == "cls" and config.mlp_only_train and config.temp == 0.1
+    assert config.training_args["eval_strategy"] == "no" and config.training_args["load_best_model_at_end"] is False
+    assert config == TrainConfig.from_argv(["--recipe", "unsup-bert-base", "--output_dir", str(tmp_path), "--temp", "0.1",
+                                            "--evaluation_strategy", "no"])
+
+
+@pytest.mark.parametrize("argv", [
+    ["--recipe", "sup-bert-base", "--learning_rate", "1e-4", "--train_file", "nli.csv"],
+    ["--model_name_or_path", "m", "--pooler_type", "avg", "--temp", "0.1", "--no_use_fast_tokenizer", "--do_mlm",
+     "--matryoshka_dims", "8", "4", "--lora_target_modules", "q_proj", "v_proj", "--use_cpu", "--report_to", "none",
+     "--evaluation_strategy", "steps", "--eval_steps", "5", "--load_best_model_at_end", "--do_eval",
+     "--lr_scheduler_kwargs", '{"num_cycles": 2}', "--run_name=-baseline-", "--resume_from_checkpoint", "false"],
+])
+def test_train_config_round_trips_through_train_py_argv(tmp_path, argv):
+    config = TrainConfig.from_argv([*argv, "--output_dir", str(tmp_path / "o")])
+    again = TrainConfig.from_argv(config.to_argv())
+    assert again == config and TrainConfig.from_flags(config.to_flags()) == config
+    assert again.trainer_arguments().to_dict() == config.trainer_arguments().to_dict()
+    cfg = tmp_path / "run.json"  # to_flags is a JSON config of train.py
+    cfg.write_text(json.dumps(config.to_flags()))
+    assert TrainConfig.from_argv([str(cfg)]) == config
 
 
 def _run_script(script: str, env_extra: dict[str, str], flags: list[str]) -> subprocess.CompletedProcess:
@@ -529,7 +636,7 @@ def test_mlp_learning_rate_gets_its_own_groups_and_schedule(tmp_path, tiny_bert_
 
 def test_load_best_model_checkpoints_follow_the_default_eval_steps(tmp_path):
     """--eval_steps defaults to --logging_steps: the checkpoints follow it (not --save_steps' 500)."""
-    _, _, t = parse_args(["--output_dir", str(tmp_path / "o"), "--eval_strategy", "steps", "--load_best_model_at_end",
+    _, t = parsed(["--output_dir", str(tmp_path / "o"), "--eval_strategy", "steps", "--load_best_model_at_end",
                           "--logging_steps", "30"])
     assert t.eval_steps == 30 and t.save_steps == 30 and t.save_strategy == "steps"
 
@@ -543,7 +650,7 @@ def test_load_best_model_checkpoints_follow_the_default_eval_steps(tmp_path):
     (["--do_train", "False"], False, False),
 ])
 def test_do_eval_alone_evaluates_only(tmp_path, flags, train, evaluate):
-    _, _, t = parse_args(["--output_dir", str(tmp_path / "o"), *flags])
+    _, t = parsed(["--output_dir", str(tmp_path / "o"), *flags])
     assert (t.do_train, t.do_eval) == (train, evaluate)
 
 
@@ -559,11 +666,11 @@ def test_do_eval_alone_runs_without_a_train_file(tmp_path, tiny_bert_path, data_
 
 @pytest.mark.parametrize("value", ["false", "False", "", "none"])
 def test_resume_from_checkpoint_false_is_a_fresh_run(tmp_path, value):
-    _, _, t = parse_args(["--output_dir", str(tmp_path / "o"), f"--resume_from_checkpoint={value}"])
+    _, t = parsed(["--output_dir", str(tmp_path / "o"), f"--resume_from_checkpoint={value}"])
     assert t.resume_from_checkpoint is None
     cfg = tmp_path / "run.json"
     cfg.write_text(json.dumps({"output_dir": str(tmp_path / "o"), "resume_from_checkpoint": False}))
-    assert parse_args([str(cfg)])[2].resume_from_checkpoint is None
+    assert parsed([str(cfg)])[1].resume_from_checkpoint is None
 
 
 # ---------------------------------------------------------------- SimCSE's model / data flags
@@ -699,6 +806,7 @@ def test_bad_dataset_name_input_is_named(tmp_path, tiny_bert_path, unsup_file, m
     assert "needs the datasets package (pip install datasets)" in capsys.readouterr().err
 
 
+@pytest.mark.slow
 def test_eval_transfer_reports_the_transfer_tasks_dev_accuracy(tmp_path, tiny_bert_path, sup_file, data_dir, capsys):
     from simcse.evaluation import evaluate
 
@@ -741,8 +849,6 @@ def test_compatibility_flags_without_effect_say_so(tmp_path, tiny_bert_path, uns
 
 
 def test_help_states_our_defaults(capsys):
-    from simcse.training.run import main
-
     assert main(["--help"]) == 0
     text = " ".join(capsys.readouterr().out.split())
     assert "stsb_spearman (default with --load_best_model_at_end)" in text and "Defaults to 'loss'" not in text

@@ -1,12 +1,7 @@
-"""The reproduction table on all-MiniLM-L6-v2: no training vs our unsupervised / supervised SimCSE.
+"""The reproduction table on all-MiniLM-L6-v2: no training vs our unsupervised / supervised SimCSE
+(``simcse reproduce``, :mod:`simcse.cli.reproduce`; :func:`reproduce_table` runs it without a command line).
 
-    simcse reproduce                       # GPU: the five rows x 3 seeds (minutes on one H100)
-    simcse reproduce --groups ablation     # temperature, pooler, batch size, hard-negative weight
-    simcse reproduce --preset cpu          # a reduced form for a 2-core CPU (1 seed, short runs)
-    simcse reproduce --merge a.json b.json --output all.json   # combine seeds run separately
-    simcse reproduce --compare results.json [base.json]       # explain a gap: deltas and what differs
-
-Data (from the data directory, ``--data_dir`` or ``$SIMCSE_DATA_DIR``): the wiki1m head
+Data (from the data directory, ``data_dir`` or ``$SIMCSE_DATA_DIR``): the wiki1m head
 (``wiki/wiki1m_for_simcse*.txt``) for unsupervised training and the SNLI dev+test triplets
 (premise, entailment, contradiction; built from ``nli/snli-senteval``) for supervised training.
 Recipe (issue 8): temperature 0.05, max length 32 for training and 256 for evaluation;
@@ -15,23 +10,38 @@ STS-B dev every 25 steps with best-checkpoint selection (SimCSE selects on STS-B
 in SentEval's 'all' setting, Spearman x 100, with our engine.
 
 Result files record the library versions, the device, and fingerprints of the model and of the
-training and evaluation data (:mod:`simcse.experiments.provenance`). ``--compare`` puts two result files side by
-side (or one against the sentence-transformers reference of issue 8): per-row deltas, deltas paired by
-seed, and every recorded setting, version or fingerprint that differs.
+training and evaluation data (:mod:`simcse.experiments.provenance`). :func:`compare` puts two result
+files side by side (or one against the sentence-transformers reference of issue 8): per-row deltas,
+deltas paired by seed, and every recorded setting, version or fingerprint that differs.
+
+The module runs past 500 lines because running the table, merging and comparing result files all
+work on the one result-file format defined here.
 """
 from __future__ import annotations
 
-import argparse
+import csv
 import json
 import math
+import os
 import statistics
 import sys
 import tempfile
 import time
 from pathlib import Path
-from typing import Any, Sequence
+from typing import Any, Mapping, Sequence
 
+import torch
+
+from .. import __version__
+from ..encoder import resolve_model_path, token_limit
+from ..evaluation import evaluate
+from ..evaluation.datadir import read_sick, read_sts_year, read_stsb, resolve_data_dir
 from ..evaluation.engine import STS_TASKS
+from ..tool import SimCSE
+from ..training.config import TrainConfig
+from ..training.data import build_nli_triplets
+from ..training.run import train
+from .provenance import environment, folder_fingerprint, records_fingerprint
 
 COLS = ["STS12", "STS13", "STS14", "STS15", "STS16", "STS-B", "SICK-R"]
 
@@ -47,7 +57,7 @@ MAIN_RUNS: dict[str, tuple[str, dict[str, Any]]] = {
 BASELINES = {"no training, mean pooling": "avg", "no training, CLS pooling": "cls_before_pooler"}
 
 
-def _reference() -> dict[str, Any]:
+def reference_result() -> dict[str, Any]:
     """The reference of issue 8, in the shape of a result file: all-MiniLM-L6-v2 trained with
     sentence-transformers 6.0.1 (MultipleNegativesRankingLoss, scale 20 = temperature 0.05) on the same
     data and recipe, no checkpoint selection, measured on one H100 by the issue's author."""
@@ -95,19 +105,6 @@ def ablation_runs() -> dict[str, tuple[str, dict[str, Any]]]:
     return runs
 
 
-def _flags(params: dict[str, Any]) -> list[str]:
-    out: list[str] = []
-    for k, v in params.items():
-        if isinstance(v, bool):
-            if v:
-                out.append(f"--{k}")
-        elif isinstance(v, (list, tuple)):
-            out += [f"--{k}", *map(str, v)]
-        else:
-            out += [f"--{k}", str(v)]
-    return out
-
-
 WORK_MARKER = ".simcse-reproduce"
 """Marks a work folder as written by a table run, which may then reuse it."""
 
@@ -122,10 +119,6 @@ def eval_interval(eval_steps: int | None, max_steps: int | None) -> int:
 
 def prepare_data(data_dir: Path, work: Path, limit: int | None) -> dict[str, Path]:
     """The unsupervised sentence file, the supervised triplet CSV and a pairs-only CSV."""
-    import csv
-
-    from ..training.data import build_nli_triplets
-
     wiki = sorted((data_dir / "wiki").glob("wiki1m_for_simcse*.txt"))
     if not wiki:
         raise FileNotFoundError(f"no wiki/wiki1m_for_simcse*.txt under {data_dir}")
@@ -150,8 +143,6 @@ def prepare_data(data_dir: Path, work: Path, limit: int | None) -> dict[str, Pat
 
 def training_rows(files: dict[str, Path]) -> tuple[list[str], list[list[str]]]:
     """The unsupervised sentences and the supervised triplets that :func:`prepare_data` wrote."""
-    import csv
-
     with open(files["sup"], encoding="utf-8", newline="") as f:
         triplets = list(csv.reader(f))[1:]
     return files["unsup"].read_text(encoding="utf-8").splitlines(), triplets
@@ -160,9 +151,6 @@ def training_rows(files: dict[str, Path]) -> tuple[list[str], list[list[str]]]:
 def data_fingerprints(files: dict[str, Path], senteval: Path) -> dict[str, Any]:
     """Row counts and content hashes of the training files and of the STS7 test pairs (with their gold
     scores), as read: the same data in another file layout gets the same fingerprint."""
-    from ..evaluation.datadir import read_sick, read_sts_year, read_stsb
-    from .provenance import records_fingerprint
-
     sentences, triplets = training_rows(files)
     out: dict[str, Any] = {
         "unsup_sentences": records_fingerprint([line] for line in sentences),
@@ -181,10 +169,7 @@ def data_fingerprints(files: dict[str, Path], senteval: Path) -> dict[str, Any]:
 
 
 def sts7(model: str | Path, data_dir: Path, pooler: str | None = None, device: str | None = None) -> dict[str, float]:
-    from ..encoder import token_limit
-    from ..evaluation import evaluate
-    from ..tool import SimCSE
-
+    """The STS7 row of ``model`` (Spearman x 100 per task and their mean ``Avg``) on the test sets."""
     model = SimCSE(str(model), device=device, pooler=pooler)
     # the recipe's 256 tokens, or all a smaller model has (a tiny test model has 32 positions)
     length = min(256, token_limit(model.encoder) or 256)
@@ -195,169 +180,144 @@ def sts7(model: str | Path, data_dir: Path, pooler: str | None = None, device: s
     return row
 
 
-def train_one(model: str, files: dict[str, Path], kind: str, params: dict[str, Any], seed: int, out: Path,
-              device: str, max_steps: int | None, data_dir: Path, eval_steps: int = 125) -> Path:
-    from ..training.run import parse_args, run
+def train_config(model: str, train_file: str | Path, params: Mapping[str, Any], seed: int, out: Path, device: str,
+                 max_steps: int | None, data_dir: Path, eval_steps: int = 125) -> TrainConfig:
+    """The training run of one table row and seed: the recipe's fixed settings, then the row's ``params``
+    (train.py flag names), then the step limit of a short preset."""
+    return TrainConfig.from_flags({
+        "model_name_or_path": model, "train_file": str(train_file), "output_dir": str(out), "overwrite_output_dir": True,
+        "max_seq_length": 32, "seed": seed, "data_dir": str(data_dir), "eval_strategy": "steps",
+        "eval_steps": eval_steps, "save_strategy": "steps", "save_steps": eval_steps, "save_total_limit": 2,
+        "metric_for_best_model": "stsb_spearman", "load_best_model_at_end": True, "greater_is_better": True,
+        "logging_steps": 25, "report_to": "none", "disable_tqdm": True, "do_train": True,
+        **({"bf16": True} if device == "cuda" else {"use_cpu": True}), **params,
+        **({"max_steps": max_steps} if max_steps else {}),
+    })
 
-    argv = [
-        "--model_name_or_path", model, "--train_file", str(files[kind]), "--output_dir", str(out),
-        "--overwrite_output_dir", "--max_seq_length", "32", "--seed", str(seed), "--data_dir", str(data_dir),
-        "--eval_strategy", "steps", "--eval_steps", str(eval_steps), "--save_strategy", "steps", "--save_steps", str(eval_steps),
-        "--save_total_limit", "2", "--metric_for_best_model", "stsb_spearman", "--load_best_model_at_end",
-        "--greater_is_better", "true", "--logging_steps", "25", "--report_to", "none", "--disable_tqdm", "true",
-        "--do_train", *(["--bf16"] if device == "cuda" else ["--use_cpu"]), *_flags(params),
-    ]
-    if max_steps:
-        argv += ["--max_steps", str(max_steps)]
-    run(*parse_args(argv))
+
+def train_one(model: str, files: dict[str, Path], kind: str, params: Mapping[str, Any], seed: int, out: Path,
+              device: str, max_steps: int | None, data_dir: Path, eval_steps: int = 125) -> Path:
+    """Train one row (``kind``: which of :func:`prepare_data`'s files) with one seed; returns the model folder."""
+    train(train_config(model, files[kind], params, seed, out, device, max_steps, data_dir, eval_steps))
     return out
 
 
-def add_run_args(p: argparse.ArgumentParser) -> None:
-    """The flags every table run takes (``simcse reproduce`` and ``bench.st_reference``)."""
-    import torch
+PRESETS = ("gpu", "cpu")
+"""``gpu``: the full runs, 3 seeds; ``cpu``: a reduced form for a 2-core CPU (1 seed, 30 steps each)."""
 
-    p.add_argument("--model", default=None, help="backbone (default: all-MiniLM-L6-v2)")
-    p.add_argument("--data_dir", default=None, help="folder holding wiki/, nli/ and SentEval-downstream/ (default: $SIMCSE_DATA_DIR)")
-    p.add_argument("--preset", choices=("gpu", "cpu"), default="gpu" if torch.cuda.is_available() else "cpu")
-    p.add_argument("--seeds", type=int, nargs="+", default=None, help="default: 42 43 44 (gpu), 42 (cpu)")
+
+def default_preset() -> str:
+    """``gpu`` where CUDA is available, else ``cpu``."""
+    return "gpu" if torch.cuda.is_available() else "cpu"
 
 
 class RunSetup:
     """What a table run starts from: the model, the evaluation data, the preset's device / seeds / step
     limit, the prepared training files, and the result dict (provenance recorded; rows already in
-    ``args.output`` kept, see :func:`keep_earlier_rows`)."""
+    ``output`` kept, see :func:`keep_earlier_rows`)."""
 
     @classmethod
-    def from_args(cls, args: argparse.Namespace, trainer: str, work_prefix: str) -> "RunSetup":
-        import os
-
-        import torch
-
-        from ..encoder import resolve_model_path
-        from ..evaluation.datadir import resolve_data_dir
-        from .provenance import environment, folder_fingerprint
-
+    def create(cls, output: str | Path, trainer: str, work_prefix: str, model: str | None = None,
+               data_dir: str | Path | None = None, preset: str | None = None, seeds: Sequence[int] | None = None,
+               work_dir: str | Path | None = None) -> RunSetup:
+        """Prepare a run: ``trainer`` is recorded as what trained the rows, ``work_prefix`` names the temporary
+        work folder made when ``work_dir`` is not given; the other arguments are those of :func:`reproduce_table`."""
+        preset = preset or default_preset()
+        if preset not in PRESETS:
+            raise ValueError(f"preset {preset!r} is unknown; choose one of {', '.join(PRESETS)}")
         self = cls()
-        data_root = Path(args.data_dir or os.environ.get("SIMCSE_DATA_DIR") or "SentEval/data/downstream")
+        data_root = Path(data_dir or os.environ.get("SIMCSE_DATA_DIR") or "SentEval/data/downstream")
         self.senteval = resolve_data_dir(data_root)
-        self.model = str(resolve_model_path(args.model))
-        self.device = "cuda" if args.preset == "gpu" else "cpu"
-        self.seeds = args.seeds or ([42, 43, 44] if args.preset == "gpu" else [42])
-        self.max_steps = None if args.preset == "gpu" else 30
-        self.work = Path(args.work_dir or tempfile.mkdtemp(prefix=work_prefix))
+        self.model = str(resolve_model_path(model))
+        self.device = "cuda" if preset == "gpu" else "cpu"
+        self.seeds = list(seeds or ([42, 43, 44] if preset == "gpu" else [42]))
+        self.max_steps = None if preset == "gpu" else 30
+        self.work = Path(work_dir or tempfile.mkdtemp(prefix=work_prefix))
         if self.work.exists() and not self.work.is_dir():
-            raise SystemExit(f"simcse reproduce: --work_dir {str(self.work)!r} is a file, not a folder")
+            raise ValueError(f"--work_dir {str(self.work)!r} is a file, not a folder")
         if self.work.is_dir() and any(self.work.iterdir()) and not (self.work / WORK_MARKER).is_file():
-            raise SystemExit(
-                f"simcse reproduce: --work_dir {str(self.work)!r} holds files that a reproduce run did not write; "
+            raise ValueError(
+                f"--work_dir {str(self.work)!r} holds files that a reproduce run did not write; "
                 "its data files and run folders would replace them: give a new or empty folder"
             )
         self.work.mkdir(parents=True, exist_ok=True)
         (self.work / WORK_MARKER).write_text("written by simcse reproduce: its data files and run folders\n")
-        self.files = prepare_data(data_root, self.work, None if args.preset == "gpu" else 30 * 128)
+        self.files = prepare_data(data_root, self.work, None if preset == "gpu" else 30 * 128)
         self.results = {"model": self.model, "trainer": trainer,
                         "device": torch.cuda.get_device_name(0) if self.device == "cuda" else "cpu",
-                        "preset": args.preset, "seeds": self.seeds, "environment": environment(),
+                        "preset": preset, "seeds": self.seeds, "environment": environment(),
                         "model_fingerprint": folder_fingerprint(self.model),
                         "data": data_fingerprints(self.files, self.senteval), "rows": {}}
-        keep_earlier_rows(self.results, args.output)
+        keep_earlier_rows(self.results, output)
         return self
 
 
-def main(argv: Sequence[str] | None = None) -> int:
-    p = argparse.ArgumentParser(prog="simcse reproduce", description=__doc__,
-                                formatter_class=argparse.RawDescriptionHelpFormatter)
-    add_run_args(p)
-    p.add_argument("--groups", nargs="+", choices=("baseline", "main", "ablation"), default=["baseline", "main"])
-    p.add_argument("--only", nargs="+", default=None, help="run only these row names")
-    p.add_argument("--output", default="reproduce_results.json", help="JSON file for every number")
-    p.add_argument("--work_dir", default=None, help="where runs are written (default: a temporary folder)")
-    p.add_argument("--eval_steps", type=int, default=None,
-                   help="STS-B dev evaluation (and checkpoint) interval; default 25, which gives short runs a real "
-                        "choice (SimCSE used 125 on 1M sentences), or half the steps with --preset cpu")
-    p.add_argument("--set", nargs="+", default=[], metavar="FLAG=VALUE",
-                   help="override a training flag in every trained run, e.g. --set mlp_init=pooler")
-    p.add_argument("--suffix", default="", help="appended to row names (to keep variants apart in one JSON)")
-    p.add_argument("--all_seeds", action="store_true",
-                   help="run every seed for ablation rows too (default: ablation rows use the first seed only)")
-    p.add_argument("--merge", nargs="+", default=None, metavar="JSON",
-                   help="no training: combine the runs of same-named rows from these result files (e.g. seeds run on "
-                        "different machines) into --output, and print the table")
-    p.add_argument("--compare", nargs="+", default=None, metavar="JSON",
-                   help="no training: compare a result file with another (RESULT BASE) or, given one file, with "
-                        "the sentence-transformers reference of issue 8; prints per-row deltas, deltas paired by "
-                        "seed, and the settings, versions and data fingerprints that differ")
-    args = p.parse_args(argv)
-    if args.compare:
-        if len(args.compare) > 2:
-            p.error(f"--compare takes one or two result files, got {len(args.compare)}")
-        loaded = [_load_result(f) for f in args.compare]
-        if len(loaded) == 1:
-            loaded.append(_reference())
-        print(compare(loaded[0], loaded[1], (args.compare[0], args.compare[1] if len(args.compare) == 2 else REFERENCE_NAME)))
-        return 0
-    if args.merge:
-        if Path(args.output).exists():
-            p.error(f"--output {args.output!r} exists; --merge writes a new file (its rows would replace the file's)")
-        try:
-            merged = merge_results([_load_result(f) for f in args.merge], args.merge)
-        except ValueError as exc:
-            raise SystemExit(f"simcse reproduce: {exc}") from None
-        Path(args.output).write_text(json.dumps(merged, indent=2) + "\n")
-        print(markdown_table(merged))
-        return 0
+GROUPS = ("baseline", "main", "ablation")
+"""The row groups: untrained baselines, the main rows (every seed), the ablations (first seed unless asked)."""
 
-    if args.eval_steps is not None and args.eval_steps < 1:
-        p.error(f"--eval_steps must be a positive integer, got {args.eval_steps}")
-    overrides: dict[str, Any] = {}
-    for item in args.set:  # checked before any work
-        if "=" not in item:
-            p.error(f"--set expects FLAG=VALUE, got {item!r}")
-        key, value = item.split("=", 1)
-        overrides[key.lstrip("-")] = value
-    if args.only:
-        known = set(BASELINES) | set(MAIN_RUNS) | set(ablation_runs())
-        unknown = [name for name in args.only if name not in known]
+
+def reproduce_table(output: str | Path = "reproduce_results.json", *, model: str | None = None,
+                    data_dir: str | Path | None = None, preset: str | None = None, seeds: Sequence[int] | None = None,
+                    work_dir: str | Path | None = None, groups: Sequence[str] = ("baseline", "main"),
+                    only: Sequence[str] | None = None, eval_steps: int | None = None,
+                    overrides: Mapping[str, Any] | None = None, suffix: str = "",
+                    all_seeds: bool = False) -> dict[str, Any]:
+    """Run the rows of ``groups`` (or ``only`` the rows named) and return the result dict, written to
+    ``output`` after each row (rows already there are kept).
+
+    ``model``: the backbone (default all-MiniLM-L6-v2); ``data_dir``: the folder of wiki/, nli/ and the
+    SentEval data (default ``$SIMCSE_DATA_DIR``); ``preset``: ``gpu`` or ``cpu`` (default: gpu with CUDA);
+    ``seeds``: default 42 43 44 (gpu), 42 (cpu); ``work_dir``: where runs are written (default: a
+    temporary folder); ``eval_steps``: the STS-B dev and checkpoint interval (:func:`eval_interval`);
+    ``overrides``: train.py flags set in every trained row; ``suffix``: appended to the row names;
+    ``all_seeds``: every seed for the ablation rows too. Bad arguments raise ``ValueError`` before any work.
+    """
+    unknown_groups = [g for g in groups if g not in GROUPS]
+    if unknown_groups:
+        raise ValueError(f"groups: no group {', '.join(map(repr, unknown_groups))}; choose from {', '.join(GROUPS)}")
+    if eval_steps is not None and eval_steps < 1:
+        raise ValueError(f"--eval_steps must be a positive integer, got {eval_steps}")
+    overrides = dict(overrides or {})
+    TrainConfig.from_flags(overrides)  # an unknown flag is named now, not after the baselines
+    if only is not None:
+        known = [*BASELINES, *MAIN_RUNS, *ablation_runs()]
+        unknown = [name for name in only if name not in known]
         if unknown:
-            p.error(f"--only: no row named {', '.join(map(repr, unknown))}; rows are: {', '.join(map(repr, known))}")
-
-    from .. import __version__
-
-    setup = RunSetup.from_args(args, f"simcse {__version__}", "simcse-reproduce-")
-    model, senteval, device, seeds, max_steps = setup.model, setup.senteval, setup.device, setup.seeds, setup.max_steps
-    work, files, results = setup.work, setup.files, setup.results
+            raise ValueError(f"--only: no row named {', '.join(map(repr, unknown))}; rows are: {', '.join(map(repr, known))}")
+    setup = RunSetup.create(output, f"simcse {__version__}", "simcse-reproduce-", model=model, data_dir=data_dir,
+                            preset=preset, seeds=seeds, work_dir=work_dir)
+    results = setup.results
 
     def save() -> None:
-        Path(args.output).write_text(json.dumps(results, indent=2) + "\n")
+        Path(output).write_text(json.dumps(results, indent=2) + "\n")
 
-    wanted = lambda name: args.only is None or name in args.only
-    if "baseline" in args.groups:
+    wanted = lambda name: only is None or name in only
+    if "baseline" in groups:
         for name, pooler in BASELINES.items():
             if wanted(name):
                 t = time.perf_counter()
-                row = sts7(model, senteval, pooler=pooler, device=device)
+                row = sts7(setup.model, setup.senteval, pooler=pooler, device=setup.device)
                 results["rows"][name] = {"runs": [row], "seconds": round(time.perf_counter() - t, 1)}
                 print(name, row, flush=True)
                 save()
     runs: dict[str, tuple[str, dict[str, Any]]] = {}
-    if "main" in args.groups:
+    if "main" in groups:
         runs.update(MAIN_RUNS)
-    if "ablation" in args.groups:
+    if "ablation" in groups:
         runs.update(ablation_runs())
-    interval = eval_interval(args.eval_steps, max_steps)
+    interval = eval_interval(eval_steps, setup.max_steps)
     for name, (kind, params) in runs.items():
         if not wanted(name):
             continue
         params = dict(params, **overrides)
-        row_name = name + args.suffix
-        run_seeds = seeds if (name in MAIN_RUNS or args.all_seeds) else seeds[:1]
+        row_name = name + suffix
+        run_seeds = setup.seeds if (name in MAIN_RUNS or all_seeds) else setup.seeds[:1]
         rows = []
         for seed in run_seeds:
             t = time.perf_counter()
-            out = train_one(model, files, kind, params, seed, work / f"{len(results['rows'])}-{seed}", device,
-                            max_steps, senteval, interval)
-            row = sts7(str(out), senteval, device=device)
+            out = train_one(setup.model, setup.files, kind, params, seed, setup.work / f"{len(results['rows'])}-{seed}",
+                            setup.device, setup.max_steps, setup.senteval, interval)
+            row = sts7(str(out), setup.senteval, device=setup.device)
             row["seed"] = seed
             row["train_eval_seconds"] = round(time.perf_counter() - t, 1)
             state_file = out / "trainer_state.json"
@@ -369,40 +329,52 @@ def main(argv: Sequence[str] | None = None) -> int:
             print(row_name, row, flush=True)
         results["rows"][row_name] = {"kind": kind, "params": params, "eval_steps": interval, "runs": rows}
         save()
-    print(markdown_table(results))
-    if args.model is None and "main" in args.groups and args.preset == "gpu":
-        print()
-        print(compare(results, _reference(), (args.output, REFERENCE_NAME)))
-    else:
-        print(f"\nto compare with another result file: simcse reproduce --compare {args.output} OTHER.json")
-    return 0
+    return results
 
 
 def keep_earlier_rows(results: dict[str, Any], output: str | Path) -> None:
     """Rows already in ``output`` are kept (a run adds to the file); a warning names each recorded setting,
     version or fingerprint of the file that differs from this run's set-up."""
     if Path(output).is_file():
-        earlier = _load_result(str(output))
+        earlier = load_result(output)
         for diff in differences(results, earlier, rows=False):
             print(f"warning: {output} already holds rows from another set-up ({diff}); its rows are kept, "
                   "and the file now records this run's set-up", file=sys.stderr)
         results["rows"] = earlier.get("rows", {})
 
 
-def _load_result(path: str) -> dict[str, Any]:
+def load_result(path: str | Path) -> dict[str, Any]:
+    """A result file of ``simcse reproduce``; ``ValueError`` (``FileNotFoundError``) names a file that is not one."""
     try:
         res = json.loads(Path(path).read_text(encoding="utf-8"))
     except FileNotFoundError:
-        raise SystemExit(f"simcse reproduce: result file {path!r} does not exist") from None
+        raise FileNotFoundError(f"result file {str(path)!r} does not exist") from None
     except json.JSONDecodeError as exc:
-        raise SystemExit(f"simcse reproduce: {path} is not JSON ({exc})") from None
+        raise ValueError(f"{path} is not JSON ({exc})") from None
     if not isinstance(res, dict) or not isinstance(res.get("rows"), dict):
-        raise SystemExit(f"simcse reproduce: {path} is not a result file of simcse reproduce (it has no 'rows')")
+        raise ValueError(f"{path} is not a result file of simcse reproduce (it has no 'rows')")
     for name, rec in res["rows"].items():
         runs = rec.get("runs") if isinstance(rec, dict) else None
         if not runs or any("Avg" not in r for r in runs):
-            raise SystemExit(f"simcse reproduce: row {name!r} of {path} has no runs with an 'Avg'")
+            raise ValueError(f"row {name!r} of {path} has no runs with an 'Avg'")
     return res
+
+
+def merge_files(paths: Sequence[str | Path], output: str | Path) -> dict[str, Any]:
+    """``--merge``: the result files ``paths`` merged (:func:`merge_results`) into the new file ``output``."""
+    if Path(output).exists():
+        raise ValueError(f"--output {str(output)!r} exists; --merge writes a new file (its rows would replace the file's)")
+    merged = merge_results([load_result(f) for f in paths], [str(f) for f in paths])
+    Path(output).write_text(json.dumps(merged, indent=2) + "\n")
+    return merged
+
+
+def compare_files(result: str | Path, base: str | Path | None = None) -> str:
+    """``--compare``: the :func:`compare` report of result file ``result`` against ``base`` (default: the
+    sentence-transformers reference of issue 8)."""
+    a = load_result(result)
+    b = load_result(base) if base is not None else reference_result()
+    return compare(a, b, (str(result), str(base) if base is not None else REFERENCE_NAME))
 
 
 def merge_results(results: list[dict[str, Any]], names: Sequence[str] | None = None) -> dict[str, Any]:
@@ -588,6 +560,3 @@ def compare(a: dict[str, Any], b: dict[str, Any], names: tuple[str, str] = ("A",
         lines.append(f"- recorded in one file only (not compared): {', '.join(unrecorded)}")
     return "\n".join(lines)
 
-
-if __name__ == "__main__":
-    sys.exit(main())
