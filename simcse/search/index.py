@@ -23,6 +23,15 @@ def faiss_available() -> bool:
     return True
 
 
+def faiss_gpus() -> int:
+    """GPUs faiss can use here (0 without faiss-gpu, or without faiss)."""
+    try:
+        import faiss  # optional dependency (faiss-cpu / faiss-gpu)
+    except ImportError:
+        return 0
+    return int(faiss.get_num_gpus()) if hasattr(faiss, "get_num_gpus") else 0
+
+
 def check_cells(num_cells: Any, num_cells_in_search: Any) -> tuple[int, int]:
     """The IVF settings as positive integers; else ``ValueError`` naming the argument and value."""
     for name, value in (("num_cells", num_cells), ("num_cells_in_search", num_cells_in_search)):

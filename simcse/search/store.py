@@ -28,7 +28,7 @@ import numpy as np
 import torch
 
 from .factory import FactoryIndex
-from .index import FaissIndex, TorchIndex, faiss_available, faiss_wanted, make_index
+from .index import FaissIndex, TorchIndex, faiss_available, faiss_gpus, faiss_wanted, make_index
 from .quantization import INDEX_PRECISIONS, QuantizedIndex, check_precision
 from .texts import TextStore, extend_texts, take_texts
 
@@ -398,6 +398,23 @@ def open_search_index(
     return SearchIndex(index, sentences, kept, dev, tdim, "float32", manifest=manifest, path=p)
 
 
+TORCH_GPU_BYTES = 4 << 30
+"""An exact (``Flat``) factory index of at most this many bytes of float16 vectors is searched by the
+torch index on a CUDA device when faiss has no GPU support there."""
+
+
+def torch_serves(manifest: IndexManifest, use_faiss: bool | None, dev: torch.device) -> bool:
+    """Whether the exact torch index on the GPU serves a small ``Flat`` factory index (``use_faiss=None``
+    on a CUDA device without faiss-gpu), as exact as FAISS and faster than FAISS on the CPU."""
+    if use_faiss is not None or dev.type != "cuda" or manifest.factory != "Flat" or not manifest.rerank_file:
+        return False
+    if manifest.metric == "l2" and not manifest.normalized:
+        return False
+    if faiss_available() and faiss_gpus() > 0:
+        return False
+    return manifest.ntotal * manifest.dim * 2 <= TORCH_GPU_BYTES
+
+
 def _open_factory(p: Path, manifest: IndexManifest, use_faiss: bool | None, dev: torch.device,
                   num_cells_in_search: int | None) -> SearchIndex:
     texts = TextStore(p, "texts")
@@ -406,6 +423,8 @@ def _open_factory(p: Path, manifest: IndexManifest, use_faiss: bool | None, dev:
         raise ValueError(f"saved index {p}: {len(texts)} texts and {len(rows)} rows but {INDEX_META} says "
                          f"{manifest.ntotal} vectors")
     factory = manifest.factory or "?"
+    if torch_serves(manifest, use_faiss, dev):
+        use_faiss = False
     if faiss_wanted(use_faiss):
         index: Any = FactoryIndex.open(p, manifest.dim, manifest.metric or "ip", factory, bool(manifest.normalized),
                                        bool(manifest.binary), manifest.rerank_file, dev)
@@ -415,9 +434,9 @@ def _open_factory(p: Path, manifest: IndexManifest, use_faiss: bool | None, dev:
         if num_cells_in_search and "IVF" in factory.upper():
             index.set_search_params(nprobe=num_cells_in_search)
     else:
-        if not manifest.rerank_file:
-            raise ValueError(f"the {factory!r} index in {str(p)!r} needs faiss (pip install faiss-cpu), or float "
-                             "vectors stored at build time (--rerank_store) for the exact torch index")
+        if not manifest.rerank_file or manifest.binary or (manifest.metric == "l2" and not manifest.normalized):
+            raise ValueError(f"the {factory!r} index in {str(p)!r} needs faiss (pip install faiss-cpu): the exact torch "
+                             "index serves only float vectors stored at build time (--rerank_store) ranked by cosine")
         index = TorchIndex(manifest.dim, dev)
         vectors = np.load(p / manifest.rerank_file, mmap_mode="r")
         for lo in range(0, vectors.shape[0], 65536):
