@@ -5,7 +5,7 @@ from pathlib import Path
 from setuptools import find_namespace_packages, setup
 
 ROOT = Path(__file__).resolve().parent
-VERSION = re.search(r'__version__ = "([^"]+)"', (ROOT / "simcse" / "__init__.py").read_text()).group(1)
+VERSION = re.search(r'__version__ = "([^"]+)"', (ROOT / "simcse" / "version.py").read_text()).group(1)
 
 setup(
     name="simcse",

@@ -9,7 +9,9 @@ all-MiniLM-L6-v2 gives), so IVF cells are meaningful; recall@10 is measured agai
 Quantised backends (:class:`simcse.search.quantization.QuantizedIndex`, as ``build_index(precision=...)``
 makes them): ``int8``, ``binary`` (Hamming, no re-scoring) and ``binary_rescore`` (40 Hamming
 candidates re-scored with the float vectors). On cuda they search with torch on the GPU; on the CPU
-with FAISS when it is installed.
+with FAISS when it is installed. Indexes of ``simcse index build`` (:class:`simcse.search.factory.FactoryIndex`
+over a FAISS factory string): ``hnsw32``, ``ivf_pq`` (IVF with ``4 sqrt(n)`` cells, ``dim / 8`` bytes
+a vector) and ``ivf_pq_rerank`` (the same, ``4 k`` candidates re-scored with float16 vectors).
 """
 from __future__ import annotations
 
@@ -20,11 +22,37 @@ import numpy as np
 import torch
 
 from bench.common import table, timed, write_result
+from simcse.search.build import pq_width, validate_factory
+from simcse.search.factory import FactoryIndex
 from simcse.search.index import FaissIndex, TorchIndex, faiss_available
 from simcse.search.quantization import QuantizedIndex
 
 QUANTISED = {"int8": ("int8", 0, "quantized"), "binary": ("binary", 0, "quantized"),
              "binary_rescore": ("binary", 4, "float")}
+FACTORY = {"hnsw32": ("HNSW32", 0), "ivf_pq": ("IVF{cells},PQ{m}x8", 0), "ivf_pq_rerank": ("IVF{cells},PQ{m}x8", 4)}
+
+
+class _Factory:
+    """A factory-string index built in memory, searched as ``simcse index search`` does."""
+
+    def __init__(self, name: str, n: int, dim: int, device: str):
+        spec, self.rerank = FACTORY[name]
+        self.cells = int(4 * np.sqrt(n))
+        self.factory = spec.format(cells=self.cells, m=pq_width(dim))
+        self.raw, self.dim, self.device, self.index = validate_factory(self.factory, dim, False), dim, device, None
+
+    def train(self, x: np.ndarray) -> None:
+        self.raw.train(x)
+
+    def add(self, x: np.ndarray) -> None:
+        self.raw.add(x)
+        self.index = FactoryIndex(self.raw, self.dim, "ip", self.factory, True,
+                                  x.astype(np.float16) if self.rerank else None, self.device)
+        if "IVF" in self.factory:
+            self.index.set_search_params(nprobe=max(1, self.cells // 32))
+
+    def search(self, q: np.ndarray, k: int):
+        return self.index.search(q, k, rerank=self.rerank)
 
 
 def clustered_vectors(n: int, dim: int, seed: int, centres: int = 2000) -> np.ndarray:
@@ -39,9 +67,12 @@ def run(n: int, nq: int, dim: int, device: str, k: int, backends: list[str]) -> 
     queries = clustered_vectors(nq, dim, 1)
     rows, exact_ids = [], None
     for name in backends:
-        if name.startswith("faiss") and not faiss_available():
-            continue
-        if name in QUANTISED:
+        if name.startswith("faiss") or name in FACTORY:
+            if not faiss_available():
+                continue
+        if name in FACTORY:
+            idx = _Factory(name, n, dim, device)
+        elif name in QUANTISED:
             precision, mult, rescore_with = QUANTISED[name]
             idx = QuantizedIndex(dim, precision, rescore_multiplier=mult, rescore_with=rescore_with, device=device)
         elif name == "torch":
@@ -64,12 +95,13 @@ def run(n: int, nq: int, dim: int, device: str, k: int, backends: list[str]) -> 
         recall = None
         if exact_ids is not None:
             recall = float(np.mean([len(set(a) & set(b)) / k for a, b in zip(ids, exact_ids)]))
-        on_gpu = getattr(idx, "on_gpu", False) or (name == "torch" and device.startswith("cuda")) or (
+        on_gpu = getattr(getattr(idx, "index", idx), "on_gpu", False) or (name == "torch" and device.startswith("cuda")) or (
             name in QUANTISED and idx.base.device.type == "cuda")
         rows.append({"backend": name if name not in QUANTISED else f"{name} ({idx.backend})", "where": "gpu" if on_gpu else "cpu",
                      "build_s": t_build, "search_s": t_search, "queries_per_s": nq / t_search,
                      "recall_at_10": recall, "cells": getattr(idx, "num_cells", None) if name == "faiss_ivf" else None,
-                     "probes": getattr(idx, "num_cells_in_search", None) if name == "faiss_ivf" else None})
+                     "probes": getattr(idx, "num_cells_in_search", None) if name == "faiss_ivf" else None,
+                     "factory": getattr(idx, "factory", None)})
         del idx
     return {"n": n, "queries": nq, "dim": dim, "k": k, "device": device, "rows": rows}
 
@@ -82,14 +114,15 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--k", type=int, default=10)
     p.add_argument("--device", default="cuda" if torch.cuda.is_available() else "cpu")
     p.add_argument("--backends", nargs="+", default=["torch", "faiss_flat", "faiss_ivf"],
-                   choices=["torch", "faiss_flat", "faiss_ivf", *QUANTISED])
+                   choices=["torch", "faiss_flat", "faiss_ivf", *QUANTISED, *FACTORY])
     p.add_argument("--name", default=None)
     p.add_argument("--out_dir", default=None)
     args = p.parse_args(argv)
     res = run(args.n, args.queries, args.dim, args.device, args.k, args.backends)
     name = args.name or f"index_{args.device.split(':')[0]}_{args.n}"
     path = write_result(name, res, Path(args.out_dir) if args.out_dir else None)
-    print(table(res["rows"], ["backend", "where", "build_s", "search_s", "queries_per_s", "recall_at_10", "cells", "probes"]))
+    print(table(res["rows"], ["backend", "where", "build_s", "search_s", "queries_per_s", "recall_at_10", "cells", "probes",
+                              "factory"]))
     print(f"wrote {path}")
     return 0
 

@@ -17,7 +17,7 @@ from pathlib import Path
 from simcse import SimCSE
 from simcse.cli.common import positive_int
 from simcse.defaults import bundled_corpus
-from simcse.search.index import check_index_folder
+from simcse.search.store import check_index_folder
 from simcse.tool import read_sentence_file
 
 

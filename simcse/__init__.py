@@ -8,8 +8,7 @@ from . import compat
 from .encoder import EncoderConfig, SentenceEncoder, default_model_path
 from .pooling import POOLERS
 from .tool import SimCSE
-
-__version__ = "0.5.0"
+from .version import __version__
 
 compat.install()
 

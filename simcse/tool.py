@@ -3,6 +3,9 @@
 Compatible with the original ``simcse`` 0.4 package (same names, arguments and return shapes),
 on a faster engine: tokenization once, length-grouped batches, half precision on GPU, and batched
 search over a FAISS or exact torch index.
+
+This module is over 500 lines because the original package's whole API is one class, kept here
+with its argument checks; index storage and search backends live in :mod:`simcse.search`.
 """
 from __future__ import annotations
 
@@ -15,16 +18,8 @@ import numpy as np
 import torch
 
 from .encoder import SentenceEncoder, resolve_model_path, token_limit
-from .search.index import (
-    FaissIndex,
-    check_cells,
-    load_index_files,
-    make_index,
-    read_index_meta,
-    read_index_sentences,
-    remove_stale_index_files,
-    save_index_files,
-)
+from .experiments.provenance import folder_fingerprint
+from .search.index import FaissIndex, check_cells, make_index
 from .search.quantization import (
     INDEX_PRECISIONS,
     QuantizedIndex,
@@ -34,10 +29,14 @@ from .search.quantization import (
     quantize_embeddings,
     truncate_embeddings,
 )
+from .search.store import IndexManifest, SearchIndex, check_index_folder, open_search_index, save_search_index
+from .search.texts import FileLines, file_identity, scan_lines
 
 logger = logging.getLogger(__name__)
 
 _FINGERPRINT_TEXT = "simcse index fingerprint: a fixed sentence encoded with the model"
+STREAM_CHUNK = 16384
+"""Lines of a sentence file that ``build_index(path)`` reads and encodes at a time."""
 
 
 def _check_unicode(text: str, where: str) -> None:
@@ -215,7 +214,7 @@ class SimCSE:
         self.pooler = self.encoder.embedding_pooler
         self.num_cells = num_cells
         self.num_cells_in_search = num_cells_in_search
-        self.index: dict[str, Any] | None = None
+        self.index: SearchIndex | None = None
         self.truncate_dim = check_truncate_dim(truncate_dim, self.encoder.dim)
         limit = token_limit(self.encoder)
         self.max_length = (
@@ -324,7 +323,7 @@ class SimCSE:
     # ------------------------------------------------------------------ index
     def build_index(
         self,
-        sentences_or_file_path: str | Sequence[str],
+        sentences_or_file_path: str | os.PathLike | Sequence[str],
         use_faiss: bool | None = None,
         faiss_fast: bool = False,
         device: str | torch.device | None = None,
@@ -340,6 +339,11 @@ class SimCSE:
         FAISS is used when installed, unless ``use_faiss=False``; ``faiss_fast`` builds an IVF index with
         ``num_cells`` cells. Without FAISS the exact torch index serves (fast on GPU); ``use_faiss=True``
         without faiss installed falls back to it with a warning, as in the original package.
+
+        A file is streamed: read and encoded :data:`STREAM_CHUNK` lines at a time, its sentences read
+        back from the file by byte range at search time (``self.index.sentences`` is a lazy sequence,
+        and the file must not change while the index is used). An IVF index then learns its cells, and
+        an int8 index its ranges, from the first chunk.
 
         ``truncate_dim`` (default: the constructor's) indexes the first ``truncate_dim`` dimensions
         (re-normalised); queries are truncated alike. ``precision="int8"`` (scalar quantisation,
@@ -357,7 +361,13 @@ class SimCSE:
         rescore_multiplier, rescore_with = check_rescore(rescore_multiplier, rescore_with)
         tdim = check_truncate_dim(self.truncate_dim if truncate_dim is None else truncate_dim, self.encoder.dim)
         dim = tdim or self.encoder.dim
-        sentences = self._corpus(sentences_or_file_path)
+        if isinstance(sentences_or_file_path, (str, os.PathLike)):
+            path = Path(sentences_or_file_path)
+            chunks: Any = scan_lines(path, chunk_lines=STREAM_CHUNK)  # a missing file is named here, before encoding
+            identity = file_identity(path)
+        else:
+            path, identity = None, None
+            chunks = [(check_sentences(sentences_or_file_path, "sentences"), None, None)]
         dev = pick_device(device) if device is not None else self.device
         if precision == "float32":
             index: Any = make_index(dim, use_faiss, faiss_fast, self.num_cells, self.num_cells_in_search, dev)
@@ -365,17 +375,35 @@ class SimCSE:
             if faiss_fast:
                 logger.warning("faiss_fast (IVF) is not combined with precision=%r; using a flat quantised index", precision)
             index = QuantizedIndex(dim, precision, use_faiss, rescore_multiplier, rescore_with, dev)
-        vectors = self.encode(
-            sentences, device=dev, batch_size=batch_size, normalize_to_unit=True, return_numpy=True,
-            show_progress_bar=show_progress_bar, truncate_dim=dim,
-        ).reshape(-1, dim)
-        _check_int8_calibration(index, vectors, "build_index")
-        if isinstance(index, FaissIndex) and index.kind == "ivf" and len(sentences):
-            index.train(vectors)
-        if len(sentences):
-            index.add(vectors)
-        self.index = {"index": index, "sentences": sentences, "vectors": self._float_copy(index, vectors),
-                      "device": dev, "truncate_dim": tdim, "precision": precision}
+        sentences: list[str] = []
+        starts, ends, kept = [], [], []
+        for chunk, chunk_starts, chunk_ends in chunks:
+            vectors = self.encode(
+                chunk, device=dev, batch_size=batch_size, normalize_to_unit=True, return_numpy=True,
+                show_progress_bar=show_progress_bar, truncate_dim=dim,
+            ).reshape(-1, dim)
+            _check_int8_calibration(index, vectors, "build_index")
+            if isinstance(index, FaissIndex) and index.kind == "ivf" and len(vectors):
+                index.train(vectors)  # the first chunk's vectors: later calls keep the cells
+            if len(vectors):
+                index.add(vectors)
+            if path is None:
+                sentences = chunk
+            else:
+                starts.append(chunk_starts)
+                ends.append(chunk_ends)
+            if not isinstance(index, QuantizedIndex) and not index.keeps_float32:
+                kept.append(vectors)
+        corpus: Sequence[str] = sentences
+        if path is not None:
+            if file_identity(path) != identity:
+                raise ValueError(f"sentence file {str(path)!r} changed while it was being indexed; index it again")
+            corpus = FileLines(path, _concat(starts, np.int64), _concat(ends, np.int64), identity)
+        if isinstance(index, QuantizedIndex):
+            copy = index.vectors()  # float vectors only when kept for re-scoring
+        else:
+            copy = None if index.keeps_float32 else _concat(kept, np.float32, dim)
+        self.index = SearchIndex(index, corpus, copy, dev, tdim, precision)
 
     def add_to_index(
         self,
@@ -391,17 +419,12 @@ class SimCSE:
         sentences = self._corpus(sentences_or_file_path)
         if not sentences:
             return
-        dim = self.index["index"].dim
+        dim = self.index.dim
         vectors = self.encode(
             sentences, device=device, batch_size=batch_size, return_numpy=True, truncate_dim=dim
         ).reshape(-1, dim)
-        _check_int8_calibration(self.index["index"], vectors, "add_to_index")
-        self.index["index"].add(vectors)
-        self.index["sentences"] = self.index["sentences"] + sentences
-        if isinstance(self.index["index"], QuantizedIndex):
-            self.index["vectors"] = self.index["index"].vectors()
-        elif self.index["vectors"] is not None:  # a float copy is kept (IVF, fp16 GPU storage): extend it
-            self.index["vectors"] = np.concatenate([self.index["vectors"], vectors], axis=0)
+        _check_int8_calibration(self.index.index, vectors, "add_to_index")
+        self.index.add(vectors, sentences)
 
     def search(
         self,
@@ -409,11 +432,17 @@ class SimCSE:
         device: str | torch.device | None = None,
         threshold: float = 0.6,
         top_k: int = 5,
-    ) -> list[tuple[str, float]] | list[list[tuple[str, float]]]:
+        return_ids: bool = False,
+        rerank: int = 0,
+    ) -> list[tuple] | list[list[tuple]]:
         """The ``top_k`` most similar indexed sentences with cosine >= ``threshold``.
 
         One query gives a list of (sentence, score); a list of queries gives one such list per
-        query. All queries are encoded and searched in batches.
+        query. All queries are encoded and searched in batches. ``return_ids`` gives
+        (sentence, score, id) instead: the id is the sentence's position in the index, or for an
+        index of ``simcse index build`` the row's id in its input (a .jsonl id, else the line
+        number). ``rerank`` (indexes of ``simcse index build`` stored with float vectors) re-scores
+        ``top_k * rerank`` candidates exactly.
         """
         if self.index is None:
             raise RuntimeError("no index: call build_index(...) or load_index(...) before search(...)")
@@ -426,15 +455,15 @@ class SimCSE:
         if np.isnan(threshold):
             raise ValueError("threshold must be a number, got nan (which no score passes)")
         single = isinstance(queries, str)
-        q = self.encode(queries, device=device, return_numpy=True, keepdim=True, truncate_dim=self.index["index"].dim)
+        q = self.encode(queries, device=device, return_numpy=True, keepdim=True, truncate_dim=self.index.dim)
         # no more than the index holds: the backends allocate top_k slots per query
-        scores, ids = self.index["index"].search(q, max(1, min(int(top_k), self.index["index"].ntotal)))
-        sentences = self.index["sentences"]
-        results: list[list[tuple[str, float]]] = []
-        for row_scores, row_ids in zip(scores, ids):
-            results.append(
-                [(sentences[i], float(s)) for s, i in zip(row_scores, row_ids) if i >= 0 and s >= threshold]
-            )
+        scores, positions = self.index.search(q, max(1, min(int(top_k), self.index.ntotal)), rerank=rerank)
+        keep = [[(int(i), float(s)) for s, i in zip(row_s, row_i) if i >= 0 and s >= threshold]
+                for row_s, row_i in zip(scores, positions)]
+        flat = [i for row in keep for i, _ in row]
+        texts = iter(self.index.texts(flat))
+        ids = iter(self.index.ids(flat) if return_ids else flat)
+        results = [[(next(texts), s, next(ids)) if return_ids else (next(texts), s) for _, s in row] for row in keep]
         return results[0] if single else results
 
     # ------------------------------------------------------------------ persistence
@@ -449,79 +478,77 @@ class SimCSE:
         (an IVF index's cells, int8 ranges, codes, float vectors) are removed, and any other file in the
         folder is left alone. A file, or a non-empty folder
         without ``index_meta.json``, is refused (``FileExistsError``) before anything is written,
-        so no file of yours is overwritten.
+        so no file of yours is overwritten. An index of ``simcse index build`` is copied as it is.
         """
         if self.index is None:
             raise RuntimeError("no index to save: call build_index(...) first")
-        meta = {
-            "model": self.model_name_or_path,
-            "pooler": self.pooler,
-            "fingerprint": self._fingerprint(),
-            "truncate_dim": self.index.get("truncate_dim"),
-            "precision": self.index.get("precision", "float32"),
-        }
-        index = self.index["index"]
-        if isinstance(index, QuantizedIndex):
-            meta.update(index.meta())
-            # codes.npy (+ ranges.npy, + embeddings.npy when float vectors are kept) come from the index
-            written = save_index_files(Path(path), index, None, self.index["sentences"], meta)
-            written |= index.save(Path(path))
-        else:
-            vectors = self.index["vectors"] if self.index["vectors"] is not None else index.vectors()
-            written = save_index_files(Path(path), index, vectors, self.index["sentences"], meta)
-        remove_stale_index_files(Path(path), written)  # what another kind of index saved there left
+        check_index_folder(path)
+        identity = {"model": self.model_name_or_path, "pooler": self.pooler, "fingerprint": self._fingerprint()}
+        save_search_index(path, self.index, identity)
 
     def load_index(
         self, path: str | os.PathLike, use_faiss: bool | None = None, device: str | torch.device | None = None
     ) -> None:
-        """Load an index saved by :meth:`save_index`; it must come from the same model."""
+        """Load an index saved by :meth:`save_index` or built by ``simcse index build``; it must come
+        from the same model. IVF indexes probe ``num_cells_in_search`` cells per query."""
         p = Path(path)
-        meta = read_index_meta(p)
-        tdim = meta.get("truncate_dim")
+        manifest = IndexManifest.read(p)
+        if manifest.kind == "factory":
+            self._check_factory_model(p, manifest)
+        else:
+            self._check_index_model(p, manifest)
+        dev = pick_device(device) if device is not None else self.device
+        # the probes per query are this model's setting, not the one the index was saved with
+        self.index = open_search_index(p, manifest, use_faiss, dev, self.num_cells_in_search)
+
+    def model_fingerprint(self) -> str:
+        """The content hash of this model's folder (weights and configs) that ``simcse encode --input``
+        records in an embeddings folder, and ``simcse index build`` in the index made from it."""
+        return folder_fingerprint(resolve_model_path(self.model_name_or_path))
+
+    def _check_factory_model(self, p: Path, manifest: IndexManifest) -> None:
+        """``ValueError`` unless this model (folder fingerprint, width, pooler) made the embeddings the
+        index of ``simcse index build`` in ``p`` holds."""
+        if manifest.dim != self.encoder.dim:
+            raise ValueError(f"index {str(p)!r} holds {manifest.dim}-d vectors of model {manifest.model!r}; "
+                             f"this model ({self.model_name_or_path!r}) gives {self.encoder.dim}-d vectors")
+        mine = self.model_fingerprint()
+        if manifest.model_fingerprint and mine != manifest.model_fingerprint:
+            raise ValueError(
+                f"index {str(p)!r} was built from embeddings of model {manifest.model!r} (fingerprint "
+                f"{manifest.model_fingerprint[:16]}); this model ({self.model_name_or_path!r}, fingerprint {mine[:16]}) "
+                "is another one: search it with the model it was built with, or encode and build again")
+        if manifest.pooler and manifest.pooler != self.pooler:
+            raise ValueError(f"index {str(p)!r} holds embeddings of pooler {manifest.pooler!r}; this model embeds "
+                             f"with pooler {self.pooler!r}: give pooler={manifest.pooler!r}")
+        if manifest.max_length and manifest.max_length != self.max_length:
+            logger.warning("index %s was encoded with max_length=%d, queries are cut at %d tokens", p,
+                           manifest.max_length, self.max_length)
+
+    def _check_index_model(self, p: Path, manifest: IndexManifest) -> None:
+        """``ValueError`` unless this model made the vectors of the saved index (width and fingerprint)."""
+        tdim = manifest.truncate_dim
         if tdim is not None and not 1 <= int(tdim) <= self.encoder.dim:
             raise ValueError(
                 f"index {str(p)!r} holds vectors truncated to {tdim} dimensions; this model "
                 f"({self.model_name_or_path!r}) gives only {self.encoder.dim}"
             )
-        if int(meta["dim"]) != (int(tdim) if tdim is not None else self.encoder.dim):
+        if manifest.dim != (int(tdim) if tdim is not None else self.encoder.dim):
             raise ValueError(
-                f"index {str(p)!r} holds {meta['dim']}-d vectors from model {meta.get('model')!r}; "
+                f"index {str(p)!r} holds {manifest.dim}-d vectors from model {manifest.model!r}; "
                 f"this model ({self.model_name_or_path!r}) gives {self.encoder.dim}-d vectors"
             )
-        fp = np.asarray(meta.get("fingerprint") or [], dtype=np.float32)
+        fp = np.asarray(manifest.fingerprint or [], dtype=np.float32)
         if fp.size:
             mine = np.asarray(self._fingerprint(), dtype=np.float32)
             if mine.shape != fp.shape or float(mine @ fp) < 0.99:  # another width: a Matryoshka index of another model
                 raise ValueError(
-                    f"index {str(p)!r} was built with model {meta.get('model')!r} (pooler {meta.get('pooler')!r}); "
+                    f"index {str(p)!r} was built with model {manifest.model!r} (pooler {manifest.pooler!r}); "
                     f"this model ({self.model_name_or_path!r}, pooler {self.pooler!r}) embeds differently. "
                     "Rebuild the index with this model."
                 )
-        dev = pick_device(device) if device is not None else self.device
-        precision = check_precision(meta.get("precision", "float32"), INDEX_PRECISIONS,
-                                    f"precision in {str(p / 'index_meta.json')!r}:")
-        if precision == "float32":
-            # the probes per query are this model's setting, not the one the index was saved with
-            index, vectors, sentences = load_index_files(p, meta, use_faiss, dev, self.num_cells_in_search)
-        else:
-            index = QuantizedIndex.load(p, meta, use_faiss, dev)
-            vectors = None  # the quantised index keeps its own float copy, if any
-            sentences = read_index_sentences(p)
-            if len(sentences) != index.ntotal:
-                raise ValueError(f"saved index {p}: {len(sentences)} sentences but {index.ntotal} vectors")
-        self.index = {"index": index, "sentences": sentences, "vectors": self._float_copy(index, vectors),
-                      "device": dev, "truncate_dim": int(tdim) if tdim is not None else None, "precision": precision}
 
     # ------------------------------------------------------------------ helpers
-    @staticmethod
-    def _float_copy(index: Any, vectors: np.ndarray) -> np.ndarray | None:
-        """What ``self.index["vectors"]`` keeps: the float32 corpus vectors only where the index
-        cannot give them back exactly (IVF; the torch index's fp16 storage on a GPU), so flat
-        indexes do not hold the corpus twice. Quantised indexes keep their own (optional) copy."""
-        if isinstance(index, QuantizedIndex):
-            return index.vectors()  # float vectors only when kept for re-scoring
-        return None if index.keeps_float32 else vectors
-
     @staticmethod
     def _corpus(sentences_or_file_path: str | Sequence[str]) -> list[str]:
         if isinstance(sentences_or_file_path, (str, os.PathLike)):
@@ -530,3 +557,10 @@ class SimCSE:
 
     def __repr__(self) -> str:
         return f"SimCSE({self.model_name_or_path!r}, pooler={self.pooler!r}, device={str(self.device)!r})"
+
+
+def _concat(parts: list[np.ndarray], dtype: Any, width: int | None = None) -> np.ndarray:
+    """The arrays one after the other (an empty array of ``dtype``, ``width`` columns, for none)."""
+    if parts:
+        return np.concatenate(parts, axis=0)
+    return np.zeros((0,) if width is None else (0, width), dtype=dtype)

@@ -7,13 +7,14 @@ from types import ModuleType
 from typing import Sequence
 
 from ..defaults import bundled_corpus  # noqa: F401  (old import path)
-from . import convert, demo, encode, evaluate, mteb, reproduce, search, similarity, train
+from . import convert, demo, encode, evaluate, index, mteb, reproduce, search, similarity, train
 from .common import positive_int  # noqa: F401  (old import path)
 
 COMMANDS: dict[str, ModuleType] = {
     "encode": encode,
     "similarity": similarity,
     "search": search,
+    "index": index,
     "train": train,
     "evaluate": evaluate,
     "mteb": mteb,

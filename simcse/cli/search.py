@@ -8,7 +8,8 @@ from pathlib import Path
 from typing import Sequence
 
 from ..defaults import EXAMPLE_QUERIES, bundled_corpus
-from ..search.index import check_index_folder, faiss_available
+from ..search.index import faiss_available
+from ..search.store import INDEX_META, check_index_folder
 from ..tool import read_sentence_file
 from .common import add_model_args, load_model, positive_int, read_inputs, run_command
 
@@ -40,31 +41,30 @@ def run(args: argparse.Namespace) -> int:
     corpus = args.corpus or str(bundled_corpus())
     use_faiss = False if args.no_faiss else None
     index_dir = Path(args.index) if args.index else None
-    load = index_dir is not None and (index_dir / "index_meta.json").is_file()
+    load = index_dir is not None and (index_dir / INDEX_META).is_file()
     if index_dir is not None and not load:
         check_index_folder(index_dir, "--index")  # before the corpus is encoded
     model = load_model(args)
     if load:
         model.load_index(index_dir, use_faiss=use_faiss)
-        if args.faiss_fast and model.index["index"].kind != "ivf":
+        if args.faiss_fast and model.index.kind != "ivf":
             print(f"simcse search: warning: --faiss_fast is ignored: the saved index in {index_dir} is used as it "
-                  f"was built ({model.index['index'].kind}); give another --index (or remove that folder) to "
+                  f"was built ({model.index.kind}); give another --index (or remove that folder) to "
                   "build an IVF index", file=sys.stderr)
         if args.corpus:
             wanted = read_sentence_file(args.corpus)
-            if wanted != model.index["sentences"]:
+            if model.index.sentences != wanted:
                 raise ValueError(
-                    f"--index {str(index_dir)!r} holds {len(model.index['sentences'])} sentences that are not "
+                    f"--index {str(index_dir)!r} holds {len(model.index)} sentences that are not "
                     f"those of --corpus {args.corpus!r} ({len(wanted)} sentences); remove that folder (or "
                     "give another --index) to index the corpus, or drop --corpus to search the saved index"
                 )
-        print(f"loaded index {index_dir} ({len(model.index['sentences'])} sentences)", file=sys.stderr)
+        print(f"loaded index {index_dir} ({len(model.index)} sentences)", file=sys.stderr)
     else:
         model.build_index(corpus, use_faiss=use_faiss, faiss_fast=args.faiss_fast, batch_size=args.batch_size,
                           show_progress_bar=True)
-        n = len(model.index["sentences"])
-        print(f"indexed {n} sentences from {corpus} with {model.model_name_or_path} "
-              f"({type(model.index['index']).__name__})", file=sys.stderr)
+        print(f"indexed {len(model.index)} sentences from {corpus} with {model.model_name_or_path} "
+              f"({type(model.index.index).__name__})", file=sys.stderr)
         if index_dir is not None:
             model.save_index(index_dir)
             print(f"saved index to {index_dir}", file=sys.stderr)

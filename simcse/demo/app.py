@@ -28,7 +28,7 @@ except ImportError as _exc:  # flask (and its werkzeug) is the [demo] extra
 
 from ..defaults import bundled_corpus
 from ..encoder import default_model_path
-from ..search.index import check_index_folder
+from ..search.store import INDEX_META, check_index_folder
 from ..tool import SimCSE, read_sentence_file
 
 logger = logging.getLogger("simcse.demo")
@@ -62,11 +62,11 @@ class SearchService:
     @property
     def size(self) -> int:
         """How many sentences the index holds."""
-        return len(self.model.index["sentences"]) if self.model.index else 0
+        return len(self.model.index) if self.model.index is not None else 0
 
     def info(self) -> dict[str, Any]:
         """What the demo serves: model, corpus, index backend, limits and defaults."""
-        index = self.model.index["index"] if self.model.index else None
+        index = self.model.index.index if self.model.index is not None else None
         return {
             "model": self.model.model_name_or_path,
             "model_name": model_label(self.model.model_name_or_path),
@@ -265,18 +265,18 @@ def load_or_build_index(
     if not sentences:
         raise ValueError(f"corpus file {str(corpus)!r} holds no sentences (one per line expected)")
     index_path = Path(index_dir) if index_dir is not None else None
-    if index_path is not None and not (index_path / "index_meta.json").is_file():
+    if index_path is not None and not (index_path / INDEX_META).is_file():
         check_index_folder(index_path, "--index")  # before the corpus is encoded, not after
-    if index_path is not None and (index_path / "index_meta.json").is_file():
+    if index_path is not None and (index_path / INDEX_META).is_file():
         try:
             model.load_index(index_path, use_faiss=use_faiss)
         except (ValueError, OSError, KeyError) as exc:
             logger.warning("cannot reuse the index in %s (%s); rebuilding it", index_path, exc)
         else:
-            if model.index["sentences"] == sentences:
+            if model.index.sentences == sentences:
                 return "loaded"
             logger.warning("the index in %s holds another corpus (%d sentences, %s has %d); rebuilding it",
-                           index_path, len(model.index["sentences"]), corpus, len(sentences))
+                           index_path, len(model.index), corpus, len(sentences))
     model.build_index(sentences, use_faiss=use_faiss, batch_size=batch_size, show_progress_bar=show_progress_bar)
     if index_path is not None:
         model.save_index(index_path)

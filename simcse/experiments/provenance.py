@@ -15,7 +15,7 @@ from typing import Any, Iterable
 
 import torch
 
-from .. import __version__
+from ..version import __version__
 
 MODEL_SUFFIXES = (".safetensors", ".bin", ".json")
 

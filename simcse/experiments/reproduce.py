@@ -32,7 +32,7 @@ from typing import Any, Mapping, Sequence
 
 import torch
 
-from .. import __version__
+from ..version import __version__
 from ..encoder import resolve_model_path, token_limit
 from ..evaluation import evaluate
 from ..evaluation.datadir import read_sick, read_sts_year, read_stsb, resolve_data_dir

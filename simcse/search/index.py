@@ -2,23 +2,17 @@
 
 All indexes hold L2-normalised vectors and rank by inner product (= cosine similarity), so the
 same query gives the same neighbours on every backend (up to ties, and up to the IVF probes).
+Their files on disk are written and read by :mod:`simcse.search.store`.
 """
 from __future__ import annotations
 
-import json
 import logging
-from pathlib import Path
 from typing import Any
 
 import numpy as np
 import torch
 
 logger = logging.getLogger(__name__)
-
-INDEX_META = "index_meta.json"
-INDEX_FILES = ("sentences.jsonl", "embeddings.npy", "faiss.index", "codes.npy", "ranges.npy")
-"""The files an index folder holds besides its meta (each kind of index writes some of them)."""
-INDEX_VERSION = 1
 
 
 def faiss_available() -> bool:
@@ -27,6 +21,15 @@ def faiss_available() -> bool:
     except ImportError:
         return False
     return True
+
+
+def faiss_gpus() -> int:
+    """GPUs faiss can use here (0 without faiss-gpu, or without faiss)."""
+    try:
+        import faiss  # optional dependency (faiss-cpu / faiss-gpu)
+    except ImportError:
+        return 0
+    return int(faiss.get_num_gpus()) if hasattr(faiss, "get_num_gpus") else 0
 
 
 def check_cells(num_cells: Any, num_cells_in_search: Any) -> tuple[int, int]:
@@ -184,6 +187,24 @@ class FaissIndex:
         scores[ids < 0] = -np.inf
         return scores, ids.astype(np.int64)
 
+    def set_num_cells_in_search(self, num_cells_in_search: int) -> None:
+        """IVF cells probed per query from now on (``ValueError`` naming a value that is not a positive integer)."""
+        self.num_cells_in_search = check_cells(self.num_cells, num_cells_in_search)[1]
+        if self._index is not None and self.kind == "ivf":
+            self._set_nprobe()
+
+    def write_cells(self, path: str) -> bool:
+        """IVF: write the trained index (cells and lists) to the file ``path``; False (nothing written)
+        for a flat index, or an IVF index with no vector added yet."""
+        if self.kind != "ivf" or self._index is None:
+            return False
+        self._faiss.write_index(self.cpu_index(), path)
+        return True
+
+    def read_cells(self, path: str) -> None:
+        """IVF: take the trained index (cells and lists) from the file ``path`` written by :meth:`write_cells`."""
+        self._set_index(self._faiss.read_index(path))
+
     def cpu_index(self) -> Any:
         if self.on_gpu:
             return self._faiss.index_gpu_to_cpu(self._index)
@@ -228,109 +249,3 @@ def make_index(
     if fast:
         logger.warning("faiss_fast needs faiss (pip install faiss-cpu or faiss-gpu); using the exact torch index")
     return TorchIndex(dim, device)
-
-
-def check_index_folder(path: Path, what: str = "index folder") -> None:
-    """Refuse to write an index into ``path`` when that could replace files that are not an
-    index's: ``path`` must not exist, be an empty folder, or hold a saved index (``index_meta.json``)."""
-    path = Path(path)
-    if path.exists() and not path.is_dir():
-        raise FileExistsError(f"{what} {str(path)!r} is a file, not a folder: cannot save an index there")
-    if path.is_dir() and not (path / INDEX_META).is_file() and any(path.iterdir()):
-        raise FileExistsError(
-            f"{what} {str(path)!r} is not empty and holds no saved index ({INDEX_META} is missing): "
-            "refusing to write an index into it, which could replace files of yours; give a new or empty folder"
-        )
-
-
-def save_index_files(
-    path: Path, index: TorchIndex | FaissIndex, vectors: np.ndarray | None, sentences: list[str], meta: dict[str, Any]
-) -> set[str]:
-    """Write an index folder: meta, sentences (JSON lines), float32 vectors (unless None: quantised
-    indexes write their own files), and the FAISS file for IVF; return the names written. ``path``
-    must pass :func:`check_index_folder` (new, empty, or a saved index)."""
-    check_index_folder(path)
-    path.mkdir(parents=True, exist_ok=True)
-    with open(path / "sentences.jsonl", "w", encoding="utf-8") as f:
-        for s in sentences:
-            f.write(json.dumps(s, ensure_ascii=False) + "\n")
-    written = {INDEX_META, "sentences.jsonl"}
-    if vectors is not None:
-        np.save(path / "embeddings.npy", vectors)
-        written.add("embeddings.npy")
-    if isinstance(index, FaissIndex) and index.kind == "ivf" and index._index is not None:  # None: no vector added yet
-        index._faiss.write_index(index.cpu_index(), str(path / "faiss.index"))
-        written.add("faiss.index")
-    full = dict(meta)
-    full.update(
-        version=INDEX_VERSION,
-        backend=index.backend,
-        kind=index.kind,
-        dim=index.dim,
-        ntotal=len(sentences),
-        num_cells=getattr(index, "num_cells", None),
-        num_cells_in_search=getattr(index, "num_cells_in_search", None),
-    )
-    (path / INDEX_META).write_text(json.dumps(full, indent=2) + "\n")
-    return written
-
-
-def remove_stale_index_files(path: Path, written: set[str]) -> None:
-    """Delete the index files in ``path`` that the index just saved there did not write: what a
-    different kind of index saved there before left behind (an IVF index's cells, an int8 index's
-    ranges, codes, or float vectors the new index does not keep). Only :data:`INDEX_FILES` are
-    touched; any other file in the folder is the user's and stays."""
-    for name in INDEX_FILES:
-        if name not in written and (path / name).is_file():
-            (path / name).unlink()
-
-
-def read_index_meta(path: Path) -> dict[str, Any]:
-    meta_file = path / INDEX_META
-    if not meta_file.is_file():
-        raise FileNotFoundError(f"{path} is not a saved index: {INDEX_META} is missing")
-    meta = json.loads(meta_file.read_text())
-    # Quantised indexes (simcse.search.quantization) keep codes.npy and write embeddings.npy only when
-    # float vectors are kept for re-scoring; QuantizedIndex.load checks their files.
-    needed = ("sentences.jsonl", "embeddings.npy") if meta.get("precision", "float32") == "float32" else ("sentences.jsonl",)
-    for name in needed:
-        if not (path / name).is_file():
-            raise FileNotFoundError(f"saved index {path} is incomplete: {name} is missing")
-    return meta
-
-
-def read_index_sentences(path: Path) -> list[str]:
-    """The sentences of a saved index (``sentences.jsonl``, one JSON string a line)."""
-    with open(path / "sentences.jsonl", encoding="utf-8") as f:
-        return [json.loads(line) for line in f]
-
-
-def load_index_files(
-    path: Path, meta: dict[str, Any], use_faiss: bool | None, device: str | torch.device,
-    num_cells_in_search: int | None = None,
-) -> tuple[TorchIndex | FaissIndex, np.ndarray, list[str]]:
-    """The index, vectors and sentences saved in ``path``; ``num_cells_in_search`` (IVF cells probed per
-    query, a search-time setting) replaces the saved one when given."""
-    sentences = read_index_sentences(path)
-    vectors = np.load(path / "embeddings.npy")
-    if len(sentences) != vectors.shape[0]:
-        raise ValueError(f"saved index {path}: {len(sentences)} sentences but {vectors.shape[0]} vectors")
-    if use_faiss is None:
-        use_faiss = meta.get("backend") == "faiss" and faiss_available()
-    else:
-        use_faiss = faiss_wanted(use_faiss)
-    fast = meta.get("kind") == "ivf" and use_faiss
-    index = make_index(
-        int(meta["dim"]),
-        use_faiss,
-        fast,
-        int(meta.get("num_cells") or 100),
-        num_cells_in_search or int(meta.get("num_cells_in_search") or 10),
-        device,
-    )
-    if fast and (path / "faiss.index").is_file():
-        assert isinstance(index, FaissIndex)
-        index._set_index(index._faiss.read_index(str(path / "faiss.index")))
-    elif len(vectors):  # an empty IVF index has no cells yet: they are learnt from the first vectors added
-        index.add(vectors)
-    return index, vectors, sentences

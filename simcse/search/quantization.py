@@ -42,10 +42,12 @@ what:
   saved ``embeddings.npy`` after ``load_index`` (only the candidates' rows are read from disk).
 
 :func:`index_memory` gives the bytes per vector and per million vectors of each index type.
+
+The module is over 500 lines because the two code stores, their FAISS and torch search paths and
+the re-scoring they share are one design, described above, and read best together.
 """
 from __future__ import annotations
 
-import json
 import logging
 import math
 from pathlib import Path
@@ -605,7 +607,3 @@ class QuantizedIndex:
                                  f"expected ({codes.shape[0]}, {index.dim})")
         return index
 
-
-def read_meta(path: Path) -> dict[str, Any]:
-    """The JSON meta of a saved index folder (helper for tests and tools)."""
-    return json.loads((Path(path) / "index_meta.json").read_text())
