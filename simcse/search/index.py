@@ -50,21 +50,33 @@ def _as_float32(vectors: Any) -> np.ndarray:
 
 
 class TorchIndex:
-    """Exact search: one matrix product and a top-k, on CPU or GPU (fp16 storage on GPU)."""
+    """Exact search: matrix products and a top-k, on CPU or GPU (fp16 storage on GPU).
+
+    Memory stays bounded whatever the corpus size: vectors are added into a buffer that grows by doubling
+    (no copy of the whole index per ``add``), and a search scores blocks of at most ``block_elements``
+    query-document pairs, keeping a running top-k, instead of a full queries x N matrix."""
 
     backend = "torch"
     kind = "flat"
 
-    def __init__(self, dim: int, device: str | torch.device = "cpu", chunk_size: int = 4096):
+    def __init__(self, dim: int, device: str | torch.device = "cpu", chunk_size: int = 4096,
+                 block_elements: int = 1 << 28):
         self.dim = dim
         self.device = torch.device(device)
         self.dtype = torch.float16 if self.device.type == "cuda" else torch.float32
         self.chunk_size = chunk_size
-        self._data = torch.zeros(0, dim, dtype=self.dtype, device=self.device)
+        self.block_elements = block_elements
+        self._buffer = torch.zeros(0, dim, dtype=self.dtype, device=self.device)
+        self._n = 0
 
     @property
     def ntotal(self) -> int:
-        return int(self._data.shape[0])
+        return self._n
+
+    @property
+    def data(self) -> torch.Tensor:
+        """The stored vectors, [ntotal, dim] (a view of the buffer)."""
+        return self._buffer[: self._n]
 
     def train(self, vectors: np.ndarray) -> None:  # exact index: nothing to learn
         return None
@@ -73,7 +85,13 @@ class TorchIndex:
         t = torch.as_tensor(_as_float32(vectors), device=self.device).to(self.dtype)
         if t.shape[1] != self.dim:
             raise ValueError(f"vectors have dimension {t.shape[1]}, the index holds {self.dim}")
-        self._data = torch.cat([self._data, t], dim=0)
+        need = self._n + t.shape[0]
+        if need > self._buffer.shape[0]:
+            grown = torch.empty(max(need, 2 * self._buffer.shape[0]), self.dim, dtype=self.dtype, device=self.device)
+            grown[: self._n] = self._buffer[: self._n]
+            self._buffer = grown
+        self._buffer[self._n : need] = t
+        self._n = need
 
     def search(self, queries: Any, k: int) -> tuple[np.ndarray, np.ndarray]:
         q = torch.as_tensor(_as_float32(queries), device=self.device).to(self.dtype)
@@ -83,11 +101,21 @@ class TorchIndex:
         ids = np.full((q.shape[0], k), -1, dtype=np.int64)
         if k_eff == 0 or q.shape[0] == 0:
             return scores, ids
+        data = self.data
         for start in range(0, q.shape[0], self.chunk_size):
-            sims = q[start : start + self.chunk_size] @ self._data.T
-            top = torch.topk(sims.float(), k_eff, dim=1)
-            scores[start : start + self.chunk_size, :k_eff] = top.values.cpu().numpy()
-            ids[start : start + self.chunk_size, :k_eff] = top.indices.cpu().numpy()
+            qc = q[start : start + self.chunk_size]
+            block = max(k_eff, self.block_elements // qc.shape[0])
+            best_s = best_i = None
+            for lo in range(0, n, block):
+                top = torch.topk(qc @ data[lo : lo + block].T, min(k_eff, min(block, n - lo)), dim=1)
+                s, i = top.values, top.indices + lo
+                if best_s is not None:
+                    s, i = torch.cat([best_s, s], dim=1), torch.cat([best_i, i], dim=1)
+                    keep = torch.topk(s, k_eff, dim=1).indices
+                    s, i = s.gather(1, keep), i.gather(1, keep)
+                best_s, best_i = s, i
+            scores[start : start + qc.shape[0], :k_eff] = best_s.float().cpu().numpy()
+            ids[start : start + qc.shape[0], :k_eff] = best_i.cpu().numpy()
         return scores, ids
 
     @property
@@ -96,7 +124,7 @@ class TorchIndex:
         return self.dtype == torch.float32
 
     def vectors(self) -> np.ndarray:
-        return self._data.float().cpu().numpy()
+        return self.data.float().cpu().numpy()
 
 
 class FaissIndex:
