@@ -35,6 +35,8 @@ MANIFEST_FILE = "manifest.json"
 RUN_FILE = "run.json"
 DTYPES = ("float16", "float32", "int8", "binary")
 """Vector dtypes of a folder (``--dtype``)."""
+NUMPY_DTYPES = {"float16": np.float16, "float32": np.float32, "int8": np.int8, "binary": np.uint8}
+"""The numpy dtype a shard's ``.npy`` holds for each folder dtype (binary: packed bits)."""
 
 
 def shard_stem(k: int) -> str:
