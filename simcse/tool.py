@@ -14,6 +14,7 @@ from typing import Any, Sequence
 import numpy as np
 import torch
 
+from .defaults import BATCH_SIZE, NORMALIZE_TO_UNIT, NUM_CELLS, NUM_CELLS_IN_SEARCH
 from .encoder import SentenceEncoder, resolve_model_path, token_limit
 from .search.index import (
     FaissIndex,
@@ -100,9 +101,6 @@ def split_lines(text: str) -> list[str]:
     return [line.strip() for line in split_line_ends(text) if line.strip()]
 
 
-DEFAULT_MAX_LENGTH = 128  # the original package's encode(max_length=128); EncoderConfig's default
-
-
 def check_max_length(max_length: Any, encoder: SentenceEncoder) -> int:
     """``max_length`` if the model can take it; else ``ValueError`` naming the value and the valid range."""
     try:
@@ -186,8 +184,9 @@ class SimCSE:
         max_length: tokens kept per sentence in ``encode``, ``similarity``, ``build_index`` and
             ``search`` (``encode(max_length=...)`` overrides it); default: the length the model
             folder was saved with (ours, or sentence-transformers' ``max_seq_length``: 256 for
-            all-MiniLM-L6-v2), so embeddings equal ``SentenceTransformer(path)``'s; 128, as in the
-            original package, for a plain Hugging Face model; never more than the model's positions.
+            all-MiniLM-L6-v2), so embeddings equal ``SentenceTransformer(path)``'s; for a plain Hugging
+            Face model :data:`simcse.defaults.MAX_LENGTH` (128, as in the original package); never more
+            than the model's positions.
         truncate_dim: keep only the first ``truncate_dim`` dimensions (Matryoshka models) in
             ``encode``, ``build_index`` and ``search`` unless they are given another value.
     """
@@ -196,8 +195,8 @@ class SimCSE:
         self,
         model_name_or_path: str | os.PathLike | None = None,
         device: str | torch.device | None = None,
-        num_cells: int = 100,
-        num_cells_in_search: int = 10,
+        num_cells: int = NUM_CELLS,
+        num_cells_in_search: int = NUM_CELLS_IN_SEARCH,
         pooler: str | None = None,
         max_length: int | None = None,
         truncate_dim: int | None = None,
@@ -221,7 +220,7 @@ class SimCSE:
         self.max_length = (
             check_max_length(max_length, self.encoder) if max_length is not None
             # The folder's own length (ours, or sentence-transformers' max_seq_length), as
-            # SentenceTransformer(path) uses it; 128 for a plain Hugging Face model.
+            # SentenceTransformer(path) uses it; defaults.MAX_LENGTH for a plain Hugging Face model.
             else min(self.encoder.config.max_length, limit) if limit is not None else self.encoder.config.max_length
         )
         # Half precision on GPU for speed; float32 on CPU.
@@ -233,9 +232,9 @@ class SimCSE:
         sentence: str | Sequence[str],
         device: str | torch.device | None = None,
         return_numpy: bool = False,
-        normalize_to_unit: bool = True,
+        normalize_to_unit: bool = NORMALIZE_TO_UNIT,
         keepdim: bool = False,
-        batch_size: int = 64,
+        batch_size: int = BATCH_SIZE,
         max_length: int | None = None,
         show_progress_bar: bool = False,
         dtype: torch.dtype | None = None,

@@ -111,9 +111,10 @@ class MTEBEncoder:
     def _variant(self, folder: Path) -> str:
         """``""`` when the model embeds as its folder says; else what differs (``pooler-cls``,
         ``maxlen-64``), so that results of a changed pooler or length get their own name / revision."""
-        from ..encoder import _read_folder_config, embedding_pooler, token_limit
+        from ..encoder import embedding_pooler, token_limit
+        from ..formats import read_folder, resolve_config
 
-        own = _read_folder_config(folder, self.model.model_name_or_path)[0]
+        own = resolve_config(read_folder(folder, self.model.model_name_or_path))
         limit = token_limit(self.encoder)
         own_length = min(own.max_length, limit) if limit is not None else own.max_length
         changes = []
