@@ -309,7 +309,7 @@ class SentenceEncoder(nn.Module):
             logger.warning(
                 "%s: a left-padding tokenizer with absolute position embeddings (%s). sentence-transformers passes "
                 "no position ids, so there a padded sentence's embedding shifts with the longest sentence of its "
-                "batch; simcse counts positions over real tokens, so its embeddings differ for padded "
+                "batch; simcse counts positions over the real tokens, so its embeddings differ for padded "
                 "sentences (saved by simcse, the folder pads on the right and the two agree)",
                 spec.root, type(backbone).__name__,
             )
