@@ -327,7 +327,7 @@ class SimCSE:
         use_faiss: bool | None = None,
         faiss_fast: bool = False,
         device: str | torch.device | None = None,
-        batch_size: int = 64,
+        batch_size: int = BATCH_SIZE,
         show_progress_bar: bool = False,
         truncate_dim: int | None = None,
         precision: str = "float32",
@@ -380,7 +380,7 @@ class SimCSE:
         self,
         sentences_or_file_path: str | Sequence[str],
         device: str | torch.device | None = None,
-        batch_size: int = 64,
+        batch_size: int = BATCH_SIZE,
     ) -> None:
         """Encode more sentences and add them to the current index (building one if none exists)."""
         batch_size = check_batch_size(batch_size)

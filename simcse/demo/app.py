@@ -26,6 +26,7 @@ try:
 except ImportError as _exc:  # flask is the [demo] extra
     raise ImportError(f"the web demo needs Flask ({_exc}): pip install 'simcse[demo]'") from _exc
 
+from ..defaults import BATCH_SIZE
 from ..search.index import check_index_folder
 from ..tool import SimCSE, read_sentence_file
 
@@ -255,7 +256,7 @@ def load_or_build_index(
     corpus: str | Path,
     index_dir: str | Path | None = None,
     use_faiss: bool | None = None,
-    batch_size: int = 64,
+    batch_size: int = BATCH_SIZE,
     show_progress_bar: bool = True,
 ) -> str:
     """Give ``model`` an index of ``corpus``: loaded from ``index_dir`` when it holds one for this
@@ -328,7 +329,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--device", default=None, help="cpu, cuda, ... (default: cuda if available)")
     p.add_argument("--index", default=None, help="index folder: loaded if it holds this corpus, else built and saved")
     p.add_argument("--no_faiss", action="store_true", help="use the exact torch index even if faiss is installed")
-    p.add_argument("--batch_size", type=int, default=64, help="encoding batch size while indexing")
+    p.add_argument("--batch_size", type=int, default=BATCH_SIZE, help="encoding batch size while indexing")
     p.add_argument("--host", default="127.0.0.1", help="address to listen on (default: localhost only)")
     p.add_argument("--port", type=int, default=5000, help="port (0: any free port; the URL is printed)")
     p.add_argument("--top_k", type=int, default=5, help=f"default number of results (1-{MAX_TOP_K})")

@@ -13,6 +13,7 @@ from typing import Any, Callable, Iterator, Sequence
 
 import numpy as np
 
+from ..defaults import BATCH_SIZE, EVAL_MAX_LENGTH, EVAL_NORMALIZE
 from .datadir import data_dir_source, resolve_data_dir
 from .sts import STSFinetuneTask, STSPairTask, STSYearTask
 from .transfer import BinaryTask, MRPCTask, SST2Task, TRECTask, probe_config
@@ -105,18 +106,18 @@ def _raw_vectors(encoder: Any, normalize: bool | None) -> Iterator[None]:
 
 def default_max_length(encoder: Any) -> int:
     """SimCSE's evaluation does not truncate: use the model's limit (:func:`~simcse.encoder.token_limit`),
-    at most 512 when the tokenizer sets none."""
+    at most :data:`simcse.defaults.EVAL_MAX_LENGTH` when the tokenizer sets none."""
     from ..encoder import token_limit, tokenizer_limit
 
-    limit = token_limit(encoder) or 512
-    return limit if tokenizer_limit(encoder.tokenizer) is not None else min(limit, 512)
+    limit = token_limit(encoder) or EVAL_MAX_LENGTH
+    return limit if tokenizer_limit(encoder.tokenizer) is not None else min(limit, EVAL_MAX_LENGTH)
 
 
 def make_encode_fn(
     model: Any,
-    batch_size: int = 64,
+    batch_size: int = BATCH_SIZE,
     max_length: int | None = None,
-    normalize: bool | None = False,
+    normalize: bool | None = EVAL_NORMALIZE,
     device: str | None = None,
     pooler: str | None = None,
     dtype: str = "float32",
@@ -244,9 +245,9 @@ def evaluate(
     task_set: str | None = "sts",
     mode: str = "test",
     data_dir: str | os.PathLike | None = None,
-    batch_size: int = 64,
+    batch_size: int = BATCH_SIZE,
     max_length: int | None = None,
-    normalize: bool | None = False,
+    normalize: bool | None = EVAL_NORMALIZE,
     pooler: str | None = None,
     device: str | None = None,
     seed: int = 1111,

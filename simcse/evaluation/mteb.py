@@ -28,6 +28,7 @@ from typing import Any, Sequence
 
 import numpy as np
 
+from ..defaults import BATCH_SIZE
 from .datadir import read_sick, read_sts_year
 from ..experiments.provenance import folder_fingerprint
 
@@ -76,7 +77,7 @@ class MTEBEncoder:
         name: str | None = None,
         revision: str | None = None,
         *,
-        batch_size: int = 64,
+        batch_size: int = BATCH_SIZE,
         max_length: int | None = None,
         pooler: str | None = None,
         device: str | None = None,
@@ -364,7 +365,7 @@ def run(
     benchmark: str | None = None,
     data_dir: str | os.PathLike | None = None,
     mteb_data_dir: str | os.PathLike | None = None,
-    batch_size: int = 64,
+    batch_size: int = BATCH_SIZE,
     max_length: int | None = None,
     name: str | None = None,
     revision: str | None = None,
@@ -442,7 +443,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     p.add_argument("--output_folder", default="mteb_results", help="results are written under OUTPUT_FOLDER/results/")
     p.add_argument("--data_dir", default=None, help="SentEval data/downstream folder (STS tasks)")
     p.add_argument("--mteb_data_dir", default=None, help="folder with Banking77/ and AmazonCounterfactual/")
-    p.add_argument("--batch_size", type=int, default=64)
+    p.add_argument("--batch_size", type=int, default=BATCH_SIZE)
     p.add_argument("--max_length", type=int, default=None, help="token limit (default: the model's)")
     p.add_argument("--pooler", default=None, help="override the pooling head")
     p.add_argument("--device", default=None)
