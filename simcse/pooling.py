@@ -36,12 +36,36 @@ POOLERS: tuple[str, ...] = (
 
 NEEDS_HIDDEN_STATES = frozenset({"avg_top2", "avg_first_last"})
 
+SIMCSE_POOLER = "cls"
+"""SimCSE's own pooler (its train.py's ``--pooler_type`` default, and ``simcse convert``'s): CLS + the MLP head."""
 
-def check_pooler(name: str) -> str:
-    """Return ``name`` if it is a known pooling head, else raise ``ValueError`` listing them."""
+
+def check_pooler(name: str, flag: str | None = None) -> str:
+    """Return ``name`` if it is a known pooling head, else raise ``ValueError`` listing them (and naming
+    ``flag``, the command-line flag it came from, when given)."""
     if name not in POOLERS:
+        if flag is not None:
+            raise ValueError(f"{flag} {name!r} is unknown; choose one of {', '.join(POOLERS)}")
         raise ValueError(f"unknown pooler {name!r}; choose one of {', '.join(POOLERS)}")
     return name
+
+
+def default_pooler(name: str, *, decoder_only: bool, has_pretrained_pooler: bool, for_training: bool = False) -> str:
+    """The pooler of a model whose folder records none (a plain Hugging Face folder or hub ``name``).
+
+    A decoder-only backbone gets ``last``. For training, the rest get SimCSE's ``cls`` (with a fresh MLP
+    head). For inference, as the original ``simcse`` tool: ``cls_before_pooler`` for princeton-nlp's
+    unsupervised models (``unsup`` and ``simcse`` in ``name``: their MLP head was for training only),
+    ``cls`` when the weights hold a pre-trained pooler (SimCSE's Hugging Face exports keep the MLP head
+    there), else ``avg``.
+    """
+    if not for_training and "unsup" in name.lower() and "simcse" in name.lower():
+        return "cls_before_pooler"
+    if decoder_only:
+        return "last"
+    if for_training or has_pretrained_pooler:
+        return SIMCSE_POOLER
+    return "avg"
 
 
 def masked_mean(states: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:

@@ -17,6 +17,7 @@ from typing import Any, Sequence
 import numpy as np
 import torch
 
+from .defaults import BATCH_SIZE, NORMALIZE_TO_UNIT, NUM_CELLS, NUM_CELLS_IN_SEARCH
 from .encoder import SentenceEncoder, resolve_model_path, token_limit
 from .experiments.provenance import folder_fingerprint
 from .search.index import FaissIndex, check_cells, make_index
@@ -97,9 +98,6 @@ def split_lines(text: str) -> list[str]:
     from .training.data import split_line_ends
 
     return [line.strip() for line in split_line_ends(text) if line.strip()]
-
-
-DEFAULT_MAX_LENGTH = 128  # the original package's encode(max_length=128); EncoderConfig's default
 
 
 def check_max_length(max_length: Any, encoder: SentenceEncoder) -> int:
@@ -185,8 +183,9 @@ class SimCSE:
         max_length: tokens kept per sentence in ``encode``, ``similarity``, ``build_index`` and
             ``search`` (``encode(max_length=...)`` overrides it); default: the length the model
             folder was saved with (ours, or sentence-transformers' ``max_seq_length``: 256 for
-            all-MiniLM-L6-v2), so embeddings equal ``SentenceTransformer(path)``'s; 128, as in the
-            original package, for a plain Hugging Face model; never more than the model's positions.
+            all-MiniLM-L6-v2), so embeddings equal ``SentenceTransformer(path)``'s; for a plain Hugging
+            Face model :data:`simcse.defaults.MAX_LENGTH` (128, as in the original package); never more
+            than the model's positions.
         truncate_dim: keep only the first ``truncate_dim`` dimensions (Matryoshka models) in
             ``encode``, ``build_index`` and ``search`` unless they are given another value.
     """
@@ -195,8 +194,8 @@ class SimCSE:
         self,
         model_name_or_path: str | os.PathLike | None = None,
         device: str | torch.device | None = None,
-        num_cells: int = 100,
-        num_cells_in_search: int = 10,
+        num_cells: int = NUM_CELLS,
+        num_cells_in_search: int = NUM_CELLS_IN_SEARCH,
         pooler: str | None = None,
         max_length: int | None = None,
         truncate_dim: int | None = None,
@@ -220,7 +219,7 @@ class SimCSE:
         self.max_length = (
             check_max_length(max_length, self.encoder) if max_length is not None
             # The folder's own length (ours, or sentence-transformers' max_seq_length), as
-            # SentenceTransformer(path) uses it; 128 for a plain Hugging Face model.
+            # SentenceTransformer(path) uses it; defaults.MAX_LENGTH for a plain Hugging Face model.
             else min(self.encoder.config.max_length, limit) if limit is not None else self.encoder.config.max_length
         )
         # Half precision on GPU for speed; float32 on CPU.
@@ -232,9 +231,9 @@ class SimCSE:
         sentence: str | Sequence[str],
         device: str | torch.device | None = None,
         return_numpy: bool = False,
-        normalize_to_unit: bool = True,
+        normalize_to_unit: bool = NORMALIZE_TO_UNIT,
         keepdim: bool = False,
-        batch_size: int = 64,
+        batch_size: int = BATCH_SIZE,
         max_length: int | None = None,
         show_progress_bar: bool = False,
         dtype: torch.dtype | None = None,
@@ -327,7 +326,7 @@ class SimCSE:
         use_faiss: bool | None = None,
         faiss_fast: bool = False,
         device: str | torch.device | None = None,
-        batch_size: int = 64,
+        batch_size: int = BATCH_SIZE,
         show_progress_bar: bool = False,
         truncate_dim: int | None = None,
         precision: str = "float32",
@@ -409,7 +408,7 @@ class SimCSE:
         self,
         sentences_or_file_path: str | Sequence[str],
         device: str | torch.device | None = None,
-        batch_size: int = 64,
+        batch_size: int = BATCH_SIZE,
     ) -> None:
         """Encode more sentences and add them to the current index (building one if none exists)."""
         batch_size = check_batch_size(batch_size)

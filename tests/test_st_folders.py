@@ -174,7 +174,7 @@ def test_weighted_layer_pooling_without_hidden_states_is_plain_mean(tmp_path, ti
     (folder / "1_W").mkdir()
     WeightedLayerPooling(32, num_hidden_layers=2, layer_start=1,
                          layer_weights=torch.nn.Parameter(torch.tensor([1.0, 1.0]))).save(str(folder / "1_W"))
-    with caplog.at_level(logging.WARNING, logger="simcse.encoder"):
+    with caplog.at_level(logging.WARNING, logger="simcse.formats.sentence_transformers"):
         _same_as_sentence_transformers(folder)
     assert "WeightedLayerPooling has no effect" in caplog.text
     assert SimCSE(str(folder), device="cpu").pooler == "avg"

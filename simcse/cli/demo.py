@@ -6,6 +6,8 @@ import logging
 import sys
 from typing import Sequence
 
+from ..defaults import BATCH_SIZE
+
 HELP = "start the web demo (semantic search in the browser)"
 
 
@@ -20,7 +22,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--device", default=None, help="cpu, cuda, ... (default: cuda if available)")
     p.add_argument("--index", default=None, help="index folder: loaded if it holds this corpus, else built and saved")
     p.add_argument("--no_faiss", action="store_true", help="use the exact torch index even if faiss is installed")
-    p.add_argument("--batch_size", type=int, default=64, help="encoding batch size while indexing")
+    p.add_argument("--batch_size", type=int, default=BATCH_SIZE, help="encoding batch size while indexing")
     p.add_argument("--host", default="127.0.0.1", help="address to listen on (default: localhost only)")
     p.add_argument("--port", type=int, default=5000, help="port (0: any free port; the URL is printed)")
     p.add_argument("--top_k", type=int, default=5, help="default number of results")

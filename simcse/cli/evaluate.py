@@ -15,6 +15,7 @@ import sys
 from pathlib import Path
 from typing import Sequence
 
+from ..defaults import BATCH_SIZE
 from ..encoder import default_model_path, is_local_model_name
 from ..evaluation.datadir import resolve_data_dir
 from ..evaluation.engine import ALL_TASKS, DTYPES, MODES, NA_DEFAULT_TASKS, TASK_SETS, evaluate, results_tables
@@ -41,7 +42,7 @@ def build_parser(prog: str = "simcse evaluate") -> argparse.ArgumentParser:
     p.add_argument("--tasks", nargs="+", default=None, metavar="TASK",
                    help=f"tasks to run: {', '.join(ALL_TASKS)} (with --task_set na and no --tasks, SimCSE's "
                         f"default: {' '.join(NA_DEFAULT_TASKS)})")
-    p.add_argument("--batch_size", type=int, default=64)
+    p.add_argument("--batch_size", type=int, default=BATCH_SIZE)
     p.add_argument("--max_length", type=int, default=None,
                    help="token limit (default: the tokenizer's limit, i.e. no truncation as in SimCSE)")
     p.add_argument("--normalize", action="store_true",

@@ -11,6 +11,7 @@ import json
 import sys
 from typing import Sequence
 
+from ..defaults import BATCH_SIZE
 from ..search.build import build_index_folder
 from ..search.store import IndexManifest
 from ..tool import SimCSE
@@ -46,7 +47,7 @@ def build_parser() -> argparse.ArgumentParser:
     s.add_argument("--model", "--model_name_or_path", dest="model", default=None,
                    help="model to encode the queries (default: the one recorded in the index; another one is refused)")
     s.add_argument("--device", default=None, help="cpu, cuda, cuda:1 ... (default: cuda if available)")
-    s.add_argument("--batch_size", type=positive_int, default=64)
+    s.add_argument("--batch_size", type=positive_int, default=BATCH_SIZE)
     s.add_argument("--top_k", type=positive_int, default=5)
     s.add_argument("--threshold", type=float, default=float("-inf"), help="minimum score (default: none)")
     s.add_argument("--nprobe", type=positive_int, default=None, help="IVF cells probed per query")

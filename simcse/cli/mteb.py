@@ -5,6 +5,7 @@ import argparse
 import sys
 from typing import Sequence
 
+from ..defaults import BATCH_SIZE
 from ..evaluation.mteb import DEFAULT_TASKS, LOCAL_TASKS, run, summary_table
 
 HELP = "run MTEB tasks and write leaderboard-ready results"
@@ -23,7 +24,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--output_folder", default="mteb_results", help="results are written under OUTPUT_FOLDER/results/")
     p.add_argument("--data_dir", default=None, help="SentEval data/downstream folder (STS tasks)")
     p.add_argument("--mteb_data_dir", default=None, help="folder with Banking77/ and AmazonCounterfactual/")
-    p.add_argument("--batch_size", type=int, default=64)
+    p.add_argument("--batch_size", type=int, default=BATCH_SIZE)
     p.add_argument("--max_length", type=int, default=None, help="token limit (default: the model's)")
     p.add_argument("--pooler", default=None, help="override the pooling head")
     p.add_argument("--device", default=None)

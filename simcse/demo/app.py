@@ -26,7 +26,7 @@ try:
 except ImportError as _exc:  # flask (and its werkzeug) is the [demo] extra
     raise ImportError(f"the web demo needs Flask ({_exc}): pip install 'simcse[demo]'") from _exc
 
-from ..defaults import bundled_corpus
+from ..defaults import BATCH_SIZE, bundled_corpus
 from ..encoder import default_model_path
 from ..search.store import INDEX_META, check_index_folder
 from ..tool import SimCSE, read_sentence_file
@@ -255,7 +255,7 @@ def load_or_build_index(
     corpus: str | Path,
     index_dir: str | Path | None = None,
     use_faiss: bool | None = None,
-    batch_size: int = 64,
+    batch_size: int = BATCH_SIZE,
     show_progress_bar: bool = True,
 ) -> str:
     """Give ``model`` an index of ``corpus``: loaded from ``index_dir`` when it holds one for this
@@ -321,7 +321,7 @@ def run_demo(
     device: str | None = None,
     index_dir: str | Path | None = None,
     use_faiss: bool | None = None,
-    batch_size: int = 64,
+    batch_size: int = BATCH_SIZE,
     host: str = "127.0.0.1",
     port: int = 5000,
     top_k: int = 5,

@@ -14,6 +14,7 @@ from typing import Any, Callable, Iterator, Protocol, Sequence
 import numpy as np
 import torch
 
+from ..defaults import BATCH_SIZE, EVAL_MAX_LENGTH, EVAL_NORMALIZE
 from ..encoder import SentenceEncoder, token_limit, tokenizer_limit
 from ..tool import SimCSE, check_max_length
 from .datadir import data_dir_source, resolve_data_dir
@@ -129,16 +130,16 @@ def _raw_vectors(encoder: Any, normalize: bool | None) -> Iterator[None]:
 
 def default_max_length(encoder: Any) -> int:
     """SimCSE's evaluation does not truncate: use the model's limit (:func:`~simcse.encoder.token_limit`),
-    at most 512 when the tokenizer sets none."""
-    limit = token_limit(encoder) or 512
-    return limit if tokenizer_limit(encoder.tokenizer) is not None else min(limit, 512)
+    at most :data:`simcse.defaults.EVAL_MAX_LENGTH` when the tokenizer sets none."""
+    limit = token_limit(encoder) or EVAL_MAX_LENGTH
+    return limit if tokenizer_limit(encoder.tokenizer) is not None else min(limit, EVAL_MAX_LENGTH)
 
 
 def make_encode_fn(
     model: Any,
-    batch_size: int = 64,
+    batch_size: int = BATCH_SIZE,
     max_length: int | None = None,
-    normalize: bool | None = False,
+    normalize: bool | None = EVAL_NORMALIZE,
     device: str | None = None,
     pooler: str | None = None,
     dtype: str = "float32",
@@ -259,9 +260,9 @@ def evaluate(
     task_set: str | None = "sts",
     mode: str = "test",
     data_dir: str | os.PathLike | None = None,
-    batch_size: int = 64,
+    batch_size: int = BATCH_SIZE,
     max_length: int | None = None,
-    normalize: bool | None = False,
+    normalize: bool | None = EVAL_NORMALIZE,
     pooler: str | None = None,
     device: str | None = None,
     seed: int = 1111,

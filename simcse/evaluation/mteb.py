@@ -28,7 +28,9 @@ from typing import Any, Sequence
 
 import numpy as np
 
-from ..encoder import default_model_path, resolve_model_path
+from ..defaults import BATCH_SIZE
+from ..encoder import default_model_path, embedding_pooler, resolve_model_path, token_limit
+from ..formats import read_folder, resolve_config
 from ..experiments.provenance import folder_fingerprint
 from ..tool import SimCSE, check_max_length
 from .datadir import read_sick, read_stsb, read_sts_year
@@ -78,7 +80,7 @@ class MTEBEncoder:
         name: str | None = None,
         revision: str | None = None,
         *,
-        batch_size: int = 64,
+        batch_size: int = BATCH_SIZE,
         max_length: int | None = None,
         pooler: str | None = None,
         device: str | None = None,
@@ -110,9 +112,8 @@ class MTEBEncoder:
     def _variant(self, folder: Path) -> str:
         """``""`` when the model embeds as its folder says; else what differs (``pooler-cls``,
         ``maxlen-64``), so that results of a changed pooler or length get their own name / revision."""
-        from ..encoder import _read_folder_config, embedding_pooler, token_limit
 
-        own = _read_folder_config(folder, self.model.model_name_or_path)[0]
+        own = resolve_config(read_folder(folder, self.model.model_name_or_path))
         limit = token_limit(self.encoder)
         own_length = min(own.max_length, limit) if limit is not None else own.max_length
         changes = []
@@ -356,7 +357,7 @@ def run(
     benchmark: str | None = None,
     data_dir: str | os.PathLike | None = None,
     mteb_data_dir: str | os.PathLike | None = None,
-    batch_size: int = 64,
+    batch_size: int = BATCH_SIZE,
     max_length: int | None = None,
     name: str | None = None,
     revision: str | None = None,

@@ -16,6 +16,7 @@ from typing import Any, Sequence
 import numpy as np
 import torch
 
+from ..defaults import BATCH_SIZE
 from ..evaluation.datadir import read_stsb
 
 
@@ -90,7 +91,7 @@ def stsb_analysis_data(
     return AnalysisData([x for x, _ in pos], [y for _, y in pos], sentences)
 
 
-def align_uniform(model: Any, data: AnalysisData, batch_size: int = 64) -> dict[str, float]:
+def align_uniform(model: Any, data: AnalysisData, batch_size: int = BATCH_SIZE) -> dict[str, float]:
     """``{"align": ..., "uniform": ...}`` of ``model`` (anything with SimCSE's ``encode``) on ``data``."""
     enc = lambda s: model.encode(s, batch_size=batch_size, return_numpy=True, normalize_to_unit=True)  # noqa: E731
     return {

@@ -29,31 +29,19 @@ from __future__ import annotations
 import logging
 import math
 import os
-import shutil
 import time
 from pathlib import Path
 from typing import Any, Sequence
 
 import torch
+import transformers
 from torch import nn
-from transformers import Trainer, TrainingArguments
+from transformers import AutoConfig, AutoTokenizer, Trainer, TrainingArguments
 
-from ..encoder import (
-    SIMCSE_CONFIG,
-    SentenceEncoder,
-    _first_line,
-    _is_decoder_only,
-    _load_mlp,
-    _mlp_from_backbone_pooler,
-    _read_folder_config,
-    apply_overrides,
-    is_local_model_name,
-    output_width,
-    remove_stale_model_files,
-    resolve_model_path,
-)
+from ..encoder import SentenceEncoder
+from ..formats import read_folder, save_model_atomically
+from ..formats.huggingface import MLP_INITS, first_line, is_decoder_only, is_local_model_name, load_backbone, resolve_model_path
 from .loss import InfoNCELoss
-from ..pooling import MLPHead
 
 logger = logging.getLogger(__name__)
 
@@ -151,7 +139,8 @@ def load_encoder_for_training(
     use_fast_tokenizer: bool = True,
     **model_kwargs: Any,
 ) -> tuple[SentenceEncoder, nn.Module | None]:
-    """Load the encoder to train (and the masked-LM model sharing its backbone when ``do_mlm``).
+    """Load the encoder to train (and the masked-LM model sharing its backbone when ``do_mlm``), through
+    the loader inference uses (:meth:`SentenceEncoder.from_folder`).
 
     ``pooler_type=None`` keeps the pooler of a simcse / sentence-transformers folder and uses
     ``cls`` (SimCSE's default) for a plain Hugging Face model.
@@ -166,9 +155,7 @@ def load_encoder_for_training(
     ``cache_dir``, ``revision`` and ``token`` (hub downloads of the model, config and tokenizer;
     ``token=True`` uses the saved ``hf auth login`` token) and ``use_fast_tokenizer``.
     """
-    from transformers import AutoConfig, AutoModel, AutoModelForMaskedLM, AutoTokenizer
-
-    if mlp_init not in ("auto", "fresh", "pooler"):
+    if mlp_init not in MLP_INITS:
         raise ValueError(f"mlp_init must be auto, fresh or pooler, got {mlp_init!r}")
     hub: dict[str, Any] = {
         k: v for k, v in (("cache_dir", cache_dir), ("revision", revision), ("token", token)) if v not in (None, False)
@@ -177,35 +164,25 @@ def load_encoder_for_training(
     if config_name is not None:
         model_kwargs["config"] = _load_pretrained("--config_name", "a model config", config_name, hub)
     model_kwargs = {**hub, **model_kwargs}
-    cfg, backbone_dir, mlp_dir, tokenizer_kwargs = _read_folder_config(root, str(model_name_or_path or root))
-    plain = not ((root / SIMCSE_CONFIG).is_file() or (root / "modules.json").is_file())
-    if pooler_type is None and plain and cfg.pooler_type != "last":
-        pooler_type = "cls"  # a plain Hugging Face encoder: SimCSE's default (decoders keep `last`)
-    apply_overrides(cfg, pooler_type, mlp_only_train, max_length)
-    mlm_model = None
-    if do_mlm and _is_decoder_only(model_kwargs.get("config") or AutoConfig.from_pretrained(str(backbone_dir))):
+    spec = read_folder(root, str(model_name_or_path or root))
+    if do_mlm and is_decoder_only(model_kwargs.get("config") or AutoConfig.from_pretrained(str(spec.backbone_dir))):
         raise ValueError(
             f"--do_mlm adds a masked-language-model loss, but {str(model_name_or_path or root)!r} is a decoder-only "
             "(causal) model with no masked-LM head; drop --do_mlm"
         )
     try:
-        if do_mlm:
-            mlm_model = AutoModelForMaskedLM.from_pretrained(str(backbone_dir), **model_kwargs)
-            backbone = mlm_model.base_model
-        else:
-            backbone = AutoModel.from_pretrained(str(backbone_dir), **model_kwargs)
-    except (OSError, ValueError, RuntimeError) as exc:
+        loaded = load_backbone(spec, masked_lm=do_mlm, **model_kwargs)
+    except OSError as exc:
         if config_name is None:
             raise
         raise ValueError(
             f"--config_name {config_name!r} does not fit the weights of {str(model_name_or_path or root)!r}: "
-            f"{_first_line(exc)}"
+            f"{first_line(exc.__cause__ or exc)}"
         ) from exc
-    if tokenizer_name is None:
-        tokenizer = AutoTokenizer.from_pretrained(
-            str(backbone_dir), use_fast=use_fast_tokenizer, **hub, **tokenizer_kwargs
-        )
-    else:
+    mlm_model = loaded if do_mlm else None
+    backbone = loaded.base_model if do_mlm else loaded
+    tokenizer = None
+    if tokenizer_name is not None:
         tokenizer = _load_pretrained(
             "--tokenizer_name", "a tokenizer", tokenizer_name, {**hub, "use_fast": use_fast_tokenizer}
         )
@@ -215,36 +192,19 @@ def load_encoder_for_training(
                 f"--tokenizer_name {tokenizer_name!r} has {len(tokenizer)} tokens, but the embedding table of "
                 f"{str(model_name_or_path or root)!r} has {rows} rows; its token ids would not all be embedded"
             )
-    if not use_fast_tokenizer and getattr(tokenizer, "is_fast", False):
-        import transformers
-
+    encoder = SentenceEncoder.from_folder(
+        spec, pooler_type, mlp_only_train, max_length, for_training=True, mlp_init=mlp_init, backbone=backbone,
+        tokenizer=tokenizer, tokenizer_kwargs={"use_fast": use_fast_tokenizer, **hub},
+    )
+    if not use_fast_tokenizer and getattr(encoder.tokenizer, "is_fast", False):
         logger.warning(
             "--use_fast_tokenizer false: transformers %s has no slow (Python) tokenizer for this model and "
-            "loads the fast one (%s)", transformers.__version__, type(tokenizer).__name__,
+            "loads the fast one (%s)", transformers.__version__, type(encoder.tokenizer).__name__,
         )
-    mlp: MLPHead | None = None
-    if cfg.pooler_type == "cls":
-        if mlp_init == "pooler":
-            mlp = _mlp_from_backbone_pooler(backbone, backbone_dir)
-            if mlp is None:
-                raise ValueError(
-                    f"--mlp_init pooler: the backbone of {str(root)!r} has no pre-trained pooler layer "
-                    "(a Linear + Tanh head in its weights) to start the MLP from; use --mlp_init fresh"
-                )
-        elif mlp_init == "auto" and mlp_dir is not None:
-            mlp = _load_mlp(mlp_dir)
-        else:
-            hidden = output_width(backbone.config)
-            mlp = MLPHead(hidden, hidden, "tanh")
-            # SimCSE initialises its MLP as BERT initialises linear layers: N(0, initializer_range), zero bias.
-            std = float(getattr(backbone.config, "initializer_range", 0.02))
-            with torch.no_grad():
-                mlp.dense.weight.normal_(mean=0.0, std=std)
-                mlp.dense.bias.zero_()
     pooler = getattr(backbone, "pooler", None)
     if isinstance(pooler, nn.Module):
         pooler.requires_grad_(False)
-    return SentenceEncoder(backbone, tokenizer, cfg, mlp), mlm_model
+    return encoder, mlm_model
 
 
 def _resolve_for_training(model_name_or_path: str | os.PathLike | None, hub: dict[str, Any]) -> Path:
@@ -261,8 +221,6 @@ def _resolve_for_training(model_name_or_path: str | os.PathLike | None, hub: dic
 
 def _load_pretrained(flag: str, what: str, name: str, kwargs: dict[str, Any]) -> Any:
     """``AutoConfig`` / ``AutoTokenizer.from_pretrained(name, **kwargs)``; a ``ValueError`` naming ``flag`` if it fails."""
-    from transformers import AutoConfig, AutoTokenizer
-
     path = Path(name).expanduser()
     if is_local_model_name(name) and not path.is_dir():
         raise FileNotFoundError(f"{flag} {name!r}: no such folder")
@@ -271,7 +229,7 @@ def _load_pretrained(flag: str, what: str, name: str, kwargs: dict[str, Any]) ->
         return loader.from_pretrained(str(path) if path.is_dir() else name, **kwargs)
     except Exception as exc:
         raise ValueError(
-            f"{flag} {name!r}: could not load {what} from it ({_first_line(exc)}); pass a folder holding one "
+            f"{flag} {name!r}: could not load {what} from it ({first_line(exc)}); pass a folder holding one "
             "or a hub name (downloading needs internet access)"
         ) from exc
 
@@ -562,45 +520,6 @@ class SimCSETrainer(Trainer):
 
 
 # ---------------------------------------------------------------------- folders
-def save_model_atomically(encoder: SentenceEncoder, target: str | os.PathLike, extra: Any = None) -> None:
-    """``encoder.save_pretrained`` into a temporary sibling folder, then move it into ``target``.
-
-    A new ``target`` appears in one rename; into an existing folder (e.g. the output directory
-    that also holds ``checkpoint-*``) each file is moved with ``os.replace``, so a crash leaves
-    either the old or the new version of every file, never a truncated one.
-    """
-    target = Path(target)
-    target.parent.mkdir(parents=True, exist_ok=True)
-    tmp = target.parent / f".tmp-{target.name}-{os.getpid()}"
-    if tmp.exists():
-        shutil.rmtree(tmp)
-    try:
-        encoder.save_pretrained(tmp)
-        if extra is not None:
-            extra(tmp)
-        if not target.exists():
-            os.rename(tmp, target)
-            return
-        entries = sorted(tmp.iterdir())
-        written = {entry.name for entry in entries}
-        for entry in entries:
-            dest = target / entry.name
-            if entry.is_dir():
-                if dest.exists():
-                    old = target / f".old-{entry.name}-{os.getpid()}"
-                    os.rename(dest, old)
-                    os.rename(entry, dest)
-                    shutil.rmtree(old)
-                else:
-                    os.rename(entry, dest)
-            else:
-                os.replace(entry, dest)
-        remove_stale_model_files(target, written)  # a previous model's manifest and modules, not the checkpoints
-    finally:
-        if tmp.exists():
-            shutil.rmtree(tmp)
-
-
 def load_checkpoint_weights(model: ContrastiveModel, folder: str | os.PathLike) -> None:
     """Load a checkpoint folder written by :class:`SimCSETrainer` into ``model`` in place."""
     folder = Path(folder)

@@ -1,32 +1,47 @@
-"""``simcse convert``: checkpoints of the original SimCSE training code -> our model folder.
+"""Checkpoints of the original SimCSE training code, read into the parts of our model folder
+(``simcse convert``, :func:`simcse.cli.convert.convert_checkpoint`).
 
 SimCSE's train.py saves ``BertForCL`` / ``RobertaForCL`` folders: ``config.json`` (architectures
 ``BertForCL``), weights in ``pytorch_model.bin`` or ``model.safetensors`` with keys
 ``bert.*`` / ``roberta.*`` (the backbone, without its pooler), ``mlp.dense.*`` (the MLP head) and,
 with ``--do_mlm``, ``lm_head.*`` (dropped here), plus the tokenizer files. The converted backbone
-also holds the MLP as its pooler, as SimCSE's own Hugging Face export does. The converted folder
-loads in ``SimCSE(path)``, ``SentenceEncoder.from_pretrained(path)`` and
-``SentenceTransformer(path)``.
+also holds the MLP as its pooler, as SimCSE's own Hugging Face export does.
 
-The original code does not record the pooler; pass the one the model was trained with
-(``--pooler_type``, default ``cls``) and ``--mlp_only_train`` for unsupervised models (the
-paper evaluates those without the MLP). Already-converted Hugging Face exports
-(``princeton-nlp/*-simcse-*``, MLP stored as the BERT pooler) need no conversion: load them directly.
+The original code does not record the pooler; the caller passes the one the model was trained with
+(default ``cls``) and ``mlp_only_train`` for unsupervised models (the paper evaluates those without
+the MLP). Already-converted Hugging Face exports (``princeton-nlp/*-simcse-*``, MLP stored as the BERT
+pooler) need no conversion: they load directly.
 """
 from __future__ import annotations
 
-import argparse
 import json
-import sys
+from dataclasses import dataclass
 from pathlib import Path
-from typing import Sequence
+from typing import Any
 
 import torch
+from safetensors.torch import load_file
+from torch import nn
+from transformers import AutoConfig, AutoModel, AutoTokenizer
 
-from .encoder import EncoderConfig, SentenceEncoder, _first_line, token_limit
-from .pooling import POOLERS, MLPHead
+from ..defaults import MAX_LENGTH
+from ..pooling import SIMCSE_POOLER, MLPHead, check_pooler
+from .huggingface import first_line, token_limit
+from .spec import EncoderConfig
 
 WEIGHT_FILES = ("model.safetensors", "pytorch_model.bin")
+TOKENIZER_FILES = ("tokenizer.json", "vocab.txt", "vocab.json", "spiece.model", "sentencepiece.bpe.model")
+
+
+@dataclass
+class OriginalCheckpoint:
+    """An original SimCSE checkpoint, converted: the backbone (its pooler holding the MLP weights when it
+    has one), the tokenizer, the embedding settings and the MLP head (``cls`` pooler only)."""
+
+    backbone: nn.Module
+    tokenizer: Any
+    config: EncoderConfig
+    mlp: MLPHead | None
 
 
 def read_state_dict(folder: Path) -> dict[str, torch.Tensor]:
@@ -41,7 +56,7 @@ def read_state_dict(folder: Path) -> dict[str, torch.Tensor]:
             try:
                 shards = sorted(set(json.loads(index.read_text(encoding="utf-8")).get("weight_map", {}).values()))
             except (ValueError, AttributeError) as exc:  # not JSON, or JSON without a weight_map object
-                raise ValueError(f"could not read the shard index {str(index)!r}: {_first_line(exc)}") from exc
+                raise ValueError(f"could not read the shard index {str(index)!r}: {first_line(exc)}") from exc
             state: dict[str, torch.Tensor] = {}
             for shard in shards:
                 state.update(_load_weight_file(folder / shard))
@@ -57,58 +72,57 @@ def _load_weight_file(f: Path) -> dict[str, torch.Tensor]:
         raise FileNotFoundError(f"weight file {f} is missing")
     try:
         if f.suffix == ".safetensors":
-            from safetensors.torch import load_file
-
             return load_file(str(f))
         return torch.load(str(f), map_location="cpu", weights_only=True)
     except Exception as exc:  # a truncated or corrupt file: safetensors, pickle and zip errors alike
-        raise OSError(f"could not read the weights in {str(f)!r}: {_first_line(exc)}") from exc
+        raise OSError(f"could not read the weights in {str(f)!r}: {first_line(exc)}") from exc
 
 
-def convert_checkpoint(
-    src: str | Path,
-    dst: str | Path,
-    pooler_type: str = "cls",
-    mlp_only_train: bool = False,
-    tokenizer: str | Path | None = None,
-    max_length: int | None = None,
-    overwrite: bool = False,
-) -> SentenceEncoder:
-    """Convert an original SimCSE ``*ForCL`` checkpoint folder ``src`` into our folder ``dst``.
-
-    ``max_length``: the default tokens per sentence at inference (default 128, or the model's limit
-    when lower); it must be at least 2 and at most the model's limit.
-
-    ``dst`` must be a new or empty folder (``overwrite=True``: replace the files of a non-empty
-    one); it is never ``src`` itself, whose weights and config would be replaced.
-
-    Raises ``FileNotFoundError`` / ``ValueError`` naming what is missing or unexpected (no
-    weights, no MLP for the ``cls`` pooler, backbone keys that do not fit the config).
-    """
-    from transformers import AutoConfig, AutoModel, AutoTokenizer
-
-    from .training.trainer import save_model_atomically
-
+def checkpoint_folder(src: str | Path) -> Path:
+    """The checkpoint folder ``src`` names (a file in it names the folder); ``FileNotFoundError`` when
+    it has no ``config.json``."""
     src = Path(src)
     if src.is_file():
         src = src.parent
     if not (src / "config.json").is_file():
         raise FileNotFoundError(f"{src} has no config.json; expected a SimCSE training output folder")
-    dst = Path(dst)
+    return src
+
+
+def check_destination(src: Path, dst: Path, overwrite: bool = False) -> None:
+    """``ValueError`` unless ``dst`` may receive the converted model: a new or empty folder (``overwrite``:
+    a non-empty one), never the checkpoint ``src`` itself, whose weights and config would be replaced."""
     if dst.exists() and dst.resolve() == src.resolve():
         raise ValueError(f"the output folder {str(dst)!r} is the checkpoint itself; write the converted model to another folder")
     if dst.exists() and not dst.is_dir():
         raise ValueError(f"the output {str(dst)!r} exists and is not a folder")
     if dst.is_dir() and any(dst.iterdir()) and not overwrite:
         raise ValueError(f"the output folder {str(dst)!r} exists and is not empty; choose a new folder or pass --overwrite")
-    if pooler_type not in POOLERS:
-        raise ValueError(f"--pooler_type {pooler_type!r} is unknown; choose one of {', '.join(POOLERS)}")
+
+
+def read_checkpoint(
+    src: Path,
+    pooler_type: str = SIMCSE_POOLER,
+    mlp_only_train: bool = False,
+    tokenizer: str | Path | None = None,
+    max_length: int | None = None,
+) -> OriginalCheckpoint:
+    """Read the original SimCSE checkpoint folder ``src`` (see :func:`checkpoint_folder`).
+
+    ``tokenizer``: a folder with the tokenizer files when ``src`` has none. ``max_length``: the default
+    tokens per sentence at inference (default :data:`simcse.defaults.MAX_LENGTH`, or the model's limit
+    when lower); it must be at least 2 and at most the model's limit.
+
+    Raises ``FileNotFoundError`` / ``ValueError`` naming what is missing or unexpected (no weights, no
+    MLP for the ``cls`` pooler, backbone keys that do not fit the config).
+    """
+    check_pooler(pooler_type, "--pooler_type")
     if max_length is not None and (isinstance(max_length, bool) or not isinstance(max_length, int) or max_length < 2):
         raise ValueError(f"--max_length must be an integer of at least 2, got {max_length!r}")
     try:
         config = AutoConfig.from_pretrained(str(src))
     except (OSError, ValueError) as exc:  # not JSON, or no model_type transformers knows
-        raise ValueError(f"could not read {str(src / 'config.json')!r}: {_first_line(exc)}") from exc
+        raise ValueError(f"could not read {str(src / 'config.json')!r}: {first_line(exc)}") from exc
     config.architectures = None
     # With the architecture's pooler (BERT, RoBERTa), which receives the MLP weights below.
     backbone = AutoModel.from_config(config)
@@ -138,7 +152,7 @@ def convert_checkpoint(
         missing, unexpected = backbone.load_state_dict(base, strict=False)
     except RuntimeError as exc:  # shapes that differ from the config's sizes
         mismatch = [line.strip() for line in str(exc).splitlines() if "size mismatch" in line]
-        detail = mismatch[0] if mismatch else _first_line(exc)
+        detail = mismatch[0] if mismatch else first_line(exc)
         more = f" (and {len(mismatch) - 1} more)" if len(mismatch) > 1 else ""
         raise ValueError(f"{src}: backbone weights do not fit its config.json: {detail}{more}") from exc
     missing = [k for k in missing if not k.startswith("pooler.")]
@@ -171,9 +185,7 @@ def convert_checkpoint(
         mlp.dense.load_state_dict(mlp_state)
 
     tok_src = Path(tokenizer) if tokenizer is not None else src
-    if tok_src.is_dir() and not any(
-        (tok_src / n).is_file() for n in ("tokenizer.json", "vocab.txt", "vocab.json", "spiece.model", "sentencepiece.bpe.model")
-    ):
+    if tok_src.is_dir() and not any((tok_src / n).is_file() for n in TOKENIZER_FILES):
         # transformers would build an empty tokenizer here instead of failing.
         raise FileNotFoundError(f"no tokenizer files in {tok_src}; pass --tokenizer with the base model's folder")
     try:
@@ -182,50 +194,15 @@ def convert_checkpoint(
         raise FileNotFoundError(
             f"could not load a tokenizer from {tok_src} ({exc}); pass --tokenizer with the base model's folder"
         ) from exc
-    encoder = SentenceEncoder(
-        backbone, tok, EncoderConfig(pooler_type=pooler_type, mlp_only_train=mlp_only_train, max_length=max_length or 128), mlp
-    )
-    limit = token_limit(encoder)
-    if max_length is None and limit is not None:
-        encoder.config.max_length = min(128, limit)
-    elif max_length is not None and limit is not None and max_length > limit:
+    converted = OriginalCheckpoint(backbone, tok, EncoderConfig(pooler_type=pooler_type, mlp_only_train=mlp_only_train), mlp)
+    limit = token_limit(converted)
+    if max_length is None:
+        converted.config.max_length = min(MAX_LENGTH, limit) if limit is not None else MAX_LENGTH
+    elif limit is not None and max_length > limit:
         raise ValueError(
             f"--max_length {max_length} is more than this model takes ({limit} tokens: its position embeddings "
             "or its tokenizer's limit)"
         )
-    encoder.eval()
-    save_model_atomically(encoder, Path(dst))
-    return encoder
-
-
-def main(argv: Sequence[str] | None = None) -> int:
-    """``simcse convert SRC DST [--pooler_type cls] [--mlp_only_train] [--tokenizer DIR] [--overwrite]``."""
-    parser = argparse.ArgumentParser(
-        prog="simcse convert",
-        description="Convert an original SimCSE training checkpoint (BertForCL/RobertaForCL) into a simcse / "
-        "sentence-transformers model folder.",
-    )
-    parser.add_argument("src", help="folder written by SimCSE's train.py (config.json + pytorch_model.bin or model.safetensors)")
-    parser.add_argument("dst", help="output folder")
-    parser.add_argument("--pooler_type", default="cls", help=f"pooler the model was trained with ({', '.join(POOLERS)})")
-    parser.add_argument("--mlp_only_train", action="store_true", help="unsupervised model: the MLP is not used at inference")
-    parser.add_argument("--tokenizer", default=None, help="tokenizer folder, if SRC has none")
-    parser.add_argument(
-        "--max_length", type=int, default=None,
-        help="default maximum tokens per sentence at inference (default 128, or the model's limit when lower)",
-    )
-    parser.add_argument("--overwrite", action="store_true", help="replace the files of a non-empty DST")
-    args = parser.parse_args(argv)
-    try:
-        convert_checkpoint(
-            args.src, args.dst, args.pooler_type, args.mlp_only_train, args.tokenizer, args.max_length, args.overwrite
-        )
-    except (ValueError, OSError) as exc:  # OSError: FileNotFoundError and unreadable weight files
-        print(f"simcse convert: error: {exc}", file=sys.stderr)
-        return 2
-    print(f"converted {args.src} -> {args.dst}")
-    return 0
-
-
-if __name__ == "__main__":
-    sys.exit(main())
+    else:
+        converted.config.max_length = max_length
+    return converted
