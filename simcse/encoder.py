@@ -8,6 +8,7 @@ share.
 """
 from __future__ import annotations
 
+import copy
 import json
 import logging
 import math
@@ -16,6 +17,7 @@ import weakref
 from concurrent.futures import ThreadPoolExecutor
 from typing import Any, Iterable, Iterator, Sequence
 
+import numpy as np
 import torch
 from tokenizers import normalizers
 from torch import nn
@@ -360,8 +362,6 @@ def pad_batch(
     pad_to: int | None = None,
 ) -> dict[str, torch.Tensor]:
     """Pad lists of token ids to one length; returns input_ids, attention_mask (and token_type_ids)."""
-    import numpy as np
-
     lengths = np.fromiter((len(x) for x in ids), dtype=np.int64, count=len(ids))
     length = int(lengths.max()) if len(ids) else 0
     if pad_to is not None:
@@ -441,8 +441,6 @@ _BACKEND_CACHE = weakref.WeakKeyDictionary()
 def _truncating_backend(tokenizer: Any, max_length: int) -> Any:
     """A private copy of the tokenizer's Rust backend that truncates to ``max_length`` and never pads
     (one per tokenizer and length, so the shared tokenizer's settings are never touched)."""
-    import copy
-
     per_tok = _BACKEND_CACHE.setdefault(tokenizer, {})
     backend = per_tok.get(max_length)
     if backend is None:

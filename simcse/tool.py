@@ -32,6 +32,7 @@ from .search.quantization import (
 )
 from .search.store import IndexManifest, SearchIndex, check_index_folder, open_search_index, save_search_index
 from .search.texts import FileLines, file_identity, scan_lines
+from .text import split_line_ends
 
 logger = logging.getLogger(__name__)
 
@@ -95,8 +96,6 @@ def split_lines(text: str) -> list[str]:
     """Non-blank lines of ``text``, stripped. Lines end at ``\\n``, ``\\r\\n`` or ``\\r`` only (as
     ``for line in file`` reads them), not at the other breaks ``str.splitlines`` knows (form feed,
     U+0085, U+2028, ...), which occur inside sentences of scraped text."""
-    from .training.data import split_line_ends
-
     return [line.strip() for line in split_line_ends(text) if line.strip()]
 
 

@@ -49,6 +49,8 @@ import numpy as np
 import torch
 
 from ..encoder import pad_batch
+from ..outputs import output_problem
+from ..text import split_line_ends
 
 logger = logging.getLogger(__name__)
 
@@ -147,15 +149,6 @@ def _read_text_file(path: Path) -> str:
         return path.read_text(encoding="utf-8-sig")
     except UnicodeDecodeError as exc:
         raise _not_utf8(path) from exc
-
-
-def split_line_ends(text: str) -> list[str]:
-    """Lines split at \\n, \\r\\n or \\r only (``str.splitlines`` also splits at U+2028, U+0085, \\f ...,
-    which may occur inside a sentence); a final line break does not start another line."""
-    lines = text.replace("\r\n", "\n").replace("\r", "\n").split("\n")
-    if lines and lines[-1] == "":
-        lines.pop()
-    return lines
 
 
 def _read_txt(path: Path) -> list[tuple[int, list[str]]]:
@@ -692,8 +685,6 @@ def check_triplets_output(
     inputs: Sequence[str | os.PathLike], output: str | os.PathLike, splits: Sequence[str], overwrite: bool = False
 ) -> None:
     """Refuse an ``output`` that is a folder, one of the files read, or (unless ``overwrite``) any existing file."""
-    from ..outputs import output_problem
-
     read: list[Path] = []
     for src in map(Path, inputs):
         read += [src / f"{c}.{split}" for c in ("s1", "s2", "labels") for split in splits] if src.is_dir() else [src]

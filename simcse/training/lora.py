@@ -21,6 +21,7 @@
 from __future__ import annotations
 
 import copy
+import inspect
 import os
 from dataclasses import replace
 from pathlib import Path
@@ -143,8 +144,6 @@ def enable_checkpointing(backbone: nn.Module, **kwargs: Any) -> None:
     if hasattr(base, "activation_checkpointing_enable"):  # transformers >= 5.20
         base.activation_checkpointing_enable(**kwargs)
     elif hasattr(base, "gradient_checkpointing_enable"):  # earlier transformers (the same feature)
-        import inspect
-
         rest = {k: v for k, v in kwargs.items() if k != "activation_checkpointing_kwargs"}
         accepted = inspect.signature(base.gradient_checkpointing_enable).parameters
         base.gradient_checkpointing_enable(

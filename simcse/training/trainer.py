@@ -35,12 +35,17 @@ from typing import Any, Sequence
 
 import torch
 import transformers
+from scipy.stats import spearmanr
 from torch import nn
 from transformers import AutoConfig, AutoTokenizer, Trainer, TrainingArguments
 
 from ..encoder import SentenceEncoder
 from ..formats import read_folder, save_model_atomically
 from ..formats.huggingface import MLP_INITS, first_line, is_decoder_only, is_local_model_name, load_backbone, resolve_model_path
+from ..evaluation.datadir import read_sick, read_stsb
+from ..evaluation.engine import TRANSFER_TASKS, EmbeddingCache, canonical_task, load_task, make_encode_fn
+from .grad_cache import grad_cache_training_step
+from .lora import enable_checkpointing, is_lora, load_adapter_weights, merged_for_saving, save_adapter
 from .loss import InfoNCELoss
 
 logger = logging.getLogger(__name__)
@@ -102,7 +107,6 @@ class ContrastiveModel(nn.Module):
         self, activation_checkpointing_kwargs: dict | None = None, every_n_layers: int = 1, offload: bool = False
     ) -> None:
         """``--gradient_checkpointing``: activation checkpointing in the backbone (LoRA-wrapped or not)."""
-        from .lora import enable_checkpointing
 
         enable_checkpointing(
             self.encoder.backbone,
@@ -246,7 +250,6 @@ class StsbDev:
     @classmethod
     def load(cls, data_dir: str | os.PathLike | None = None, split: str = "dev") -> "StsbDev":
         """Read STS-B ``split`` from the SentEval data directory (``--data_dir`` / ``$SIMCSE_DATA_DIR``)."""
-        from ..evaluation.datadir import read_stsb
 
         return cls(*read_stsb(data_dir, split))
 
@@ -254,7 +257,6 @@ class StsbDev:
     def load_sickr(cls, data_dir: str | os.PathLike | None = None, split: str = "dev") -> "StsbDev":
         """SICK-R pairs with relatedness scores (SICK_trial.txt for ``dev``), which SimCSE's trainer also
         reports at each evaluation (``eval_sickr_spearman``, and ``eval_avg_sts`` with STS-B)."""
-        from ..evaluation.datadir import read_sick
 
         s1, s2, scores, _ = read_sick(data_dir, split)
         return cls(s1, s2, scores)
@@ -264,7 +266,6 @@ class StsbDev:
 
     def spearman(self, encoder: SentenceEncoder, batch_size: int = 128, dtype: torch.dtype | None = None) -> float:
         """Spearman correlation (a fraction, as SimCSE logs it) of cos(s1, s2) with the gold scores."""
-        from scipy.stats import spearmanr
 
         unique = list(dict.fromkeys(self.s1 + self.s2))
         pos = {s: i for i, s in enumerate(unique)}
@@ -293,21 +294,17 @@ class TransferDev:
     def load(cls, data_dir: str | os.PathLike | None = None, tasks: Sequence[str] | None = None) -> "TransferDev":
         """Read the tasks' data (default: the seven transfer tasks) from the SentEval data directory
         (``--data_dir`` / ``$SIMCSE_DATA_DIR``)."""
-        from ..evaluation.engine import _TASK_CLASSES, TRANSFER_TASKS, canonical_task
 
         objs = {}
         for name in TRANSFER_TASKS if tasks is None else tasks:
             name = canonical_task(name)
             if name not in TRANSFER_TASKS:
                 raise ValueError(f"{name} is not a transfer task; choose from {', '.join(TRANSFER_TASKS)}")
-            obj = _TASK_CLASSES[name](name=name, data_dir=None if data_dir is None else str(data_dir))
-            obj.load("dev")
-            objs[name] = obj
+            objs[name] = load_task(name, "dev", data_dir)
         return cls(objs)
 
     def devacc(self, encoder: SentenceEncoder, batch_size: int = 128, dtype: torch.dtype | None = None) -> dict[str, float]:
         """``{task: dev accuracy}`` and ``avg_transfer`` (their mean), in percent."""
-        from ..evaluation.engine import EmbeddingCache, make_encode_fn
 
         name = {torch.bfloat16: "bfloat16", torch.float16: "float16"}.get(dtype, "float32")  # type: ignore[arg-type]
         encode, _ = make_encode_fn(encoder, batch_size=batch_size, normalize=False, dtype=name)
@@ -407,7 +404,6 @@ class SimCSETrainer(Trainer):
         """The Trainer's step, or with ``grad_cache_chunk_size`` the gradient-cached one (:mod:`simcse.training.grad_cache`)."""
         if not self.grad_cache_chunk_size:
             return super().training_step(model, inputs, num_items_in_batch)
-        from .grad_cache import grad_cache_training_step
 
         return grad_cache_training_step(self, model, inputs, self.grad_cache_chunk_size)
 
@@ -500,7 +496,6 @@ class SimCSETrainer(Trainer):
             return
         target = Path(output_dir if output_dir is not None else self.args.output_dir)
         heads = self.model.head_state_dict()
-        from .lora import merged_for_saving, save_adapter
 
         def extra(tmp: Path) -> None:
             save_adapter(self.encoder, tmp)  # LoRA: the adapter beside the merged model
@@ -525,7 +520,6 @@ def load_checkpoint_weights(model: ContrastiveModel, folder: str | os.PathLike) 
     folder = Path(folder)
     if not folder.is_dir():
         raise FileNotFoundError(f"checkpoint {str(folder)!r} does not exist")
-    from .lora import is_lora, load_adapter_weights
 
     loaded = SentenceEncoder.from_pretrained(str(folder))
     enc = model.encoder
