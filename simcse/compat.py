@@ -19,7 +19,7 @@ MOVED = {
     "simcse.lora": "simcse.training.lora",
     "simcse.data": "simcse.training.data",
     "simcse.trainer": "simcse.training.trainer",
-    "simcse.train_cli": "simcse.training.run",
+    "simcse.train_cli": "simcse.cli.train",
     "simcse.index": "simcse.search.index",
     "simcse.quantization": "simcse.search.quantization",
     "simcse.mteb_eval": "simcse.evaluation.mteb",

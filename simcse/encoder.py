@@ -5,6 +5,9 @@ sentence-transformers folders, plain Hugging Face folders or hub names) are read
 :mod:`simcse.formats`; :meth:`SentenceEncoder.from_folder` is the one loader that inference
 (:meth:`SentenceEncoder.from_pretrained`) and training (:func:`simcse.training.trainer.load_encoder_for_training`)
 share.
+
+Why one module: the class and its encode path (tokenization in a background thread, length-sorted
+batches, pinned host staging) are one piece; folder parsing already lives in :mod:`simcse.formats`.
 """
 from __future__ import annotations
 

@@ -4,7 +4,7 @@ Compatible with the original ``simcse`` 0.4 package (same names, arguments and r
 on a faster engine: tokenization once, length-grouped batches, half precision on GPU, and batched
 search over a FAISS or exact torch index.
 
-This module is over 500 lines because the original package's whole API is one class, kept here
+Why one module: the original package's whole API is one class, kept here
 with its argument checks; index storage and search backends live in :mod:`simcse.search`.
 """
 from __future__ import annotations

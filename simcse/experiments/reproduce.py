@@ -14,7 +14,7 @@ training and evaluation data (:mod:`simcse.experiments.provenance`). :func:`comp
 files side by side (or one against the sentence-transformers reference of issue 8): per-row deltas,
 deltas paired by seed, and every recorded setting, version or fingerprint that differs.
 
-The module runs past 500 lines because running the table, merging and comparing result files all
+Why one module: running the table, merging and comparing result files all
 work on the one result-file format defined here.
 """
 from __future__ import annotations

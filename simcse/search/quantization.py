@@ -43,7 +43,7 @@ what:
 
 :func:`index_memory` gives the bytes per vector and per million vectors of each index type.
 
-The module is over 500 lines because the two code stores, their FAISS and torch search paths and
+Why one module: the two code stores, their FAISS and torch search paths and
 the re-scoring they share are one design, described above, and read best together.
 """
 from __future__ import annotations

@@ -26,7 +26,7 @@ A config holds SimCSE's own settings (the fields of :class:`ModelArguments` and
 
 The same rules hold for a config built in code: a ``training_args`` key counts as given.
 
-The module runs past 500 lines because the two flag dataclasses carry every flag's help text
+Why one module: the two flag dataclasses carry every flag's help text
 (what ``simcse train --help`` prints); the rest is parsing and the checks of :meth:`TrainConfig.validate`.
 """
 from __future__ import annotations

@@ -27,6 +27,10 @@ the tokenizer's vocabulary, the file's path and content (a SHA-256 of its bytes)
 ``sent0,sent1,hard_neg`` triplets (premise, entailment, contradiction) from SNLI/MNLI in SentEval
 format (``s1.<split>``, ``s2.<split>``, ``labels.<split>``) or the SNLI/MNLI JSON lines release
 (``sentence1``, ``sentence2``, ``gold_label``).
+
+Why one module: every training-file format ends in the same rows and the same tokenization cache,
+and the readers share their error messages (file, line, column); the NLI triplet builder reads the
+same SentEval files.
 """
 from __future__ import annotations
 

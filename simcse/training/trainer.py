@@ -23,6 +23,9 @@ Design notes:
 - Saving: every checkpoint and the final model are complete model folders
   (:meth:`SentenceEncoder.save_pretrained`: Hugging Face files + ``simcse_config.json`` +
   sentence-transformers manifest), written to a temporary folder and renamed into place.
+
+Why one module: the model the Trainer drives, the Trainer's overrides (loss, evaluation, saving)
+and the dev evaluators it calls are one training step's contract.
 """
 from __future__ import annotations
 
