@@ -1,7 +1,7 @@
 """Every default a user can meet, in one place: open this file to see what a command does when a flag is left out.
 
 Not here: the training defaults (the flags of train.py / ``simcse train``), which stay with their flags
-in :mod:`simcse.training.run` as SimCSE's train.py declares them; and the pooler of a model folder that
+in :mod:`simcse.training.config` as SimCSE's train.py declares them; and the pooler of a model folder that
 records none, which depends on the model and is chosen by :func:`simcse.pooling.default_pooler`
 (a folder that records one, ours or sentence-transformers', keeps it).
 """
