@@ -1,4 +1,4 @@
-"""Packaging for simcse: ``pip install .`` (``[faiss-gpu]``, ``[mteb]``, ``[demo]``, ``[dev]`` extras)."""
+"""Packaging for simcse: ``pip install .`` (``[faiss-gpu]``, ``[faiss-gpu-cuvs]``, ``[mteb]``, ``[demo]``, ``[dev]`` extras)."""
 import re
 from pathlib import Path
 
@@ -32,7 +32,9 @@ setup(
         "accelerate>=1.0",
     ],
     extras_require={
-        "faiss-gpu": ["faiss-gpu-cu12>=1.8"],
+        # GPU FAISS replaces faiss-cpu (uninstall it first): CUDA 12 builds, or CUDA 13 with NVIDIA cuVS
+        "faiss-gpu": ["faiss-gpu>=1.15"],
+        "faiss-gpu-cuvs": ["faiss-gpu-cuvs>=1.15"],
         "mteb": ["mteb>=2.0", "datasets>=3.0"],
         "demo": ["flask>=3.0"],
         "lora": ["peft>=0.12"],
