@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# Install what the browser test (tests/test_demo_browser.py) needs: Debian's chromium and
+# Install what the browser test (tests/demo/test_demo_browser.py) needs: Debian's chromium and
 # chromium-driver (apt-get, only when missing) and the Python package playwright (which drives
 # /usr/bin/chromium; no `playwright install`, the browser comes from Debian). Idempotent: a second
 # run installs nothing. Exits non-zero only when something missing could not be installed.

@@ -326,7 +326,7 @@ def test_eval_interval_is_the_one_used_and_recorded():
     assert eval_interval(None, None) == 25  # the GPU preset's default
     assert eval_interval(None, 30) == 15  # the CPU preset: half its 30 steps
     assert eval_interval(10, 30) == 10 and eval_interval(125, None) == 125  # given: used as given
-    cpu = json.loads((Path(__file__).resolve().parents[1] / "bench/results/reproduce_cpu.json").read_text())
+    cpu = json.loads((Path(__file__).resolve().parents[2] / "bench/results/reproduce_cpu.json").read_text())
     for name, rec in cpu["rows"].items():
         if "eval_steps" in rec:  # the recorded interval is the one its dev curve shows
             assert [s for s, _ in rec["runs"][0]["dev_curve"]] == [15, 30], name

@@ -22,7 +22,7 @@ from simcse import TrainConfig, TrainResult, train
 from simcse.cli.train import main
 from simcse.training.config import load_recipe
 
-ROOT = Path(__file__).resolve().parents[1]
+ROOT = Path(__file__).resolve().parents[2]
 
 ADJ = ["small", "red", "old", "happy", "quiet", "fast"]
 NOUN = ["dog", "child", "woman", "car", "bird", "farmer"]

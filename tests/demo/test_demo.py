@@ -22,7 +22,7 @@ from simcse.cli.demo import main
 from simcse.defaults import bundled_corpus
 from simcse.demo.app import MAX_QUERY_CHARS, MAX_TOP_K, SearchService, create_app, load_or_build_index, serve
 
-ROOT = Path(__file__).resolve().parents[1]
+ROOT = Path(__file__).resolve().parents[2]
 # The first lines of the bundled corpus (hand-written anchors over many topics).
 SMALL_CORPUS = bundled_corpus().read_text(encoding="utf-8").splitlines()[:50]
 

@@ -13,7 +13,7 @@ from simcse.cli import main as simcse_main
 from simcse.cli.evaluate import build_parser, main
 from simcse.evaluation.engine import resolve_tasks
 
-ROOT = Path(__file__).resolve().parents[1]
+ROOT = Path(__file__).resolve().parents[2]
 
 
 def test_simcse_evaluate_prints_table_and_writes_json(tiny_bert_path, senteval_dir: Path, tmp_path: Path, capsys):
