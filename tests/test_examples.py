@@ -35,6 +35,7 @@ def test_quickstart():
     assert out[3].endswith("A man is playing a guitar on stage.") and out[3].startswith("search:")
 
 
+@pytest.mark.slow
 def test_semantic_search_builds_then_loads_its_index(tmp_path):
     corpus = tmp_path / "corpus.txt"
     corpus.write_text("\n".join(bundled_corpus().read_text(encoding="utf-8").splitlines()[:50]) + "\n")
@@ -60,6 +61,7 @@ TOPICS = {
 }
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("method", ["kmeans", "agglomerative"])
 def test_clustering_recovers_topics(tmp_path, method):
     sentences = [s for group in TOPICS.values() for s in group]
@@ -73,6 +75,7 @@ def test_clustering_recovers_topics(tmp_path, method):
     assert sorted(map(sorted, clusters)) == sorted(sorted(g) for g in TOPICS.values())
 
 
+@pytest.mark.slow
 def test_alignment_uniformity_of_models(tmp_path, data_dir, tiny_bert_path, minilm):
     # a name without a suffix gets .png; folders that do not exist yet are made
     png, js = tmp_path / "plots" / "plot.png", tmp_path / "numbers" / "points.json"
@@ -99,6 +102,7 @@ def _example_error(name: str, *args: str) -> str:
     return proc.stderr
 
 
+@pytest.mark.slow
 def test_example_outputs_are_checked_before_any_work(tmp_path):
     mine = tmp_path / "mine.json"
     mine.write_text('{"my": "results"}')

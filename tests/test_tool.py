@@ -108,6 +108,7 @@ def corpus(data_dir):
     return out[:3000]
 
 
+@pytest.mark.slow
 def test_backends_agree_on_top1(minilm, corpus):
     pytest.importorskip("faiss")
     queries = corpus[::10][:300]
@@ -230,6 +231,7 @@ def _cli(*args, input_text=None):
                           input=input_text, timeout=300)
 
 
+@pytest.mark.slow
 def test_cli_search_default_corpus_and_json(tmp_path):
     corpus = tmp_path / "c.txt"
     corpus.write_text("A man is playing a guitar.\nThe stock market fell today.\nA cat sleeps.\n")
@@ -244,6 +246,7 @@ def test_cli_search_default_corpus_and_json(tmp_path):
     assert r3.returncode == 2 and "nope.txt" in r3.stderr
 
 
+@pytest.mark.slow
 def test_cli_encode_and_similarity(tmp_path):
     r = _cli("encode", "hello world", "second")
     assert r.returncode == 0, r.stderr
@@ -298,6 +301,7 @@ def test_sentence_file_lines_are_newline_separated_only(minilm, tmp_path):
     assert minilm.index["sentences"] == ["first\x0cpart one", "second\u2028part two", "third \x85 three", "fourth"]
 
 
+@pytest.mark.slow
 def test_cli_max_length_reaches_similarity_and_search(tmp_path):
     r = _cli("similarity", LONG_A, "--keys", LONG_B, "--max_length", "16", "--format", "json")
     assert r.returncode == 0, r.stderr
@@ -320,6 +324,7 @@ def test_cli_encode_output_is_the_path_given(tmp_path):
     assert str(out) in r.stderr
 
 
+@pytest.mark.slow
 def test_cli_search_index_of_another_corpus_is_an_error(tmp_path):
     a, b = tmp_path / "a.txt", tmp_path / "b.txt"
     a.write_text("A man is playing a guitar.\nThe stock market fell today.\n")
@@ -366,6 +371,7 @@ def test_cli_encode_file_and_arguments_is_an_error(capsys, tmp_path):
     assert captured.out == ""
 
 
+@pytest.mark.slow
 def test_cli_similarity_reads_queries_from_stdin():
     r = _cli("similarity", "--keys", "Someone plays guitar.", "Stocks fell.", "--format", "json",
              input_text="A man plays guitar.\n\nMarkets dropped sharply.\n")

@@ -369,6 +369,7 @@ def stop_demo(proc: subprocess.Popen) -> str:
     return err
 
 
+@pytest.mark.slow
 def test_demo_command_serves_logs_and_reuses_its_index(corpus_file, tmp_path):
     index_dir = tmp_path / "idx"
     proc, url = start_demo([str(corpus_file), "--index", str(index_dir)])

@@ -68,6 +68,7 @@ def test_sts12_aggregations_match_hand_computation(senteval_dir: Path):
     assert len({round(res["all"]["spearman"][k], 6) for k in ("all", "mean", "wmean")}) == 3
 
 
+@pytest.mark.slow
 def test_stsb_spearman_equals_sentence_transformers(minilm, minilm_path, senteval_dir: Path):
     """STS-B test Spearman of the engine = scipy on sentence-transformers embeddings (1e-4)."""
     from sentence_transformers import SentenceTransformer
@@ -191,6 +192,7 @@ def test_embedding_cache_rejects_wrong_shapes():
         cache(["a", "b"])
 
 
+@pytest.mark.slow
 def test_bfloat16_evaluation_stays_within_a_few_hundredths(minilm, senteval_dir):
     """The fast bf16 path scores STS-B like the exact float32 path (to about 0.05 points)."""
     from simcse.evaluation import evaluate

@@ -251,6 +251,7 @@ def _ddp_worker(*args) -> None:
     exit_after(_ddp_work, *args)
 
 
+@pytest.mark.slow
 def test_ddp_cached_gradients_equal_single_process_full_batch(tmp_path, tiny_bert_path):
     """Two gloo processes with 4 triplets each and gradient caching == one process with all 8, uncached."""
     import torch.multiprocessing as mp

@@ -521,6 +521,7 @@ SHORT = ["--fp16", "False", "--max_steps", "4", "--eval_steps", "2", "--per_devi
          "--logging_steps", "2", "--use_cpu", "True", "--report_to", "none", "--disable_tqdm", "True"]
 
 
+@pytest.mark.slow
 def test_run_unsup_example_script(tmp_path, tiny_bert_path, unsup_file, data_dir):
     out = tmp_path / "unsup"
     p = _run_script("run_unsup_example.sh", {"MODEL": str(tiny_bert_path), "TRAIN_FILE": str(unsup_file),
@@ -530,6 +531,7 @@ def test_run_unsup_example_script(tmp_path, tiny_bert_path, unsup_file, data_dir
     assert "eval_stsb_spearman" in json.loads((out / "eval_results.json").read_text())
 
 
+@pytest.mark.slow
 def test_run_sup_example_script_with_torchrun_two_processes(tmp_path, tiny_bert_path, sup_file, data_dir):
     out = tmp_path / "sup"
     p = _run_script("run_sup_example.sh", {"NUM_GPU": "2", "MODEL": str(tiny_bert_path), "TRAIN_FILE": str(sup_file),
