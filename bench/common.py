@@ -93,3 +93,14 @@ def _fmt(v: Any) -> str:
     if isinstance(v, float):
         return f"{v:,.4f}" if abs(v) < 10 else f"{v:,.1f}"
     return "" if v is None else str(v)
+
+
+def vm_hwm_mib() -> float | None:
+    """Peak resident memory of this process (VmHWM), in MiB; None where /proc is not available."""
+    try:
+        for line in Path("/proc/self/status").read_text().splitlines():
+            if line.startswith("VmHWM:"):
+                return int(line.split()[1]) / 1024
+    except OSError:
+        pass
+    return None

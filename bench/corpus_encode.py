@@ -31,21 +31,11 @@ from pathlib import Path
 
 import torch
 
-from bench.common import device_info, random_bert_base, sync
+from bench.common import device_info, random_bert_base, sync, vm_hwm_mib
 from simcse import SimCSE, default_model_path
 from simcse.cli import main as simcse_main
 from simcse.search.shards import EmbeddingManifest
 
-
-def vm_hwm_mib() -> float | None:
-    """Peak resident memory of this process (VmHWM), in MiB; None where /proc is not available."""
-    try:
-        for line in Path("/proc/self/status").read_text().splitlines():
-            if line.startswith("VmHWM:"):
-                return int(line.split()[1]) / 1024
-    except OSError:
-        pass
-    return None
 
 
 def run(corpus: Path, model: str, device: str, dtype: str, batch_size: int, shard_mb: float,

@@ -27,7 +27,7 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from bench.common import device_info, sync
+from bench.common import device_info, sync, vm_hwm_mib
 from simcse import SimCSE
 from simcse.search.index import TorchIndex
 from simcse.search.shards import EmbeddingManifest, iter_shards, load_vectors_float32
@@ -35,12 +35,6 @@ from simcse.search.store import IndexManifest, open_search_index
 
 K = 10
 
-
-def vm_hwm_mib() -> float:
-    for line in Path("/proc/self/status").read_text().splitlines():
-        if line.startswith("VmHWM:"):
-            return int(line.split()[1]) / 1024
-    return float("nan")
 
 
 def build_child(embeddings: str, output: str, factory: str) -> None:

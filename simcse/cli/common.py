@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import argparse
+import json
 import sys
 from typing import Sequence
 
@@ -49,6 +50,23 @@ def read_inputs(args_text: Sequence[str] | None, file: str | None) -> list[str]:
     if not sys.stdin.isatty():
         return split_lines(sys.stdin.read())
     return []
+
+
+def print_results(queries: Sequence[str], results: Sequence[Sequence[tuple]], fmt: str, ids: bool = False) -> None:
+    """Search results as a table or JSON: hits are ``(text, score)``, or ``(text, score, id)`` with ``ids``."""
+    if fmt == "json":
+        def hit(h: tuple) -> dict:
+            return ({"id": h[2], "text": h[0]} if ids else {"sentence": h[0]}) | {"score": round(h[1], 6)}
+
+        print(json.dumps([{"query": q, "results": [hit(h) for h in r]} for q, r in zip(queries, results)],
+                         indent=2, ensure_ascii=False))
+        return
+    for q, r in zip(queries, results):
+        print(f"\nquery: {q}")
+        if not r:
+            print("  (no result above the threshold)")
+        for rank, h in enumerate(r, 1):
+            print(f"  {rank}. {h[1]:.4f}  " + (f"[{h[2]}]  " if ids else "") + h[0])
 
 
 def run_command(name: str, run, args: argparse.Namespace) -> int:

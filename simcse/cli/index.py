@@ -7,7 +7,6 @@
 from __future__ import annotations
 
 import argparse
-import json
 import sys
 from typing import Sequence
 
@@ -15,7 +14,7 @@ from ..defaults import BATCH_SIZE
 from ..search.build import build_index_folder
 from ..search.store import IndexManifest
 from ..tool import SimCSE
-from .common import positive_int, read_inputs, run_command
+from .common import positive_int, print_results, read_inputs, run_command
 
 HELP = "build a FAISS index from an embeddings folder (simcse encode --input), and search it"
 
@@ -85,16 +84,7 @@ def run_search(args: argparse.Namespace) -> int:
     if args.nprobe is not None or args.ef_search is not None:
         model.index.set_search_params(nprobe=args.nprobe, ef_search=args.ef_search)
     results = model.search(queries, threshold=args.threshold, top_k=args.top_k, return_ids=True, rerank=args.rerank)
-    if args.format == "json":
-        print(json.dumps([{"query": q, "results": [{"id": i, "text": t, "score": round(sc, 6)} for t, sc, i in r]}
-                          for q, r in zip(queries, results)], indent=2, ensure_ascii=False))
-        return 0
-    for q, r in zip(queries, results):
-        print(f"\nquery: {q}")
-        if not r:
-            print("  (no result above the threshold)")
-        for rank, (t, sc, i) in enumerate(r, 1):
-            print(f"  {rank}. {sc:.4f}  [{i}]  {t}")
+    print_results(queries, results, args.format, ids=True)
     return 0
 
 

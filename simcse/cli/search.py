@@ -2,7 +2,6 @@
 from __future__ import annotations
 
 import argparse
-import json
 import sys
 from pathlib import Path
 from typing import Sequence
@@ -11,7 +10,7 @@ from ..defaults import EXAMPLE_QUERIES, bundled_corpus
 from ..search.index import faiss_available
 from ..search.store import INDEX_META, check_index_folder
 from ..tool import read_sentence_file
-from .common import add_model_args, load_model, positive_int, read_inputs, run_command
+from .common import add_model_args, load_model, positive_int, print_results, read_inputs, run_command
 
 HELP = "index a sentence file and search it"
 
@@ -70,16 +69,7 @@ def run(args: argparse.Namespace) -> int:
             print(f"saved index to {index_dir}", file=sys.stderr)
     queries = read_inputs(args.queries, None) or EXAMPLE_QUERIES
     results = model.search(queries, threshold=args.threshold, top_k=args.top_k)
-    if args.format == "json":
-        print(json.dumps([{"query": q, "results": [{"sentence": s, "score": round(sc, 6)} for s, sc in r]}
-                          for q, r in zip(queries, results)], indent=2, ensure_ascii=False))
-        return 0
-    for q, r in zip(queries, results):
-        print(f"\nquery: {q}")
-        if not r:
-            print("  (no result above the threshold)")
-        for rank, (s, sc) in enumerate(r, 1):
-            print(f"  {rank}. {sc:.4f}  {s}")
+    print_results(queries, results, args.format)
     return 0
 
 
