@@ -104,3 +104,11 @@ def vm_hwm_mib() -> float | None:
     except OSError:
         pass
     return None
+
+
+def emit(result: dict[str, Any], json_path: Path | None = None) -> None:
+    """Print ``result`` as indented JSON, and write it to ``json_path`` when one is given."""
+    text = json.dumps(result, indent=1)
+    print(text)
+    if json_path:
+        Path(json_path).write_text(text + "\n")

@@ -31,7 +31,7 @@ from pathlib import Path
 
 import torch
 
-from bench.common import device_info, random_bert_base, sync, vm_hwm_mib
+from bench.common import device_info, emit, random_bert_base, sync, vm_hwm_mib
 from simcse import SimCSE, default_model_path
 from simcse.cli import main as simcse_main
 from simcse.search.shards import EmbeddingManifest
@@ -111,10 +111,7 @@ def main(argv: list[str] | None = None) -> int:
     args = p.parse_args(argv)
     result = run(args.corpus.resolve(), args.model, args.device, args.dtype, args.batch_size, args.shard_mb,
                  args.output_dir, args.model_sample)
-    text = json.dumps(result, indent=1)
-    print(text)
-    if args.json:
-        args.json.write_text(text + "\n")
+    emit(result, args.json)
     return 0
 
 

@@ -27,7 +27,7 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from bench.common import device_info, sync, vm_hwm_mib
+from bench.common import device_info, emit, sync, vm_hwm_mib
 from simcse import SimCSE
 from simcse.search.index import TorchIndex
 from simcse.search.shards import EmbeddingManifest, iter_shards, load_vectors_float32
@@ -139,10 +139,7 @@ def main(argv: list[str] | None = None) -> int:
             print(json.dumps(row), flush=True)
     result = {"benchmark": "corpus_retrieval", "rows": n, "dim": emb.dim, "queries": len(lines),
               "cpu_threads": torch.get_num_threads(), "results": rows, "env": device_info()}
-    text = json.dumps(result, indent=1)
-    print(text)
-    if args.json:
-        args.json.write_text(text + "\n")
+    emit(result, args.json)
     return 0
 
 
