@@ -40,7 +40,7 @@ from .formats.huggingface import (
     token_limit,
     tokenizer_limit,
 )
-from .formats.sentence_transformers import remove_stale_model_files
+from .formats.sentence_transformers import prompt_prefix, remove_stale_model_files
 from .formats.spec import SIMCSE_CONFIG, EncoderConfig, apply_overrides, embedding_pooler
 from .pooling import NEEDS_HIDDEN_STATES, MLPHead, pool
 
@@ -164,12 +164,18 @@ class SentenceEncoder(nn.Module):
 
         With a prompt template, a sentence too long is cut, never the template: the ids are those of
         the template around the longest start of the sentence (its end, for a tokenizer that truncates
-        on the left) that fits, so ``last`` pooling always reads the template's last token.
+        on the left) that fits, so ``last`` pooling always reads the template's last token. A template
+        with nothing after the sentence, cut on the right, is truncated as one text by the tokenizer,
+        as sentence-transformers truncates its prompt and sentence (only the sentence's end goes).
         """
         max_length = max_length or self.config.max_length
-        if self.config.prompt:
-            return _templated_token_ids(self.tokenizer, self.config.prompt, list(sentences), max_length)
-        return _fast_token_ids(self.tokenizer, list(sentences), max_length)
+        prompt = self.config.prompt
+        if not prompt:
+            return _fast_token_ids(self.tokenizer, list(sentences), max_length)
+        _check_template_fits(self.tokenizer, prompt, max_length)
+        if prompt_prefix(prompt) and getattr(self.tokenizer, "truncation_side", "right") == "right":
+            return _fast_token_ids(self.tokenizer, [prompt.format(s) for s in sentences], max_length)
+        return _templated_token_ids(self.tokenizer, prompt, list(sentences), max_length)
 
     def collate(
         self, ids: Sequence[Sequence[int]], pad_to_multiple_of: int | None = None, pad_to: int | None = None
@@ -492,6 +498,16 @@ def _untruncated_encodings(tokenizer: Any, texts: list[str]) -> list[tuple[list[
     return [(ids, None) for ids in enc["input_ids"]]
 
 
+def _check_template_fits(tokenizer: Any, template: str, max_length: int) -> None:
+    """Refuse a ``max_length`` that cannot hold ``template``, the special tokens and one token of the sentence."""
+    fixed = len(_untruncated_encodings(tokenizer, [template.format("")])[0][0])
+    if max_length < fixed + 1:
+        raise ValueError(
+            f"max_length={max_length} cannot hold the prompt template {template!r}: the template and the special "
+            f"tokens take {fixed} tokens, so max_length must be at least {fixed + 1} (one token of the sentence)"
+        )
+
+
 def _templated_token_ids(tokenizer: Any, template: str, sentences: list[str], max_length: int) -> list[list[int]]:
     """The ids of ``template`` around each sentence, the sentence cut (never the template) to fit ``max_length``.
 
@@ -501,12 +517,6 @@ def _templated_token_ids(tokenizer: Any, template: str, sentences: list[str], ma
     template's edges can need a second round).
     """
     head, tail = template.format("\x00").split("\x00", 1)
-    fixed = len(_untruncated_encodings(tokenizer, [head + tail])[0][0])
-    if max_length < fixed + 1:
-        raise ValueError(
-            f"max_length={max_length} cannot hold the prompt template {template!r}: the template and the special "
-            f"tokens take {fixed} tokens, so max_length must be at least {fixed + 1} (one token of the sentence)"
-        )
     keep_end = getattr(tokenizer, "truncation_side", "right") == "left"
     texts = list(sentences)
     out: list[list[int]] = [[] for _ in texts]

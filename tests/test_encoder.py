@@ -109,12 +109,25 @@ def test_a_tokenizer_without_token_spans_still_keeps_the_template(monkeypatch):
     assert ids[1:] == [enc.tokenizer(PROMPT.format(s))["input_ids"] for s in SHORT]
 
 
-def test_max_length_too_small_for_the_template_is_refused_with_both_numbers():
-    enc = _encoder("gpt2", "right")
-    fixed = len(enc.tokenizer(PROMPT.format(""))["input_ids"])
+@pytest.mark.parametrize("prompt", [PROMPT, "query: {}"])
+def test_max_length_too_small_for_the_template_is_refused_with_both_numbers(prompt):
+    enc = _encoder("gpt2", "right", prompt)
+    fixed = len(enc.tokenizer(prompt.format(""))["input_ids"])
     assert len(enc.tokenize_ids(["rain"], fixed + 1)[0]) == fixed + 1
     with pytest.raises(ValueError, match=rf"max_length={fixed} cannot hold .* take {fixed} tokens.* at least {fixed + 1}"):
         enc.tokenize_ids(["rain"], fixed)
+
+
+@pytest.mark.parametrize("kind", ["gpt2", "llama"])
+def test_a_prefix_template_is_truncated_as_sentence_transformers_truncates_it(kind):
+    """Nothing after the sentence: the templated text is cut by the tokenizer, as sentence-transformers cuts
+    its prompt + sentence, at every length (also inside a character of several byte tokens)."""
+    enc = _encoder(kind, "right", "query: {}")
+    text = "query: 日本語の文です。" + LONG
+    fixed = len(enc.tokenizer("query: ")["input_ids"])
+    for max_length in range(fixed + 1, fixed + 30):
+        expected = enc.tokenizer(text, truncation=True, max_length=max_length)["input_ids"]
+        assert enc.tokenize_ids([text[len("query: "):]], max_length)[0] == expected, max_length
 
 
 def test_training_and_inference_tokenize_a_sentence_to_the_same_ids(tmp_path):
