@@ -50,6 +50,33 @@ def test_saved_folder_matches_sentence_transformers(tmp_path, tiny_bert_path, po
         assert not json.loads((out / "config.json").read_text()).get("output_hidden_states", False)
 
 
+@pytest.mark.parametrize("prompt", ["query: {}", 'This sentence : "{}" means in one word:"'])
+@pytest.mark.parametrize(
+    "pooler,mlp_only_train",
+    [("cls", False), ("cls", True), ("cls_before_pooler", False), ("avg", False),
+     ("avg_first_last", False), ("avg_top2", False), ("last", False), ("max", False)],
+)
+def test_sentence_transformers_gives_our_embeddings_with_a_prompt_or_refuses(tmp_path, tiny_bert_path, pooler,
+                                                                             mlp_only_train, prompt):
+    """Whatever SentenceTransformer(path) makes of a folder we save with a prompt template is our embeddings,
+    or a load that fails naming the reason and SimCSE(path): never other numbers."""
+    from sentence_transformers import SentenceTransformer
+
+    torch.manual_seed(0)
+    encoder, _ = load_encoder_for_training(str(tiny_bert_path), pooler_type=pooler, mlp_only_train=mlp_only_train)
+    encoder.config.prompt = prompt
+    out = tmp_path / "model"
+    encoder.save_pretrained(out)
+    ours = SimCSE(str(out), device="cpu").encode(SENTENCES, return_numpy=True, normalize_to_unit=False)
+    np.testing.assert_allclose(ours, encoder.eval().encode(SENTENCES).numpy(), atol=1e-5)
+    if prompt.endswith("{}"):
+        st = SentenceTransformer(str(out), device="cpu").encode(SENTENCES, convert_to_numpy=True)
+        np.testing.assert_allclose(st, ours, atol=1e-5)
+    else:
+        with pytest.raises(ImportError, match=r"prompt template with text after the sentence.*SimCSE\(path\)"):
+            SentenceTransformer(str(out), device="cpu")
+
+
 @pytest.mark.parametrize("pooler", ["avg_first_last", "avg_top2"])
 def test_layer_pooling_read_back_from_modules_json(tmp_path, minilm_path, pooler):
     """Without simcse_config.json the sentence-transformers manifest alone gives the same pooler
@@ -359,10 +386,12 @@ def test_saving_over_a_model_folder_removes_the_old_models_modules_only(tmp_path
     np.testing.assert_allclose(SentenceTransformer(str(out), device="cpu").encode(SENTENCES), expected, atol=1e-5)
     np.testing.assert_allclose(SimCSE(str(out), device="cpu").encode(SENTENCES, return_numpy=True, normalize_to_unit=False),
                                expected, atol=1e-5)
-    # a model whose prompt has no sentence-transformers form leaves no manifest of the model before it
+    # a model whose prompt has no sentence-transformers form leaves no manifest of the model before it,
+    # only a modules.json that sentence-transformers refuses
     avg.config.prompt = 'This sentence : "{}" means in one word:"'
     save(avg, out)
-    assert {"modules.json", "sentence_bert_config.json", "1_Pooling"}.isdisjoint(p.name for p in out.iterdir())
+    assert {"sentence_bert_config.json", "1_Pooling"}.isdisjoint(p.name for p in out.iterdir())
+    assert [m["path"] for m in json.loads((out / "modules.json").read_text())] == [""]
 
 
 def _folder_with_prompts(path, tiny_bert_path, settings, include_prompt=True, pooling_mode="mean"):
