@@ -254,22 +254,29 @@ def test_training_from_a_lowercasing_folder_tokenizes_lowercased(tmp_path, tiny_
     assert encoder.tokenizer(MIXED)["input_ids"] == encoder.tokenizer([s.lower() for s in MIXED])["input_ids"]
 
 
+@pytest.mark.parametrize("prompt", [None, "query: {}", 'This sentence : "{}" means in one word:"'])
 @pytest.mark.parametrize("kind", ["gpt2", "llama"])
-def test_left_padded_decoder_saves_a_folder_sentence_transformers_embeds_alike(tmp_path, minilm_path, kind):
+def test_left_padded_decoder_saves_a_folder_sentence_transformers_embeds_alike(tmp_path, minilm_path, kind, prompt):
     """A decoder whose tokenizer pads on the left: sentence-transformers passes no position ids, so
     GPT-2's absolute positions would shift by each sentence's padding. The folder is written
-    right-padded (the tokenizer in memory keeps its side) and both loaders give our embeddings."""
+    right-padded (the tokenizer in memory keeps its side) and both loaders give our embeddings (with a
+    template that has text after the sentence, sentence-transformers refuses the folder instead)."""
     from sentence_transformers import SentenceTransformer
     from test_lora import _tiny_decoder
 
     encoder = SentenceEncoder.from_pretrained(str(_tiny_decoder(tmp_path / "src", minilm_path, kind))).eval()
     encoder.tokenizer.padding_side = "left"
+    encoder.config.prompt = prompt
     expected = encoder.encode(SENTENCES).numpy()
     encoder.save_pretrained(tmp_path / "out")
     assert encoder.tokenizer.padding_side == "left"
     assert json.loads((tmp_path / "out" / "tokenizer_config.json").read_text())["padding_side"] == "right"
-    st = SentenceTransformer(str(tmp_path / "out"), device="cpu")
-    np.testing.assert_allclose(st.encode(SENTENCES, batch_size=4), expected, atol=1e-5)
+    if prompt is None or prompt.endswith("{}"):
+        st = SentenceTransformer(str(tmp_path / "out"), device="cpu")
+        np.testing.assert_allclose(st.encode(SENTENCES, batch_size=4), expected, atol=1e-5)
+    else:
+        with pytest.raises(ImportError, match=r"SimCSE\(path\)"):
+            SentenceTransformer(str(tmp_path / "out"), device="cpu")
     ours = SimCSE(str(tmp_path / "out"), device="cpu").encode(SENTENCES, return_numpy=True, normalize_to_unit=False)
     np.testing.assert_allclose(ours, expected, atol=1e-5)
 
