@@ -40,7 +40,7 @@ from .formats.huggingface import (
     token_limit,
     tokenizer_limit,
 )
-from .formats.sentence_transformers import remove_stale_model_files
+from .formats.sentence_transformers import prompt_prefix, remove_stale_model_files
 from .formats.spec import SIMCSE_CONFIG, EncoderConfig, apply_overrides, embedding_pooler
 from .pooling import NEEDS_HIDDEN_STATES, MLPHead, pool
 
@@ -160,11 +160,22 @@ class SentenceEncoder(nn.Module):
 
     # ------------------------------------------------------------------ tokenization
     def tokenize_ids(self, sentences: Sequence[str], max_length: int | None = None) -> list[list[int]]:
-        """Token ids (with special tokens, truncated to ``max_length``) for each sentence, no padding."""
+        """Token ids (with special tokens, at most ``max_length``) for each sentence, no padding.
+
+        With a prompt template, a sentence too long is cut, never the template: the ids are those of
+        the template around the longest start of the sentence (its end, for a tokenizer that truncates
+        on the left) that fits, so ``last`` pooling always reads the template's last token. A template
+        with nothing after the sentence, cut on the right, is truncated as one text by the tokenizer,
+        as sentence-transformers truncates its prompt and sentence (only the sentence's end goes).
+        """
         max_length = max_length or self.config.max_length
-        if self.config.prompt:
-            sentences = [self.config.prompt.format(s) for s in sentences]
-        return _fast_token_ids(self.tokenizer, list(sentences), max_length)
+        prompt = self.config.prompt
+        if not prompt:
+            return _fast_token_ids(self.tokenizer, list(sentences), max_length)
+        _check_template_fits(self.tokenizer, prompt, max_length)
+        if prompt_prefix(prompt) and getattr(self.tokenizer, "truncation_side", "right") == "right":
+            return _fast_token_ids(self.tokenizer, [prompt.format(s) for s in sentences], max_length)
+        return _templated_token_ids(self.tokenizer, prompt, list(sentences), max_length)
 
     def collate(
         self, ids: Sequence[Sequence[int]], pad_to_multiple_of: int | None = None, pad_to: int | None = None
@@ -441,15 +452,18 @@ class _HostStaging:
 _BACKEND_CACHE = weakref.WeakKeyDictionary()
 
 
-def _truncating_backend(tokenizer: Any, max_length: int) -> Any:
-    """A private copy of the tokenizer's Rust backend that truncates to ``max_length`` and never pads
-    (one per tokenizer and length, so the shared tokenizer's settings are never touched)."""
+def _truncating_backend(tokenizer: Any, max_length: int | None) -> Any:
+    """A private copy of the tokenizer's Rust backend that truncates to ``max_length`` (``None``: never) and
+    never pads (one per tokenizer and length, so the shared tokenizer's settings are never touched)."""
     per_tok = _BACKEND_CACHE.setdefault(tokenizer, {})
     backend = per_tok.get(max_length)
     if backend is None:
         backend = copy.copy(tokenizer.backend_tokenizer)
         backend.no_padding()
-        backend.enable_truncation(max_length)
+        if max_length is None:
+            backend.no_truncation()
+        else:
+            backend.enable_truncation(max_length)
         per_tok[max_length] = backend
     return backend
 
@@ -471,6 +485,72 @@ def _fast_token_ids(tokenizer: Any, sentences: list[str], max_length: int) -> li
         return_token_type_ids=False,
     )
     return enc["input_ids"]
+
+
+def _untruncated_encodings(tokenizer: Any, texts: list[str]) -> list[tuple[list[int], list[tuple[int, int]] | None]]:
+    """Each text's token ids with special tokens, untruncated, and each token's character span in the text
+    (``None`` for a tokenizer without a Rust backend, which gives no spans)."""
+    if getattr(tokenizer, "is_fast", False) and getattr(tokenizer, "backend_tokenizer", None) is not None:
+        backend = _truncating_backend(tokenizer, None)
+        return [(e.ids, e.offsets) for e in backend.encode_batch(texts, add_special_tokens=True)]
+    enc = tokenizer(texts, add_special_tokens=True, truncation=False, padding=False,
+                    return_attention_mask=False, return_token_type_ids=False)
+    return [(ids, None) for ids in enc["input_ids"]]
+
+
+def _check_template_fits(tokenizer: Any, template: str, max_length: int) -> None:
+    """Refuse a ``max_length`` that cannot hold ``template``, the special tokens and one token of the sentence."""
+    fixed = len(_untruncated_encodings(tokenizer, [template.format("")])[0][0])
+    if max_length < fixed + 1:
+        raise ValueError(
+            f"max_length={max_length} cannot hold the prompt template {template!r}: the template and the special "
+            f"tokens take {fixed} tokens, so max_length must be at least {fixed + 1} (one token of the sentence)"
+        )
+
+
+def _templated_token_ids(tokenizer: Any, template: str, sentences: list[str], max_length: int) -> list[list[int]]:
+    """The ids of ``template`` around each sentence, the sentence cut (never the template) to fit ``max_length``.
+
+    A sentence that fits is tokenized inside the template as one text, exactly as without a limit. One
+    that does not is cut at a token boundary, by as many of its tokens as the whole is over, and the
+    template around the cut text is tokenized again, until it fits (tokens that merge across the
+    template's edges can need a second round).
+    """
+    head, tail = template.format("\x00").split("\x00", 1)
+    keep_end = getattr(tokenizer, "truncation_side", "right") == "left"
+    texts = list(sentences)
+    out: list[list[int]] = [[] for _ in texts]
+    todo = list(range(len(texts)))
+    while todo:
+        over = []
+        for i, (ids, spans) in zip(todo, _untruncated_encodings(tokenizer, [head + texts[i] + tail for i in todo])):
+            excess = len(ids) - max_length
+            if excess <= 0:
+                out[i] = list(ids)
+            else:
+                texts[i] = _cut_sentence(texts[i], len(head), len(ids), spans, excess, keep_end)
+                over.append(i)
+        todo = over
+    return out
+
+
+def _cut_sentence(text: str, start: int, n_ids: int, spans: list[tuple[int, int]] | None, excess: int,
+                  keep_end: bool) -> str:
+    """``text`` (at character ``start`` of the templated text) less about ``excess`` tokens: its last ones, or its
+    first ones when ``keep_end``; always shorter than ``text``. ``spans``: the templated text's token spans; without
+    them the share of characters to drop is that of the tokens over."""
+    if spans is None:
+        drop = max(1, -(-len(text) * excess // n_ids))
+    else:
+        inside = [(s - start, e - start) for s, e in spans if e > s and s >= start and e <= start + len(text)]
+        if excess >= len(inside):
+            return ""
+        if keep_end:
+            drop = inside[excess][0]
+        else:
+            drop = len(text) - inside[len(inside) - excess - 1][1]
+        drop = max(1, drop)
+    return text[drop:] if keep_end else text[: len(text) - drop]
 
 
 def _prepare_tokenizer(tokenizer: Any) -> None:

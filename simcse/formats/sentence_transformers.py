@@ -323,20 +323,30 @@ def _write_pooling(folder: Path, hidden: int, mode: str, include_prompt: bool = 
     (folder / "config.json").write_text(json.dumps(pooling, indent=2) + "\n")
 
 
+UNLOADABLE_MODULE = (
+    "sentence_transformers.SimCSE prompt template with text after the sentence, which sentence-transformers "
+    "cannot express: load this folder with SimCSE(path) from the simcse package"
+)
+"""The one module of ``modules.json`` for a folder sentence-transformers cannot load with our embeddings:
+``SentenceTransformer(path)`` then fails with an ImportError quoting it (no ``.`` in the part after the
+first, so that the whole reason is the class name sentence-transformers reports missing)."""
+
+
 def write_sentence_transformers_files(encoder: EncoderParts, path: Path) -> set[str]:
     """Write modules.json, sentence_bert_config.json and the pooling (and MLP) module configs; return
-    the names written in ``path`` (none for a prompt template with text after the sentence, which
-    sentence-transformers cannot express)."""
+    the names written in ``path``. A prompt template with text after the sentence, which sentence-transformers
+    cannot express, gets a ``modules.json`` that sentence-transformers refuses to load, with the reason
+    (:data:`UNLOADABLE_MODULE`), rather than none, under which it would load the folder as mean pooling."""
     cfg = encoder.config
     prefix = prompt_prefix(cfg.prompt)
     if prefix is None:
-        # A template with text after the sentence (e.g. PromptEOL) has no sentence-transformers
-        # equivalent (its prompts are prefixes): the folder is written for SimCSE / SentenceEncoder only.
         logger.warning(
-            "%s: prompt template %r is not expressible in a sentence-transformers folder; no sentence-transformers "
-            "manifest written (load the folder with simcse.SimCSE)", path, cfg.prompt,
+            "%s: prompt template %r is not expressible in a sentence-transformers folder; SentenceTransformer(path) "
+            "refuses the folder (load it with simcse.SimCSE)", path, cfg.prompt,
         )
-        return set()
+        modules = [{"idx": 0, "name": "0", "path": "", "type": UNLOADABLE_MODULE}]
+        (path / "modules.json").write_text(json.dumps(modules, indent=2) + "\n")
+        return {"modules.json"}
     hidden = output_width(encoder.backbone.config)
     modules = [{"idx": 0, "name": "0", "path": "", "type": "sentence_transformers.models.Transformer"}]
     (path / "sentence_bert_config.json").write_text(

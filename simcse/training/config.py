@@ -128,7 +128,8 @@ class ModelArguments:
     grad_cache_chunk_size: int | None = field(
         default=None,
         metadata={"help": "Gradient caching: encode the batch in chunks of this many sequences (two passes), so the "
-                  "contrastive batch can exceed what fits in memory; gradients equal the full batch's. Not with --fp16."},
+                  "contrastive batch can exceed what fits in memory; gradients equal the full batch's under the same dropout masks (drawn chunk by chunk, so not "
+                  "those of a run without it and the same seed). Not with --fp16."},
     )
     matryoshka_dims: list[int] | None = field(
         default=None,

@@ -13,8 +13,10 @@ the *encoder* instead:
    masks as in step 1) and back-propagate the surrogate ``sum(z_chunk * g_chunk)``, whose gradient
    with respect to the parameters is the chunk's share of ``dL/dθ``.
 
-The parameter gradients equal those of one backward through the whole batch (to float rounding);
-peak memory is that of one chunk plus the embeddings. The cost is a second forward pass.
+The parameter gradients equal those of one backward through the whole batch under the same dropout
+masks (to float rounding); peak memory is that of one chunk plus the embeddings. The cost is a second
+forward pass. The masks are drawn chunk by chunk, not over the whole batch at once, so an uncached step
+with the same seed draws other masks: its gradients differ from the cached step's as another seed's do.
 
 Under DDP the loss gathers the embeddings of all ranks (:mod:`simcse.training.distributed`), so ``g`` is
 this rank's share of the global loss's gradient (times the world size, as in the uncached path,

@@ -50,6 +50,33 @@ def test_saved_folder_matches_sentence_transformers(tmp_path, tiny_bert_path, po
         assert not json.loads((out / "config.json").read_text()).get("output_hidden_states", False)
 
 
+@pytest.mark.parametrize("prompt", ["query: {}", 'This sentence : "{}" means in one word:"'])
+@pytest.mark.parametrize(
+    "pooler,mlp_only_train",
+    [("cls", False), ("cls", True), ("cls_before_pooler", False), ("avg", False),
+     ("avg_first_last", False), ("avg_top2", False), ("last", False), ("max", False)],
+)
+def test_sentence_transformers_gives_our_embeddings_with_a_prompt_or_refuses(tmp_path, tiny_bert_path, pooler,
+                                                                             mlp_only_train, prompt):
+    """Whatever SentenceTransformer(path) makes of a folder we save with a prompt template is our embeddings,
+    or a load that fails naming the reason and SimCSE(path): never other numbers."""
+    from sentence_transformers import SentenceTransformer
+
+    torch.manual_seed(0)
+    encoder, _ = load_encoder_for_training(str(tiny_bert_path), pooler_type=pooler, mlp_only_train=mlp_only_train)
+    encoder.config.prompt = prompt
+    out = tmp_path / "model"
+    encoder.save_pretrained(out)
+    ours = SimCSE(str(out), device="cpu").encode(SENTENCES, return_numpy=True, normalize_to_unit=False)
+    np.testing.assert_allclose(ours, encoder.eval().encode(SENTENCES).numpy(), atol=1e-5)
+    if prompt.endswith("{}"):
+        st = SentenceTransformer(str(out), device="cpu").encode(SENTENCES, convert_to_numpy=True)
+        np.testing.assert_allclose(st, ours, atol=1e-5)
+    else:
+        with pytest.raises(ImportError, match=r"prompt template with text after the sentence.*SimCSE\(path\)"):
+            SentenceTransformer(str(out), device="cpu")
+
+
 @pytest.mark.parametrize("pooler", ["avg_first_last", "avg_top2"])
 def test_layer_pooling_read_back_from_modules_json(tmp_path, minilm_path, pooler):
     """Without simcse_config.json the sentence-transformers manifest alone gives the same pooler
@@ -227,22 +254,29 @@ def test_training_from_a_lowercasing_folder_tokenizes_lowercased(tmp_path, tiny_
     assert encoder.tokenizer(MIXED)["input_ids"] == encoder.tokenizer([s.lower() for s in MIXED])["input_ids"]
 
 
+@pytest.mark.parametrize("prompt", [None, "query: {}", 'This sentence : "{}" means in one word:"'])
 @pytest.mark.parametrize("kind", ["gpt2", "llama"])
-def test_left_padded_decoder_saves_a_folder_sentence_transformers_embeds_alike(tmp_path, minilm_path, kind):
+def test_left_padded_decoder_saves_a_folder_sentence_transformers_embeds_alike(tmp_path, minilm_path, kind, prompt):
     """A decoder whose tokenizer pads on the left: sentence-transformers passes no position ids, so
     GPT-2's absolute positions would shift by each sentence's padding. The folder is written
-    right-padded (the tokenizer in memory keeps its side) and both loaders give our embeddings."""
+    right-padded (the tokenizer in memory keeps its side) and both loaders give our embeddings (with a
+    template that has text after the sentence, sentence-transformers refuses the folder instead)."""
     from sentence_transformers import SentenceTransformer
     from test_lora import _tiny_decoder
 
     encoder = SentenceEncoder.from_pretrained(str(_tiny_decoder(tmp_path / "src", minilm_path, kind))).eval()
     encoder.tokenizer.padding_side = "left"
+    encoder.config.prompt = prompt
     expected = encoder.encode(SENTENCES).numpy()
     encoder.save_pretrained(tmp_path / "out")
     assert encoder.tokenizer.padding_side == "left"
     assert json.loads((tmp_path / "out" / "tokenizer_config.json").read_text())["padding_side"] == "right"
-    st = SentenceTransformer(str(tmp_path / "out"), device="cpu")
-    np.testing.assert_allclose(st.encode(SENTENCES, batch_size=4), expected, atol=1e-5)
+    if prompt is None or prompt.endswith("{}"):
+        st = SentenceTransformer(str(tmp_path / "out"), device="cpu")
+        np.testing.assert_allclose(st.encode(SENTENCES, batch_size=4), expected, atol=1e-5)
+    else:
+        with pytest.raises(ImportError, match=r"SimCSE\(path\)"):
+            SentenceTransformer(str(tmp_path / "out"), device="cpu")
     ours = SimCSE(str(tmp_path / "out"), device="cpu").encode(SENTENCES, return_numpy=True, normalize_to_unit=False)
     np.testing.assert_allclose(ours, expected, atol=1e-5)
 
@@ -359,10 +393,12 @@ def test_saving_over_a_model_folder_removes_the_old_models_modules_only(tmp_path
     np.testing.assert_allclose(SentenceTransformer(str(out), device="cpu").encode(SENTENCES), expected, atol=1e-5)
     np.testing.assert_allclose(SimCSE(str(out), device="cpu").encode(SENTENCES, return_numpy=True, normalize_to_unit=False),
                                expected, atol=1e-5)
-    # a model whose prompt has no sentence-transformers form leaves no manifest of the model before it
+    # a model whose prompt has no sentence-transformers form leaves no manifest of the model before it,
+    # only a modules.json that sentence-transformers refuses
     avg.config.prompt = 'This sentence : "{}" means in one word:"'
     save(avg, out)
-    assert {"modules.json", "sentence_bert_config.json", "1_Pooling"}.isdisjoint(p.name for p in out.iterdir())
+    assert {"sentence_bert_config.json", "1_Pooling"}.isdisjoint(p.name for p in out.iterdir())
+    assert [m["path"] for m in json.loads((out / "modules.json").read_text())] == [""]
 
 
 def _folder_with_prompts(path, tiny_bert_path, settings, include_prompt=True, pooling_mode="mean"):

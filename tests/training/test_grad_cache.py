@@ -1,4 +1,4 @@
-"""Gradient caching: parameter gradients equal the full batch's; trainer runs with it."""
+"""Gradient caching: parameter gradients equal the full batch's under the same dropout masks; trainer runs with it."""
 from __future__ import annotations
 
 import json
@@ -96,6 +96,32 @@ def test_cached_gradients_equal_full_batch_with_dropout(tiny_bert_path, views, c
     # Dropout really matters here: another seed gives other gradients.
     _, other = _reference(model, batch, chunk, seed=12)
     assert any(not torch.allclose(other[k], ref[k], atol=1e-5) for k in ref)
+
+
+def _uncached(model, batch, seed: int) -> dict:
+    model.zero_grad(set_to_none=True)
+    torch.manual_seed(seed)
+    model(**batch)["loss"].backward()
+    return _grads(model)
+
+
+def _distance(a: dict, b: dict) -> float:
+    return float(torch.sqrt(sum(((a[k] - b[k]) ** 2).sum() for k in a)))
+
+
+def test_a_cached_run_draws_other_dropout_masks_than_an_uncached_one_with_the_same_seed(tiny_bert_path):
+    """The README's statement: the gradients equal the full batch's under the same dropout masks, but a cached
+    and an uncached step with the same seed draw different masks (chunk by chunk, not over the whole batch), so
+    their gradients are as far apart as those of two seeds; with dropout off they are equal."""
+    model = _model(tiny_bert_path)
+    batch = _batch(model, 2)
+    model.eval()  # no dropout: the same masks (none), the same gradients
+    _assert_same(_uncached(model, batch, seed=11), _cached(model, batch, chunk=3, seed=11)[1])
+    model.train()
+    uncached, other_seed = _uncached(model, batch, seed=11), _uncached(model, batch, seed=12)
+    cached = _cached(model, batch, chunk=3, seed=11)[1]
+    ratio = _distance(cached, uncached) / _distance(other_seed, uncached)
+    assert 0.5 < ratio < 2, ratio
 
 
 def test_one_chunk_equals_the_models_own_forward(tiny_bert_path):
