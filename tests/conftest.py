@@ -64,3 +64,22 @@ def make_tiny_bert(path: Path, minilm_path: Path, hidden: int = 32, layers: int 
 @pytest.fixture(scope="session")
 def tiny_bert_path(tmp_path_factory, minilm_path) -> Path:
     return make_tiny_bert(tmp_path_factory.mktemp("tiny_bert"), minilm_path)
+
+
+def make_tiny_decoder(path: Path, minilm_path: Path, kind: str = "llama") -> Path:
+    """A randomly initialised small Llama- or GPT-2-style decoder with the bert-base-uncased vocabulary, saved to ``path``."""
+    from transformers import AutoTokenizer, GPT2Config, GPT2Model, LlamaConfig, LlamaModel
+
+    torch.manual_seed(0)
+    if kind == "llama":
+        cfg = LlamaConfig(vocab_size=30522, hidden_size=32, intermediate_size=64, num_hidden_layers=2,
+                          num_attention_heads=4, num_key_value_heads=2, max_position_embeddings=128,
+                          bos_token_id=101, eos_token_id=102)
+        model = LlamaModel(cfg)
+    else:
+        cfg = GPT2Config(vocab_size=30522, n_embd=32, n_layer=2, n_head=4, n_positions=128,
+                         bos_token_id=101, eos_token_id=102)
+        model = GPT2Model(cfg)
+    model.save_pretrained(str(path))
+    AutoTokenizer.from_pretrained(str(minilm_path)).save_pretrained(str(path))
+    return path

@@ -262,9 +262,9 @@ def test_left_padded_decoder_saves_a_folder_sentence_transformers_embeds_alike(t
     right-padded (the tokenizer in memory keeps its side) and both loaders give our embeddings (with a
     template that has text after the sentence, sentence-transformers refuses the folder instead)."""
     from sentence_transformers import SentenceTransformer
-    from test_lora import _tiny_decoder
+    from conftest import make_tiny_decoder
 
-    encoder = SentenceEncoder.from_pretrained(str(_tiny_decoder(tmp_path / "src", minilm_path, kind))).eval()
+    encoder = SentenceEncoder.from_pretrained(str(make_tiny_decoder(tmp_path / "src", minilm_path, kind))).eval()
     encoder.tokenizer.padding_side = "left"
     encoder.config.prompt = prompt
     expected = encoder.encode(SENTENCES).numpy()

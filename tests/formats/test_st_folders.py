@@ -186,9 +186,9 @@ def test_weighted_layer_pooling_without_hidden_states_is_plain_mean(tmp_path, ti
 
 
 def test_left_padding_gpt2_folder_warns_that_sentence_transformers_differs(tmp_path, minilm_path, caplog):
-    from test_lora import _tiny_decoder
+    from conftest import make_tiny_decoder
 
-    folder = _tiny_decoder(tmp_path / "gpt2", minilm_path, "gpt2")
+    folder = make_tiny_decoder(tmp_path / "gpt2", minilm_path, "gpt2")
     tokenizer_config = json.loads((folder / "tokenizer_config.json").read_text())
     (folder / "tokenizer_config.json").write_text(json.dumps({**tokenizer_config, "padding_side": "left"}))
     (folder / "1_Pooling").mkdir()

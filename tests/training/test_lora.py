@@ -11,6 +11,8 @@ from simcse.training.lora import ADAPTER_DIR, PROMPT_PRESETS, apply_lora, merged
 from simcse.training.loss import InfoNCELoss
 from simcse.training.trainer import ContrastiveModel, load_checkpoint_weights, load_encoder_for_training, save_model_atomically
 
+from conftest import make_tiny_decoder
+
 SENTS = [
     "a man is playing a guitar .",
     "two children run in the park near the river",
@@ -21,32 +23,14 @@ SENTS = [
 ]
 
 
-def _tiny_decoder(path, minilm_path, kind: str = "llama"):
-    from transformers import AutoTokenizer, GPT2Config, GPT2Model, LlamaConfig, LlamaModel
-
-    torch.manual_seed(0)
-    if kind == "llama":
-        cfg = LlamaConfig(vocab_size=30522, hidden_size=32, intermediate_size=64, num_hidden_layers=2,
-                          num_attention_heads=4, num_key_value_heads=2, max_position_embeddings=128,
-                          bos_token_id=101, eos_token_id=102)
-        model = LlamaModel(cfg)
-    else:
-        cfg = GPT2Config(vocab_size=30522, n_embd=32, n_layer=2, n_head=4, n_positions=128,
-                         bos_token_id=101, eos_token_id=102)
-        model = GPT2Model(cfg)
-    model.save_pretrained(str(path))
-    AutoTokenizer.from_pretrained(str(minilm_path)).save_pretrained(str(path))
-    return path
-
-
 @pytest.fixture(scope="module")
 def llama_path(tmp_path_factory, minilm_path):
-    return _tiny_decoder(tmp_path_factory.mktemp("llama"), minilm_path, "llama")
+    return make_tiny_decoder(tmp_path_factory.mktemp("llama"), minilm_path, "llama")
 
 
 @pytest.mark.parametrize("kind", ["llama", "gpt2"])
 def test_last_pooling_picks_last_real_token_left_and_right_padding(tmp_path, minilm_path, kind):
-    enc = SentenceEncoder.from_pretrained(str(_tiny_decoder(tmp_path, minilm_path, kind))).eval()
+    enc = SentenceEncoder.from_pretrained(str(make_tiny_decoder(tmp_path, minilm_path, kind))).eval()
     assert enc.pooler_type == "last"
     ids = enc.tokenize_ids(SENTS)
     singles = []
@@ -197,4 +181,4 @@ def test_gradient_checkpointing_through_lora_still_trains_adapters(llama_path):
 @pytest.mark.parametrize("kind", ["llama", "gpt2"])
 def test_do_mlm_on_a_decoder_is_named(tmp_path, minilm_path, kind):
     with pytest.raises(ValueError, match="--do_mlm adds a masked-language-model loss, but .* is a decoder-only"):
-        load_encoder_for_training(str(_tiny_decoder(tmp_path / kind, minilm_path, kind)), do_mlm=True)
+        load_encoder_for_training(str(make_tiny_decoder(tmp_path / kind, minilm_path, kind)), do_mlm=True)
