@@ -26,6 +26,7 @@ from tokenizers import normalizers
 from torch import nn
 from tqdm.auto import tqdm
 
+from .defaults import BATCH_SIZE
 from .formats import FolderSpec, read_folder, resolve_config, write_folder
 from .formats.huggingface import (
     MLP_DIR,
@@ -195,7 +196,7 @@ class SentenceEncoder(nn.Module):
     def encode(
         self,
         sentences: Sequence[str],
-        batch_size: int = 64,
+        batch_size: int = BATCH_SIZE,
         max_length: int | None = None,
         normalize: bool = False,
         device: str | torch.device | None = None,
@@ -235,7 +236,7 @@ class SentenceEncoder(nn.Module):
     def encode_stream(
         self,
         chunks: Iterable[Sequence[str]],
-        batch_size: int = 64,
+        batch_size: int = BATCH_SIZE,
         max_length: int | None = None,
         normalize: bool = False,
         device: str | torch.device | None = None,

@@ -24,6 +24,7 @@ import torch
 import torch.distributed as dist
 from tqdm.auto import tqdm
 
+from ..defaults import BATCH_SIZE
 from ..encoder import SentenceEncoder
 from .corpus import CorpusFile, LineCounter, ShardInput, duplicate_ids, read_shard_input
 from .quantization import quantize_embeddings
@@ -201,7 +202,7 @@ def encode_corpus(
     corpus: CorpusFile,
     folder: str | os.PathLike,
     settings: CorpusSettings,
-    batch_size: int = 64,
+    batch_size: int = BATCH_SIZE,
     device: torch.device | None = None,
     autocast_dtype: torch.dtype | None = None,
     progress: bool = False,
