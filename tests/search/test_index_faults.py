@@ -281,3 +281,23 @@ def test_the_demo_rebuilds_a_damaged_index(tiny_model, tmp_path, caplog):
     assert load_or_build_index(tiny_model, corpus, path, use_faiss=False, show_progress_bar=False) == "built"
     assert any("cannot reuse the index" in r.getMessage() and "damaged" in r.getMessage() for r in caplog.records)
     tiny_model.load_index(path)  # the rebuilt index is whole
+
+
+def test_encode_output_on_a_full_disk_leaves_the_old_file(tiny_bert_path, tmp_path, monkeypatch, capsys):
+    from simcse.cli import encode as encode_cli
+    out = tmp_path / "vectors.npy"
+    out.write_bytes(b"the old vectors")
+
+    def full(file, *args, **kwargs):
+        file.write(b"\x93NUMPY partial")
+        raise OSError(errno.ENOSPC, os.strerror(errno.ENOSPC))
+
+    monkeypatch.setattr(np, "save", full)
+    argv = ["--model", str(tiny_bert_path), "--device", "cpu", "--output", str(out), "--overwrite", "hello"]
+    assert encode_cli.main(argv) == 2
+    assert "No space left on device" in capsys.readouterr().err
+    assert out.read_bytes() == b"the old vectors"
+    assert [p.name for p in tmp_path.iterdir()] == ["vectors.npy"]  # no temporary file left
+    monkeypatch.undo()
+    assert encode_cli.main(argv) == 0
+    assert np.load(out).shape[0] == 1
