@@ -60,7 +60,7 @@ def atomic_file(path: str | os.PathLike) -> Iterator[Path]:
             tmp.unlink()
 
 
-def _exchange(a: Path, b: Path) -> bool:
+def exchange_folders(a: Path, b: Path) -> bool:
     """Swap ``a`` and ``b`` in one atomic step (Linux ``renameat2``); False where that is not available."""
     libc_name = ctypes.util.find_library("c")
     if libc_name is None:
@@ -101,7 +101,7 @@ def replace_folder(new: Path, target: Path, keep: Iterable[str] = ()) -> None:
         os.rename(new, target)
         fsync_path(target.parent)
         return
-    if _exchange(new, target):
+    if exchange_folders(new, target):
         fsync_path(target.parent)
         shutil.rmtree(new)  # now the old folder
         return

@@ -301,3 +301,39 @@ def test_encode_output_on_a_full_disk_leaves_the_old_file(tiny_bert_path, tmp_pa
     monkeypatch.undo()
     assert encode_cli.main(argv) == 0
     assert np.load(out).shape[0] == 1
+
+
+@pytest.mark.parametrize("exchange", [True, False], ids=["renameat2 exchange", "rename aside"])
+def test_a_resave_swaps_the_folder_in_and_keeps_the_users_files(tmp_path, monkeypatch, exchange):
+    import simcse.atomic
+    if not exchange:  # platforms without renameat2: the old folder is renamed aside, then removed
+        monkeypatch.setattr(simcse.atomic, "exchange_folders", lambda a, b: False)
+    path, _ = saved_old(tmp_path)
+    (path / "sub").mkdir()
+    (path / "sub" / "more.txt").write_text("also mine\n")
+    save_search_index(path, torch_index(["a", "b", "c"], 1), {})
+    assert list(load(path).sentences) == ["a", "b", "c"]
+    assert (path / "notes.txt").read_text() == "mine\n" and (path / "sub" / "more.txt").read_text() == "also mine\n"
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["idx"]
+
+
+def test_index_and_model_folders_are_fsynced_before_they_are_renamed_into_place(tmp_path, tiny_bert_path,
+                                                                               monkeypatch):
+    from simcse.encoder import SentenceEncoder
+    from simcse.formats import save_model_atomically
+    synced: set[str] = set()
+    real_fsync = os.fsync
+
+    def fsync(fd: int) -> None:
+        synced.add(os.path.basename(os.readlink(f"/proc/self/fd/{fd}")))
+        real_fsync(fd)
+
+    if not Path("/proc/self/fd").is_dir():
+        pytest.skip("needs /proc to name the fsynced files")
+    monkeypatch.setattr(os, "fsync", fsync)
+    path, _ = saved_old(tmp_path)
+    save_search_index(path, torch_index(["a"], 1), {})
+    assert {"embeddings.npy", "sentences.jsonl", INDEX_META} <= synced
+    synced.clear()
+    save_model_atomically(SentenceEncoder.from_pretrained(str(tiny_bert_path)), tmp_path / "model")
+    assert {p.name for p in (tmp_path / "model").iterdir() if p.is_file()} <= synced
