@@ -44,6 +44,40 @@ def temp_sibling(path: Path, what: str = "tmp") -> Path:
     return path.parent / f".{what}-{path.name}-{os.getpid()}"
 
 
+def remove_dead_siblings(path: Path) -> None:
+    """Remove the temporary siblings of ``path`` (``.tmp-NAME-PID``, ``.old-NAME-PID``) left by a
+    process of this machine that was killed while saving (its PID no longer runs)."""
+    if not path.parent.is_dir():
+        return
+    for what in ("tmp", "old"):
+        for entry in path.parent.glob(f".{what}-{glob_escape(path.name)}-*"):
+            pid = entry.name.rsplit("-", 1)[1]
+            if not pid.isdigit() or int(pid) == os.getpid() or pid_alive(int(pid)):
+                continue
+            if entry.is_dir() and not entry.is_symlink():
+                shutil.rmtree(entry)
+            else:
+                entry.unlink()
+
+
+def glob_escape(name: str) -> str:
+    """``name`` with the characters ``glob`` reads as patterns escaped."""
+    return "".join(f"[{c}]" if c in "*?[" else c for c in name)
+
+
+def pid_alive(pid: int) -> bool:
+    """Whether a process ``pid`` runs on this machine (outside POSIX: assumed to, as it cannot be asked safely)."""
+    if os.name != "posix":  # os.kill(pid, 0) would end the process on Windows
+        return True
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except (PermissionError, OSError):
+        return True
+    return True
+
+
 @contextmanager
 def atomic_file(path: str | os.PathLike) -> Iterator[Path]:
     """Yield a temporary path beside ``path`` to write; on success it is fsynced and renamed onto

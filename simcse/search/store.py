@@ -34,7 +34,7 @@ from typing import Any, Iterable, Sequence
 import numpy as np
 import torch
 
-from ..atomic import replace_folder, temp_sibling
+from ..atomic import remove_dead_siblings, replace_folder, temp_sibling
 from .factory import FactoryIndex
 from .index import FaissIndex, TorchIndex, faiss_available, faiss_gpus, faiss_wanted, make_index
 from .quantization import INDEX_PRECISIONS, QuantizedIndex, check_precision
@@ -60,6 +60,11 @@ def sha256_file(path: Path) -> str:
         for block in iter(lambda: f.read(1 << 20), b""):
             h.update(block)
     return h.hexdigest()
+
+
+def guess_kind(folder: Path) -> str:
+    """The kind of index in ``folder`` as far as its files tell, for a folder whose manifest cannot be read."""
+    return "factory" if (folder / "texts.bin").is_file() else "flat"
 
 
 def rebuild_hint(folder: Path, kind: str) -> str:
@@ -165,12 +170,11 @@ class IndexManifest:
             data = json.loads(meta_file.read_text(encoding="utf-8"))
         except (UnicodeDecodeError, json.JSONDecodeError) as exc:
             raise ValueError(f"saved index {folder} is damaged: {str(meta_file)!r} is not valid JSON ({exc}); "
-                             f"{rebuild_hint(folder, 'flat')}") from None
+                             f"{rebuild_hint(folder, guess_kind(folder))}") from None
         try:
             manifest = cls.from_dict(data, repr(str(meta_file)))
         except (ValueError, TypeError) as exc:
-            kind = data.get("kind", "flat") if isinstance(data, dict) else "flat"
-            raise ValueError(f"saved index {folder} is damaged: {exc}; {rebuild_hint(folder, str(kind))}") from None
+            raise ValueError(f"saved index {folder} is damaged: {exc}; {rebuild_hint(folder, guess_kind(folder))}") from None
         for name in manifest.needed_files():
             if not (folder / name).is_file():
                 raise FileNotFoundError(f"saved index {folder} is incomplete: {name} is missing; "
@@ -371,6 +375,7 @@ def save_search_index(path: str | os.PathLike, index: SearchIndex, identity: dic
         if path.exists() and path.resolve() == index.path.resolve():
             return
     path.parent.mkdir(parents=True, exist_ok=True)
+    remove_dead_siblings(path)  # what a killed save left
     tmp = temp_sibling(path)
     if tmp.exists():
         shutil.rmtree(tmp)

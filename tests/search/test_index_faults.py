@@ -92,6 +92,7 @@ def test_a_save_killed_midway_leaves_the_old_index(tmp_path, where):
     save_search_index(path, torch_index(["a", "b"], 1), {})  # and the folder can be saved over again
     assert list(load(path).sentences) == ["a", "b"]
     assert (path / "notes.txt").read_text() == "mine\n"
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["idx", "sentinel"]  # the killed save's leftovers went
 
 
 def test_a_full_disk_leaves_the_old_index_and_names_the_folder(tmp_path, monkeypatch):
@@ -257,7 +258,7 @@ def factory_index(tiny_bert_path, tmp_path_factory) -> Path:
 
 
 @pytest.mark.parametrize("checksums", [True, False], ids=["checksums", "no checksums"])
-@pytest.mark.parametrize("damage", ["faiss.index", "texts.offsets.npy", "rows.npy", "vectors_f16.npy"])
+@pytest.mark.parametrize("damage", ["faiss.index", "texts.offsets.npy", "rows.npy", "vectors_f16.npy", INDEX_META])
 def test_simcse_index_search_names_a_damaged_index(factory_index, tiny_bert_path, tmp_path, capsys, damage,
                                                    checksums):
     import shutil
