@@ -477,6 +477,8 @@ class SimCSE:
         folder is left alone. A file, or a non-empty folder
         without ``index_meta.json``, is refused (``FileExistsError``) before anything is written,
         so no file of yours is overwritten. An index of ``simcse index build`` is copied as it is.
+        The new index is written whole beside the old one and swapped in, so a crash or a full disk
+        leaves the old index as it was; the manifest records each file's size and sha256.
         """
         if self.index is None:
             raise RuntimeError("no index to save: call build_index(...) first")
@@ -485,12 +487,17 @@ class SimCSE:
         save_search_index(path, self.index, identity)
 
     def load_index(
-        self, path: str | os.PathLike, use_faiss: bool | None = None, device: str | torch.device | None = None
+        self, path: str | os.PathLike, use_faiss: bool | None = None, device: str | torch.device | None = None,
+        verify: bool | None = None,
     ) -> None:
         """Load an index saved by :meth:`save_index` or built by ``simcse index build``; it must come
-        from the same model. IVF indexes probe ``num_cells_in_search`` cells per query."""
+        from the same model. IVF indexes probe ``num_cells_in_search`` cells per query.
+
+        The files' sizes are always checked against the manifest, their sha256 when ``verify=True``
+        (or, with ``verify=None``, when the index is at most 64 MiB); a damaged folder is a
+        ``ValueError`` naming the file and how to rebuild it."""
         p = Path(path)
-        manifest = IndexManifest.read(p)
+        manifest = IndexManifest.read(p, verify)
         if manifest.kind == "factory":
             self._check_factory_model(p, manifest)
         else:

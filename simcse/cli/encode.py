@@ -11,6 +11,7 @@ from typing import Sequence
 import numpy as np
 import torch.distributed as dist
 
+from ..atomic import atomic_file
 from ..encoder import resolve_model_path
 from ..experiments.provenance import folder_fingerprint
 from ..outputs import output_problem
@@ -70,8 +71,8 @@ def run(args: argparse.Namespace) -> int:
     vecs = model.encode(sentences, return_numpy=True, normalize_to_unit=not args.no_normalize,
                         batch_size=args.batch_size, show_progress_bar=len(sentences) > 1000)
     if args.output:
-        with open(args.output, "wb") as f:  # the path as given: np.save(name) would append ".npy"
-            np.save(f, vecs)
+        with atomic_file(args.output) as tmp, open(tmp, "wb") as f:  # a full disk leaves the old file
+            np.save(f, vecs)  # to a file object: np.save(name) would append ".npy"
         print(f"wrote {vecs.shape[0]} x {vecs.shape[1]} vectors to {args.output}", file=sys.stderr)
     else:
         for s, v in zip(sentences, vecs):

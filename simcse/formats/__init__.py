@@ -23,6 +23,7 @@ from dataclasses import asdict
 from pathlib import Path
 from typing import Any, Callable
 
+from ..atomic import fsync_path, fsync_tree, temp_sibling
 from ..pooling import default_pooler
 from .huggingface import (
     MLP_DIR,
@@ -128,15 +129,17 @@ def save_model_atomically(
     """
     target = Path(target)
     target.parent.mkdir(parents=True, exist_ok=True)
-    tmp = target.parent / f".tmp-{target.name}-{os.getpid()}"
+    tmp = temp_sibling(target)
     if tmp.exists():
         shutil.rmtree(tmp)
     try:
         write_folder(encoder, tmp)
         if extra is not None:
             extra(tmp)
+        fsync_tree(tmp)  # on disk before any rename makes it the model
         if not target.exists():
             os.rename(tmp, target)
+            fsync_path(target.parent)
             return
         entries = sorted(tmp.iterdir())
         written = {entry.name for entry in entries}
@@ -152,6 +155,7 @@ def save_model_atomically(
                     os.rename(entry, dest)
             else:
                 os.replace(entry, dest)
+        fsync_path(target)
         remove_stale_model_files(target, written)  # a previous model's manifest and modules, not the checkpoints
     finally:
         if tmp.exists():

@@ -32,7 +32,7 @@ import numpy as np
 
 from .factory import faiss_metric
 from .shards import NUMPY_DTYPES, EmbeddingManifest, Shard, iter_shards, load_vectors_float32
-from .store import INDEX_META, IndexManifest, check_index_folder, remove_stale_index_files
+from .store import IndexManifest, check_index_folder, install_index_folder
 from .texts import TextStoreWriter, file_identity
 
 POINTS_PER_CENTROID = 39
@@ -272,7 +272,7 @@ def build_index_folder(
     tmp.mkdir(parents=True)
     try:
         manifest = _fill(emb, index, tmp, plan, rerank_store, input_path, say)
-        _move_into_place(tmp, out, manifest)
+        install_index_folder(tmp, out, manifest)
     finally:
         if tmp.exists():
             shutil.rmtree(tmp)
@@ -329,8 +329,6 @@ def _fill(emb: EmbeddingManifest, index: Any, tmp: Path, plan: BuildPlan, rerank
         faiss.write_index_binary(index, str(tmp / "faiss.index"))
     else:
         faiss.write_index(index, str(tmp / "faiss.index"))
-    names = ["faiss.index", "texts.bin", "texts.offsets.npy", "rows.npy"] + \
-        (["ids.bin", "ids.offsets.npy"] if emb.has_ids else []) + ([RERANK_FILE] if rerank_store else [])
     return IndexManifest(
         dim=emb.dim, ntotal=n, kind="factory", backend="faiss", model=emb.model.get("name"), pooler=emb.pooler,
         precision="binary" if plan.binary else "float32", factory=plan.factory, metric=plan.metric,
@@ -338,16 +336,4 @@ def _fill(emb: EmbeddingManifest, index: Any, tmp: Path, plan: BuildPlan, rerank
         model_fingerprint=emb.model.get("fingerprint"),
         embeddings={"path": str(emb.folder.resolve()), "dtype": emb.dtype, "num_rows": n},
         input=dict(emb.input), rerank_file=RERANK_FILE if rerank_store else None, user_ids=emb.has_ids,
-        files={name: (tmp / name).stat().st_size for name in names},
     )
-
-
-def _move_into_place(tmp: Path, out: Path, manifest: IndexManifest) -> None:
-    """Move the built files from ``tmp`` into ``out``; the manifest goes last, and index files of an
-    earlier index in ``out`` that this one does not use are removed (other files stay)."""
-    out.mkdir(parents=True, exist_ok=True)
-    names = set(manifest.files or {})
-    for name in sorted(names):
-        os.replace(tmp / name, out / name)
-    manifest.write(out)
-    remove_stale_index_files(out, names | {INDEX_META})

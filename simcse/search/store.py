@@ -13,10 +13,17 @@ Files of a folder (each kind of index writes some of them, :data:`INDEX_FILES`):
   read by position), ``rows.npy`` (int64 line number of each row in the input), ``ids.bin`` +
   ``ids.offsets.npy`` (JSON of the user's ids, for .jsonl input with ids) and optionally
   ``vectors_f16.npy`` (float16 vectors for exact re-scoring).
+
+A folder is written whole beside the old one and swapped in (:mod:`simcse.atomic`); the manifest
+records each file's size and sha256, checked on load (:meth:`IndexManifest.read`).
+
+Why one module: the folder's format (its files, the manifest's keys, their checksums) is written
+and read here only, so the writer, the reader and their checks cannot drift apart.
 """
 from __future__ import annotations
 
 import dataclasses
+import hashlib
 import json
 import os
 import shutil
@@ -27,6 +34,7 @@ from typing import Any, Iterable, Sequence
 import numpy as np
 import torch
 
+from ..atomic import remove_dead_siblings, replace_folder, temp_sibling
 from .factory import FactoryIndex
 from .index import FaissIndex, TorchIndex, faiss_available, faiss_gpus, faiss_wanted, make_index
 from .quantization import INDEX_PRECISIONS, QuantizedIndex, check_precision
@@ -40,6 +48,36 @@ INDEX_FILES = tuple(dict.fromkeys(LEGACY_FILES + FACTORY_FILES))
 """The files an index folder holds besides its manifest (each kind of index writes some of them)."""
 INDEX_VERSION = 1
 KINDS = ("flat", "ivf", "int8", "binary", "factory")
+VERIFY_BYTES = 64 << 20
+"""A saved index of at most this many bytes has its files' sha256 checked on every load (larger ones
+only with ``verify=True``; their sizes always)."""
+
+
+def sha256_file(path: Path) -> str:
+    """The hex sha256 of a file's bytes."""
+    h = hashlib.sha256()
+    with open(path, "rb") as f:
+        for block in iter(lambda: f.read(1 << 20), b""):
+            h.update(block)
+    return h.hexdigest()
+
+
+def guess_kind(folder: Path) -> str:
+    """The kind of index in ``folder`` as far as its files tell, for a folder whose manifest cannot be read."""
+    return "factory" if (folder / "texts.bin").is_file() else "flat"
+
+
+def rebuild_hint(folder: Path, kind: str) -> str:
+    """What to run to make the index in ``folder`` again."""
+    if kind == "factory":
+        return (f"rebuild it with `simcse index build --embeddings EMB_DIR --output {folder}` (remove the folder "
+                "first), from the embeddings folder it was built from")
+    return (f"rebuild it: remove the folder and run `simcse search --corpus CORPUS --index {folder}` "
+            "(or SimCSE.build_index(...) then save_index(...))")
+
+
+class NeedsFaiss(ValueError):
+    """A saved index that only FAISS can search, opened without it (not a damaged index)."""
 
 
 # ---------------------------------------------------------------------- the manifest
@@ -77,7 +115,9 @@ class IndexManifest:
     rerank_file: str | None = None
     user_ids: bool | None = None
     files: dict[str, int] | None = None
-    """Factory indexes: size in bytes of each file, checked when the index is opened."""
+    """Size in bytes of each file, checked when the index is opened."""
+    sha256: dict[str, str] | None = None
+    """The sha256 of each file, checked on load when the index is small (:data:`VERIFY_BYTES`) or when asked."""
     extra: dict[str, Any] = field(default_factory=dict)
     """Keys this version does not know, kept as they were."""
 
@@ -118,8 +158,10 @@ class IndexManifest:
         return cls(**kw, extra={k: v for k, v in data.items() if k not in names})
 
     @classmethod
-    def read(cls, folder: str | os.PathLike) -> "IndexManifest":
-        """The manifest of a saved index folder, after checking that the files its kind needs are there."""
+    def read(cls, folder: str | os.PathLike, verify: bool | None = None) -> "IndexManifest":
+        """The manifest of a saved index folder, after checking that the files its kind needs are there
+        and have the sizes it records; their sha256 too with ``verify=True``, or with ``verify=None``
+        when they add up to at most :data:`VERIFY_BYTES`. ``ValueError`` names a damaged file."""
         folder = Path(folder)
         meta_file = folder / INDEX_META
         if not meta_file.is_file():
@@ -127,16 +169,45 @@ class IndexManifest:
         try:
             data = json.loads(meta_file.read_text(encoding="utf-8"))
         except (UnicodeDecodeError, json.JSONDecodeError) as exc:
-            raise ValueError(f"{str(meta_file)!r} is not valid JSON: {exc}") from None
-        manifest = cls.from_dict(data, repr(str(meta_file)))
+            raise ValueError(f"saved index {folder} is damaged: {str(meta_file)!r} is not valid JSON ({exc}); "
+                             f"{rebuild_hint(folder, guess_kind(folder))}") from None
+        try:
+            manifest = cls.from_dict(data, repr(str(meta_file)))
+        except (ValueError, TypeError) as exc:
+            raise ValueError(f"saved index {folder} is damaged: {exc}; {rebuild_hint(folder, guess_kind(folder))}") from None
         for name in manifest.needed_files():
             if not (folder / name).is_file():
-                raise FileNotFoundError(f"saved index {folder} is incomplete: {name} is missing")
-        for name, size in (manifest.files or {}).items():
-            if (folder / name).stat().st_size != size:
-                raise ValueError(f"saved index {folder}: {name} has {(folder / name).stat().st_size} bytes, "
-                                 f"{INDEX_META} says {size}; the folder was changed after it was built")
+                raise FileNotFoundError(f"saved index {folder} is incomplete: {name} is missing; "
+                                        f"{rebuild_hint(folder, manifest.kind)}")
+        manifest.check_files(folder, verify)
         return manifest
+
+    def check_files(self, folder: Path, verify: bool | None = None) -> None:
+        """``ValueError`` naming the first file whose size (always) or sha256 (see :meth:`read`) is not
+        the recorded one."""
+        sizes = self.files or {}
+        for name, size in sizes.items():
+            path = folder / name
+            if not path.is_file():
+                raise FileNotFoundError(f"saved index {folder} is incomplete: {name} is missing; "
+                                        f"{rebuild_hint(folder, self.kind)}")
+            if path.stat().st_size != size:
+                raise ValueError(f"saved index {folder}: {name} is damaged: it has {path.stat().st_size} bytes, "
+                                 f"{INDEX_META} says {size}; {rebuild_hint(folder, self.kind)}")
+        if not self.sha256 or verify is False:
+            return
+        if verify is None and sum(sizes.values()) > VERIFY_BYTES:
+            return
+        for name, digest in self.sha256.items():
+            if sha256_file(folder / name) != digest:
+                raise ValueError(f"saved index {folder}: {name} is damaged: its sha256 is not the one {INDEX_META} "
+                                 f"records (the file changed after the index was saved); {rebuild_hint(folder, self.kind)}")
+
+    def record_files(self, folder: Path, names: Iterable[str]) -> None:
+        """Record the size and sha256 of the files ``names`` in ``folder``."""
+        names = sorted(names)
+        self.files = {name: (folder / name).stat().st_size for name in names}
+        self.sha256 = {name: sha256_file(folder / name) for name in names}
 
     def needed_files(self) -> tuple[str, ...]:
         """The files an index of this kind cannot be opened without (quantised indexes check theirs on load)."""
@@ -290,33 +361,54 @@ def check_index_folder(path: str | os.PathLike, what: str = "index folder") -> N
         )
 
 
-def remove_stale_index_files(path: Path, written: set[str]) -> None:
-    """Delete the index files in ``path`` that the index just saved there did not write: what a
-    different kind of index saved there before left behind (an IVF index's cells, an int8 index's
-    ranges, codes, float vectors, a factory index's texts). Only :data:`INDEX_FILES` are touched;
-    any other file in the folder is the user's and stays."""
-    for name in INDEX_FILES:
-        if name not in written and (path / name).is_file():
-            (path / name).unlink()
-
-
 def save_search_index(path: str | os.PathLike, index: SearchIndex, identity: dict[str, Any]) -> None:
     """Write ``index`` to the folder ``path`` with the model ``identity`` (model, pooler, fingerprint).
 
-    ``path`` must pass :func:`check_index_folder`; index files the new index does not use are
-    removed (:func:`remove_stale_index_files`). A factory index is copied file by file from the
-    folder it was opened from (nothing is written when that is ``path`` itself)."""
+    ``path`` must pass :func:`check_index_folder`. The index is written whole into a temporary
+    sibling folder and swapped in (:func:`install_index_folder`): at every instant ``path`` holds the
+    old or the new complete index. A factory index is copied file by file from the folder it was
+    opened from (nothing is written when that is ``path`` itself)."""
     path = Path(path)
     check_index_folder(path)
+    if isinstance(index.index, FactoryIndex):
+        assert index.path is not None  # a FactoryIndex is only ever opened from a folder
+        if path.exists() and path.resolve() == index.path.resolve():
+            return
+    path.parent.mkdir(parents=True, exist_ok=True)
+    remove_dead_siblings(path)  # what a killed save left
+    tmp = temp_sibling(path)
+    if tmp.exists():
+        shutil.rmtree(tmp)
+    tmp.mkdir()
+    try:
+        if isinstance(index.index, FactoryIndex):
+            manifest = _copy_factory_files(index, tmp)
+        else:
+            manifest = _write_index_files(index, identity, tmp)
+        install_index_folder(tmp, path, manifest)
+    except OSError as exc:  # a full disk, say: what was at path is as it was
+        raise OSError(exc.errno, f"cannot save the index to {str(path)!r}: {exc.strerror or exc}; "
+                                 "what the folder held before is unchanged") from exc
+    finally:
+        if tmp.exists():
+            shutil.rmtree(tmp)
+
+
+def install_index_folder(tmp: Path, out: Path, manifest: IndexManifest) -> None:
+    """Record the size and sha256 of the index files written in ``tmp`` in ``manifest``, write it
+    there, and swap ``tmp`` in as ``out`` (:func:`simcse.atomic.replace_folder`); files in ``out``
+    that are not index files (the user's) are kept."""
+    manifest.record_files(tmp, [e.name for e in tmp.iterdir() if e.name != INDEX_META])
+    manifest.write(tmp)
+    keep = [e.name for e in out.iterdir() if e.name != INDEX_META and e.name not in INDEX_FILES] if out.is_dir() else []
+    replace_folder(tmp, out, keep)
+
+
+def _write_index_files(index: SearchIndex, identity: dict[str, Any], path: Path) -> IndexManifest:
     backend = index.index
-    if isinstance(backend, FactoryIndex):
-        _copy_factory_folder(index, path)
-        return
-    path.mkdir(parents=True, exist_ok=True)
     with open(path / "sentences.jsonl", "w", encoding="utf-8") as f:
         for s in index.sentences:
             f.write(json.dumps(s, ensure_ascii=False) + "\n")
-    written = {INDEX_META, "sentences.jsonl"}
     manifest = IndexManifest(
         dim=backend.dim, ntotal=len(index.sentences), kind=backend.kind, backend=backend.backend,
         model=identity.get("model"), pooler=identity.get("pooler"), fingerprint=identity.get("fingerprint"),
@@ -328,28 +420,22 @@ def save_search_index(path: str | os.PathLike, index: SearchIndex, identity: dic
         manifest.rescore_multiplier = qmeta["rescore_multiplier"]
         manifest.rescore_with = qmeta["rescore_with"]
         manifest.code_backend = qmeta["code_backend"]
-        written |= backend.save(path)  # codes.npy (+ ranges.npy, + embeddings.npy when float vectors are kept)
+        backend.save(path)  # codes.npy (+ ranges.npy, + embeddings.npy when float vectors are kept)
     else:
         vectors = index.vectors if index.vectors is not None else backend.vectors()
         np.save(path / "embeddings.npy", vectors)
-        written.add("embeddings.npy")
-        if isinstance(backend, FaissIndex) and backend.write_cells(str(path / "faiss.index")):
-            written.add("faiss.index")
-    manifest.write(path)
-    remove_stale_index_files(path, written)
+        if isinstance(backend, FaissIndex):
+            backend.write_cells(str(path / "faiss.index"))
+    return manifest
 
 
-def _copy_factory_folder(index: SearchIndex, path: Path) -> None:
+def _copy_factory_files(index: SearchIndex, path: Path) -> IndexManifest:
     source, manifest = index.path, index.manifest
     assert source is not None and manifest is not None  # a FactoryIndex is only ever opened from a folder
-    if path.exists() and path.resolve() == source.resolve():
-        return
-    path.mkdir(parents=True, exist_ok=True)
     names = set(manifest.files or {}) | set(manifest.needed_files())
     for name in sorted(names):
         shutil.copyfile(source / name, path / name)
-    manifest.write(path)
-    remove_stale_index_files(path, names | {INDEX_META})
+    return dataclasses.replace(manifest)
 
 
 def _read_sentences(path: Path) -> list[str]:
@@ -370,7 +456,17 @@ def open_search_index(
     one when given. A factory index opens on FAISS, memory-mapped; without FAISS (or with
     ``use_faiss=False``) its float16 vectors, when stored, serve the exact torch index instead."""
     p = Path(path)
-    dev = torch.device(device)
+    try:
+        return _open_saved(p, manifest, use_faiss, torch.device(device), num_cells_in_search)
+    except NeedsFaiss:
+        raise
+    except (KeyError, IndexError, EOFError, RuntimeError, ValueError, TypeError, UnicodeDecodeError, OSError) as exc:
+        raise ValueError(f"saved index {p} is damaged and cannot be read ({type(exc).__name__}: {exc}); "
+                         f"{rebuild_hint(p, manifest.kind)}") from exc
+
+
+def _open_saved(p: Path, manifest: IndexManifest, use_faiss: bool | None, dev: torch.device,
+                num_cells_in_search: int | None) -> SearchIndex:
     tdim = manifest.truncate_dim
     if manifest.kind == "factory":
         return _open_factory(p, manifest, use_faiss, dev, num_cells_in_search)
@@ -435,7 +531,7 @@ def _open_factory(p: Path, manifest: IndexManifest, use_faiss: bool | None, dev:
             index.set_search_params(nprobe=num_cells_in_search)
     else:
         if not manifest.rerank_file or manifest.binary or (manifest.metric == "l2" and not manifest.normalized):
-            raise ValueError(f"the {factory!r} index in {str(p)!r} needs faiss (pip install faiss-cpu): the exact torch "
+            raise NeedsFaiss(f"the {factory!r} index in {str(p)!r} needs faiss (pip install faiss-cpu): the exact torch "
                              "index serves only float vectors stored at build time (--rerank_store) ranked by cosine")
         index = TorchIndex(manifest.dim, dev)
         vectors = np.load(p / manifest.rerank_file, mmap_mode="r")
