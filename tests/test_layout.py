@@ -9,7 +9,7 @@ import pytest
 
 PACKAGE = Path(__file__).resolve().parents[1] / "simcse"
 
-OPTIONAL = {"faiss", "mteb", "datasets", "flask", "werkzeug", "peft", "matplotlib", "fastapi", "uvicorn",
+OPTIONAL = {"faiss", "pyarrow", "mteb", "datasets", "flask", "werkzeug", "peft", "matplotlib", "fastapi", "uvicorn",
             "simcse.demo.app"}
 """What may be imported inside a function: the optional extras, and simcse.demo.app (it imports Flask)."""
 

@@ -21,7 +21,7 @@ COMMANDS: dict[str, str] = {
     "encode": "embed sentences (arguments, --file or stdin) and write vectors, or a corpus file into a sharded folder",
     "similarity": "cosine similarity between sentences",
     "search": "index a sentence file and search it",
-    "index": "build a FAISS index from an embeddings folder (simcse encode --input), and search it",
+    "index": "build a FAISS index from an embeddings folder (simcse encode --input), search it, or export it to Parquet",
     "train": "train a SimCSE model (the flags of SimCSE's train.py)",
     "evaluate": "SentEval-style STS / transfer evaluation",
     "mteb": "run MTEB tasks and write leaderboard-ready results",

@@ -1,8 +1,10 @@
-"""``simcse index build`` / ``simcse index search``: a FAISS index of an embeddings folder, and searching it.
+"""``simcse index build`` / ``search`` / ``export``: a FAISS index of an embeddings folder, searching it, and
+the folder as a Parquet file for a vector database.
 
     simcse encode --input corpus.jsonl --output_dir emb/
     simcse index build --embeddings emb/ --output idx/ [--factory "IVF4096,PQ48"] [--metric ip]
     simcse index search --index idx/ "a query" [--top_k 10] [--nprobe 32] [--ef_search 64] [--rerank 4]
+    simcse index export --embeddings emb/ --output corpus.parquet [--vector_dtype float16]
 """
 from __future__ import annotations
 
@@ -12,11 +14,12 @@ from typing import Sequence
 
 from ..defaults import BATCH_SIZE
 from ..search.build import build_index_folder
+from ..search.export import VECTOR_DTYPES, export_parquet
 from ..search.store import IndexManifest
 from ..tool import SimCSE
 from .common import positive_int, print_results, read_inputs, run_command
 
-HELP = "build a FAISS index from an embeddings folder (simcse encode --input), and search it"
+HELP = "build a FAISS index from an embeddings folder (simcse encode --input), search it, or export it to Parquet"
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -56,7 +59,20 @@ def build_parser() -> argparse.ArgumentParser:
     s.add_argument("--no_faiss", action="store_true",
                    help="exact torch search over the stored float16 vectors instead of the FAISS index")
     s.add_argument("--format", choices=("table", "json"), default="table")
+
+    e = sub.add_parser("export", help="write an embeddings folder as one Parquet file of (id, line, text, vector)")
+    e.add_argument("--embeddings", required=True, help="embeddings folder written by `simcse encode --input ... --output_dir`")
+    e.add_argument("--output", required=True, help="the .parquet file to write")
+    e.add_argument("--vector_dtype", choices=VECTOR_DTYPES, default="float32",
+                   help="type of the vector column (default: float32)")
+    e.add_argument("--overwrite", action="store_true", help="replace --output if it exists")
     return p
+
+
+def run_export(args: argparse.Namespace) -> int:
+    export_parquet(args.embeddings, args.output, vector_dtype=args.vector_dtype, overwrite=args.overwrite,
+                   say=lambda message: print(f"simcse index export: {message}", file=sys.stderr))
+    return 0
 
 
 def run_build(args: argparse.Namespace) -> int:
@@ -89,7 +105,7 @@ def run_search(args: argparse.Namespace) -> int:
 
 
 def run(args: argparse.Namespace) -> int:
-    return run_build(args) if args.action == "build" else run_search(args)
+    return {"build": run_build, "search": run_search, "export": run_export}[args.action](args)
 
 
 def main(argv: Sequence[str] | None = None) -> int:

@@ -214,6 +214,18 @@ def sample_rows(emb: EmbeddingManifest, size: int, seed: int, binary: bool) -> n
     return np.concatenate(out, axis=0)
 
 
+def read_shard_texts(f: Any, shard: Shard, emb: EmbeddingManifest, input_path: Path) -> list[bytes]:
+    """The UTF-8 texts of ``shard``'s rows, read from the open input file ``f`` by their byte ranges (the
+    text field of a ``.jsonl`` line, the stripped line of a text file)."""
+    rows = np.asarray(shard.rows)
+    if not len(rows):
+        return []
+    base = int(rows[:, 1].min())
+    f.seek(base)
+    return _shard_texts(f.read(int(rows[:, 2].max()) - base), base, rows, emb.input.get("format", "txt"),
+                        emb.input.get("text_field"), input_path)
+
+
 def _shard_texts(data: bytes, base: int, rows: np.ndarray, fmt: str, text_field: str | None,
                  input_path: Path) -> list[bytes]:
     """The UTF-8 texts of ``rows`` (line, byte_start, byte_end) from ``data``, the input bytes from ``base``."""
@@ -285,7 +297,6 @@ def _fill(emb: EmbeddingManifest, index: Any, tmp: Path, plan: BuildPlan, rerank
     import faiss  # optional dependency (faiss-cpu / faiss-gpu)
 
     n = emb.num_rows
-    fmt, text_field = emb.input.get("format", "txt"), emb.input.get("text_field")
     texts = TextStoreWriter(tmp, "texts", n)
     ids = TextStoreWriter(tmp, "ids", n) if emb.has_ids else None
     lines = np.lib.format.open_memmap(tmp / "rows.npy", mode="w+", dtype=np.int64, shape=(n,))
@@ -295,11 +306,7 @@ def _fill(emb: EmbeddingManifest, index: Any, tmp: Path, plan: BuildPlan, rerank
     with open(input_path, "rb") as f:
         for shard in iter_shards(emb):
             rows = np.asarray(shard.rows)
-            if len(rows):
-                base = int(rows[:, 1].min())
-                f.seek(base)
-                texts.append(_shard_texts(f.read(int(rows[:, 2].max()) - base), base, rows, fmt, text_field,
-                                          input_path))
+            texts.append(read_shard_texts(f, shard, emb, input_path))
             if ids is not None:
                 ids.append(json.dumps(i, ensure_ascii=False).encode("utf-8") for i in shard.ids or [])
             lines[pos : pos + len(rows)] = rows[:, 0]
