@@ -31,7 +31,7 @@ from .search.quantization import (
     truncate_embeddings,
 )
 from .search.store import IndexManifest, SearchIndex, check_index_folder, open_search_index, save_search_index
-from .search.texts import FileLines, file_identity, scan_lines
+from .search.texts import FileLines, file_identity, sample_lines, scan_lines
 from .text import split_line_ends
 
 logger = logging.getLogger(__name__)
@@ -341,7 +341,9 @@ class SimCSE:
         A file is streamed: read and encoded :data:`STREAM_CHUNK` lines at a time, its sentences read
         back from the file by byte range at search time (``self.index.sentences`` is a lazy sequence,
         and the file must not change while the index is used). An IVF index then learns its cells, and
-        an int8 index its ranges, from the first chunk.
+        an int8 index its ranges, from :data:`STREAM_CHUNK` lines drawn at random across the whole file
+        (seeded; one extra read of the file and one extra chunk encoded), so a sorted file trains them
+        as well as a shuffled one; a list (or a file of one chunk) trains them on all of its sentences.
 
         ``truncate_dim`` (default: the constructor's) indexes the first ``truncate_dim`` dimensions
         (re-normalised); queries are truncated alike. ``precision="int8"`` (scalar quantisation,
@@ -373,6 +375,14 @@ class SimCSE:
             if faiss_fast:
                 logger.warning("faiss_fast (IVF) is not combined with precision=%r; using a flat quantised index", precision)
             index = QuantizedIndex(dim, precision, use_faiss, rescore_multiplier, rescore_with, dev)
+        learns = (isinstance(index, FaissIndex) and index.kind == "ivf") or \
+            (isinstance(index, QuantizedIndex) and index.precision == "int8")
+        sample = sample_lines(path, STREAM_CHUNK) if path is not None and learns else None
+        if sample is not None:
+            vectors = self.encode(sample, device=dev, batch_size=batch_size, normalize_to_unit=True,
+                                  return_numpy=True, truncate_dim=dim).reshape(-1, dim)
+            _check_int8_calibration(index, vectors, "build_index")
+            index.train(vectors)  # the cells / ranges of the whole file; the calls below keep them
         sentences: list[str] = []
         starts, ends, kept = [], [], []
         for chunk, chunk_starts, chunk_ends in chunks:
@@ -382,7 +392,7 @@ class SimCSE:
             ).reshape(-1, dim)
             _check_int8_calibration(index, vectors, "build_index")
             if isinstance(index, FaissIndex) and index.kind == "ivf" and len(vectors):
-                index.train(vectors)  # the first chunk's vectors: later calls keep the cells
+                index.train(vectors)  # unless trained on the sample above: the first (only) chunk's vectors
             if len(vectors):
                 index.add(vectors)
             if path is None:

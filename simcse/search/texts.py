@@ -199,6 +199,27 @@ def _scan(p: Path, chunk_lines: int, read_bytes: int) -> Iterator[tuple[list[str
         yield sentences, np.asarray(starts, np.int64), np.asarray(ends, np.int64)
 
 
+def sample_lines(path: str | os.PathLike, k: int, seed: int = 0) -> list[str] | None:
+    """``k`` of the file's non-blank lines (stripped, as :func:`scan_lines` gives them) drawn at random
+    across the whole file (``seed``), in file order; ``None`` when the file has at most ``k`` such lines
+    (its first chunk of ``k`` lines is then all of it). One pass over the file holds 16 bytes per line."""
+    starts, ends = [], []
+    for _, chunk_starts, chunk_ends in scan_lines(path, chunk_lines=max(k, 1)):
+        starts.append(chunk_starts)
+        ends.append(chunk_ends)
+    n = sum(len(x) for x in starts)
+    if n <= k:
+        return None
+    all_starts, all_ends = np.concatenate(starts), np.concatenate(ends)
+    picks = np.sort(np.random.default_rng(seed).choice(n, size=k, replace=False))
+    with open(path, "rb") as f:
+        out = []
+        for i in picks.tolist():
+            f.seek(int(all_starts[i]))
+            out.append(f.read(int(all_ends[i] - all_starts[i])).decode("utf-8").strip())
+    return out
+
+
 class FileLines(_SequenceBase):
     """Lines of a text file read back by byte range (stripped), from the file as it was indexed:
     a file whose size or modification time changed is refused, naming it."""

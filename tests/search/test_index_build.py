@@ -309,3 +309,41 @@ def test_small_exact_index_is_served_by_torch_on_a_gpu_without_faiss_gpu(indexes
     assert not torch_serves(flat, None, torch.device("cpu"))  # FAISS on the CPU
     assert not torch_serves(flat, True, cuda)  # asked for FAISS
     assert not torch_serves(ivf, None, cuda)  # not exact
+
+
+def test_sample_lines_are_drawn_across_the_file_in_file_order(tmp_path):
+    from simcse.search.texts import sample_lines
+
+    f = tmp_path / "c.txt"
+    f.write_text("".join(f"line {i}\n" + ("\n" if i % 7 == 0 else "") for i in range(200)), encoding="utf-8")
+    picked = sample_lines(f, 20, seed=3)
+    numbers = [int(s.split()[1]) for s in picked]
+    assert len(picked) == 20 and numbers == sorted(set(numbers)) and max(numbers) >= 100  # not the first chunk
+    assert sample_lines(f, 20, seed=3) == picked and sample_lines(f, 20, seed=4) != picked
+    assert sample_lines(f, 200) is None and sample_lines(f, 500) is None  # 200 non-blank lines: one chunk holds all
+
+
+def test_build_index_of_a_sorted_file_learns_int8_ranges_and_ivf_cells_from_the_whole_file(minilm, tmp_path,
+                                                                                          monkeypatch):
+    import simcse.tool as tool
+    from simcse.search.quantization import quantization_ranges
+    from simcse.search.texts import sample_lines
+
+    monkeypatch.setattr(tool, "STREAM_CHUNK", 16)
+    cats = [f"A cat number {i} sleeps on the sofa." for i in range(16)]
+    rest = templated(48, seed=5)
+    f = tmp_path / "sorted.txt"
+    f.write_text("\n".join(cats + rest) + "\n", encoding="utf-8")  # the first chunk is all cats
+    sample = sample_lines(f, 16)
+    assert any(s in rest for s in sample)
+    want = quantization_ranges(minilm.encode(sample, return_numpy=True))
+    first_chunk = quantization_ranges(minilm.encode(cats, return_numpy=True))
+    minilm.build_index(str(f), precision="int8", use_faiss=False)
+    np.testing.assert_allclose(minilm.index.index.base.ranges, want, atol=1e-5)
+    assert np.abs(want - first_chunk).max() > 0.05  # the first chunk alone would have given other ranges
+
+    trained = []
+    monkeypatch.setattr(tool.FaissIndex, "train", lambda self, x, _t=tool.FaissIndex.train: (trained.append(x.copy()), _t(self, x))[1])
+    minilm.build_index(str(f), use_faiss=True, faiss_fast=True)
+    np.testing.assert_allclose(trained[0], minilm.encode(sample, return_numpy=True), atol=1e-5)
+    assert len(minilm.index) == 64 and minilm.search(rest[3], top_k=1)[0][0] == rest[3]
