@@ -114,6 +114,12 @@ class ModelArguments:
         default=0.0,
         metadata={"help": "log(alpha) added to each anchor's own hard-negative logit (0: alpha = 1, the paper's setting)."},
     )
+    on_nonfinite_loss: str = field(
+        default="stop",
+        metadata={"help": "What a NaN/inf training loss does: stop (end the run with an error naming the step; no "
+                  "checkpoint or model with non-finite weights is saved) or skip (drop that step's update, with a "
+                  "warning; checks every step's loss, one host-device sync per step)."},
+    )
     do_mlm: bool = field(default=False, metadata={"help": "Add the auxiliary masked-language-model loss."})
     mlm_weight: float = field(default=0.1, metadata={"help": "Weight of the MLM loss (with --do_mlm)."})
     mlp_init: str = field(
@@ -537,6 +543,8 @@ class TrainConfig(DataTrainingArguments, ModelArguments):
             raise ValueError(f"--temp must be a finite number > 0, got {self.temp}")
         if not math.isfinite(self.hard_negative_weight):
             raise ValueError(f"--hard_negative_weight must be a finite number, got {self.hard_negative_weight}")
+        if self.on_nonfinite_loss not in ("stop", "skip"):
+            raise ValueError(f"--on_nonfinite_loss must be stop or skip, got {self.on_nonfinite_loss!r}")
         if self.mlp_init not in ("auto", "fresh", "pooler"):
             raise ValueError(f"--mlp_init must be auto, fresh or pooler, got {self.mlp_init!r}")
         if self.do_mlm and not 0 < self.mlm_probability < 1:
