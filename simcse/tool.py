@@ -118,6 +118,20 @@ def check_max_length(max_length: Any, encoder: SentenceEncoder) -> int:
     return int(max_length)
 
 
+def check_threshold(threshold: Any, name: str = "threshold") -> float:
+    """``threshold`` as a float in [-1, 1] (a cosine similarity), or ``-inf`` (no threshold: approximate
+    indexes such as PQ can score a little outside [-1, 1]); else ``ValueError`` naming ``name``, the value
+    and the range."""
+    try:
+        value = float(threshold)
+    except (TypeError, ValueError):
+        value = float("nan")
+    if isinstance(threshold, bool) or not (-1.0 <= value <= 1.0 or value == float("-inf")):
+        raise ValueError(f"{name} must be a number in [-1, 1] (a cosine similarity), or -inf for no threshold; "
+                         f"got {threshold!r}")
+    return value
+
+
 def check_batch_size(batch_size: Any) -> int:
     """``batch_size`` if it is a positive integer; else ``ValueError`` naming the value."""
     if isinstance(batch_size, bool) or not isinstance(batch_size, (int, np.integer)) or batch_size < 1:
@@ -433,7 +447,8 @@ class SimCSE:
         return_ids: bool = False,
         rerank: int = 0,
     ) -> list[tuple] | list[list[tuple]]:
-        """The ``top_k`` most similar indexed sentences with cosine >= ``threshold``.
+        """The ``top_k`` most similar indexed sentences with cosine >= ``threshold`` (a number in [-1, 1];
+        -1 keeps every result).
 
         One query gives a list of (sentence, score); a list of queries gives one such list per
         query. All queries are encoded and searched in batches. ``return_ids`` gives
@@ -446,12 +461,7 @@ class SimCSE:
             raise RuntimeError("no index: call build_index(...) or load_index(...) before search(...)")
         if not isinstance(top_k, (int, np.integer)) or isinstance(top_k, bool) or top_k < 1:
             raise ValueError(f"top_k must be a positive integer, got {top_k!r}")
-        try:
-            threshold = float(threshold)
-        except (TypeError, ValueError):
-            raise ValueError(f"threshold must be a number, got {threshold!r}") from None
-        if np.isnan(threshold):
-            raise ValueError("threshold must be a number, got nan (which no score passes)")
+        threshold = check_threshold(threshold)
         single = isinstance(queries, str)
         q = self.encode(queries, device=device, return_numpy=True, keepdim=True, truncate_dim=self.index.dim)
         # no more than the index holds: the backends allocate top_k slots per query

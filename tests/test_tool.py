@@ -456,9 +456,9 @@ def test_search_top_k_beyond_the_corpus_returns_the_corpus(minilm, kwargs):
     """A huge top_k ("everything above the threshold") must not size the result buffers."""
     corpus = ["A man is playing a guitar.", "A woman is reading a book.", "The market crashed."]
     minilm.build_index(corpus, **kwargs)
-    hits = minilm.search(["guitar music", "a novel"], threshold=-2, top_k=10**12)
+    hits = minilm.search(["guitar music", "a novel"], threshold=-1, top_k=10**12)
     assert [sorted(s for s, _ in r) for r in hits] == [sorted(corpus)] * 2
-    assert minilm.search("guitar music", threshold=-2, top_k=np.int64(1))[0][0] == corpus[0]  # numpy ints are ints
+    assert minilm.search("guitar music", threshold=-1, top_k=np.int64(1))[0][0] == corpus[0]  # numpy ints are ints
     with pytest.raises(ValueError, match="threshold.*nan"):
         minilm.search("guitar music", threshold=float("nan"))
 
@@ -479,9 +479,9 @@ def test_empty_index_saves_loads_and_grows(minilm, tmp_path, use_faiss, faiss_fa
         minilm.save_index(tmp_path / "idx")
         minilm.index = None
         minilm.load_index(tmp_path / "idx")
-        assert minilm.index["sentences"] == [] and minilm.search("guitar", threshold=-2) == []
+        assert minilm.index["sentences"] == [] and minilm.search("guitar", threshold=-1) == []
         minilm.add_to_index(corpus)
-        assert minilm.search("guitar music", threshold=-2, top_k=1)[0][0] == corpus[0]
+        assert minilm.search("guitar music", threshold=-1, top_k=1)[0][0] == corpus[0]
     finally:
         minilm.num_cells, minilm.num_cells_in_search = 100, 10
 

@@ -21,6 +21,18 @@ def positive_int(value: str) -> int:
     return n
 
 
+def threshold_value(value: str) -> float:
+    """argparse type: a cosine-similarity threshold in [-1, 1], or -inf (no threshold)."""
+    try:
+        x = float(value)
+    except ValueError:
+        x = float("nan")
+    if not (-1.0 <= x <= 1.0 or x == float("-inf")):
+        raise argparse.ArgumentTypeError(f"expected a number in [-1, 1] (a cosine similarity), or -inf for no "
+                                         f"threshold; got {value!r}")
+    return x
+
+
 def add_model_args(p: argparse.ArgumentParser) -> None:
     """--model, --pooler, --device, --batch_size, --max_length (encode, similarity, search)."""
     p.add_argument("--model", "--model_name_or_path", dest="model", default=None,
@@ -28,7 +40,7 @@ def add_model_args(p: argparse.ArgumentParser) -> None:
     p.add_argument("--pooler", default=None, help="override the pooling head")
     p.add_argument("--device", default=None, help="cpu, cuda, cuda:1 ... (default: cuda if available)")
     p.add_argument("--batch_size", type=positive_int, default=BATCH_SIZE)
-    p.add_argument("--max_length", type=int, default=None,
+    p.add_argument("--max_length", type=positive_int, default=None,
                    help="tokens kept per sentence (default: the length the model folder was saved with, e.g. sentence-transformers "
                         f"max_seq_length; {MAX_LENGTH} for a plain Hugging Face model)")
 

@@ -71,6 +71,7 @@ def run(args: argparse.Namespace) -> int:
     vecs = model.encode(sentences, return_numpy=True, normalize_to_unit=not args.no_normalize,
                         batch_size=args.batch_size, show_progress_bar=len(sentences) > 1000)
     if args.output:
+        Path(args.output).parent.mkdir(parents=True, exist_ok=True)
         with atomic_file(args.output) as tmp, open(tmp, "wb") as f:  # a full disk leaves the old file
             np.save(f, vecs)  # to a file object: np.save(name) would append ".npy"
         print(f"wrote {vecs.shape[0]} x {vecs.shape[1]} vectors to {args.output}", file=sys.stderr)

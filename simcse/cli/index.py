@@ -14,14 +14,14 @@ from ..defaults import BATCH_SIZE
 from ..search.build import build_index_folder
 from ..search.store import IndexManifest
 from ..tool import SimCSE
-from .common import positive_int, print_results, read_inputs, run_command
+from .common import positive_int, print_results, read_inputs, run_command, threshold_value
 
 HELP = "build a FAISS index from an embeddings folder (simcse encode --input), and search it"
 
 
 def build_parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(prog="simcse index", description=HELP)
-    sub = p.add_subparsers(dest="action", metavar="ACTION", required=True)
+    sub = p.add_subparsers(dest="action", metavar="{build,search}", required=True)
 
     b = sub.add_parser("build", help="build an index folder from an embeddings folder")
     b.add_argument("--embeddings", required=True, help="embeddings folder written by `simcse encode --input ... --output_dir`")
@@ -48,7 +48,8 @@ def build_parser() -> argparse.ArgumentParser:
     s.add_argument("--device", default=None, help="cpu, cuda, cuda:1 ... (default: cuda if available)")
     s.add_argument("--batch_size", type=positive_int, default=BATCH_SIZE)
     s.add_argument("--top_k", type=positive_int, default=5)
-    s.add_argument("--threshold", type=float, default=float("-inf"), help="minimum score (default: none)")
+    s.add_argument("--threshold", type=threshold_value, default=float("-inf"),
+                   help="minimum score, in [-1, 1] (default: -inf, none)")
     s.add_argument("--nprobe", type=positive_int, default=None, help="IVF cells probed per query")
     s.add_argument("--ef_search", type=positive_int, default=None, help="HNSW efSearch")
     s.add_argument("--rerank", type=int, default=0,
