@@ -238,6 +238,13 @@ class SimCSE:
         # Half precision on GPU for speed; float32 on CPU.
         self.gpu_dtype: torch.dtype = torch.float16
 
+    @property
+    def is_faiss_index(self) -> bool:
+        """Whether the current index is searched with FAISS (the original package's attribute, read-only):
+        False without an index or for the exact torch index. ``self.index["index"]`` is the backend and
+        ``self.index["sentences"]`` the indexed texts, as in the original package's ``index`` dict."""
+        return self.index is not None and getattr(self.index.index, "backend", None) == "faiss"
+
     # ------------------------------------------------------------------ encode
     def encode(
         self,
@@ -258,6 +265,8 @@ class SimCSE:
 
         On a GPU the backbone runs in ``dtype`` (float16 unless given); results are float32.
         Sentences are cut to ``max_length`` tokens (default: the constructor's).
+        ``normalize_to_unit=False`` gives the raw pooled vectors, also for a sentence-transformers folder
+        whose pipeline ends in a ``Normalize`` module (that module is skipped).
 
         ``truncate_dim`` (default: the constructor's) keeps the first ``truncate_dim`` dimensions,
         before the L2 normalisation (Matryoshka). ``precision`` quantises the result (see
@@ -283,6 +292,7 @@ class SimCSE:
             batch_size=batch_size,
             max_length=max_length,
             normalize=normalize_to_unit and dim_out is None,
+            folder_normalize=normalize_to_unit,  # False skips a sentence-transformers Normalize module too
             device=dev,
             dtype=dtype,
             show_progress_bar=show_progress_bar,
