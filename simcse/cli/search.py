@@ -10,24 +10,24 @@ from ..defaults import EXAMPLE_QUERIES, bundled_corpus
 from ..search.index import faiss_available
 from ..search.store import INDEX_META, check_index_folder
 from ..tool import read_sentence_file
-from .common import add_model_args, load_model, positive_int, print_results, read_inputs, run_command, threshold_value
+from .common import DefaultsHelpFormatter, add_model_args, load_model, positive_int, print_results, read_inputs, run_command, threshold_value
 
 HELP = "index a sentence file and search it"
 
 
 def build_parser() -> argparse.ArgumentParser:
-    p = argparse.ArgumentParser(prog="simcse search", description=HELP)
+    p = argparse.ArgumentParser(prog="simcse search", description=HELP, formatter_class=DefaultsHelpFormatter)
     add_model_args(p)
     p.add_argument("queries", nargs="*", help="queries (default: stdin, or a few examples)")
     p.add_argument("--corpus", help="text file, one sentence per line (default: the bundled example corpus)")
-    p.add_argument("--top_k", type=positive_int, default=5)
+    p.add_argument("--top_k", type=positive_int, default=5, help="results per query")
     p.add_argument("--threshold", type=threshold_value, default=0.0,
                    help="keep results whose cosine similarity is at least this (-1 to 1)")
     p.add_argument("--faiss_fast", action="store_true", help="IVF index instead of exact search")
     p.add_argument("--no_faiss", action="store_true", help="use the exact torch index even if faiss is installed")
     p.add_argument("--index", help="index folder: loaded if it holds an index, else built and saved there "
                    "(a new or empty folder; a folder holding other files is refused)")
-    p.add_argument("--format", choices=("table", "json"), default="table")
+    p.add_argument("--format", choices=("table", "json"), default="table", help="output: a table or JSON")
     return p
 
 

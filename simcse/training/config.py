@@ -190,7 +190,8 @@ class DataTrainingArguments:
     )
     data_dir: str | None = field(
         default=None,
-        metadata={"help": "SentEval data directory for STS-B dev evaluation (default: $SIMCSE_DATA_DIR or SentEval/data/downstream)."},
+        metadata={"help": "SentEval data folder for the STS-B dev evaluation: the tasks directly or in its SentEval-downstream/ "
+                  "subfolder (default: $SIMCSE_DATA_DIR, else SentEval/data/downstream)."},
     )
     max_seq_length: int = field(default=32, metadata={"help": "Maximum tokens per sentence (longer ones are truncated)."})
     pad_to_max_length: bool = field(
@@ -226,6 +227,24 @@ class DataTrainingArguments:
 def available_recipes() -> list[str]:
     """Names of the bundled recipes (``simcse/recipes/*.json``)."""
     return sorted(p.stem for p in RECIPE_DIR.glob("*.json"))
+
+
+TUNED_SETTINGS = ("per_device_train_batch_size", "learning_rate")
+"""Settings whose Hugging Face defaults (batch 8, learning rate 5e-5) are not SimCSE's: a run given neither
+(no recipe, no flag) gets a warning."""
+
+
+def defaults_warning(config: "TrainConfig") -> str | None:
+    """The warning for a training run that sets none of :data:`TUNED_SETTINGS` (no recipe, no flag), or None."""
+    given = set(config.training_args)
+    if given & set(TUNED_SETTINGS) or config.training_args.get("do_train") is False:
+        return None
+    return (
+        "no --recipe and no --per_device_train_batch_size / --learning_rate: training with Hugging Face's "
+        "defaults (batch 8, learning rate 5e-05, 3 epochs), not SimCSE's settings. The paper's settings are "
+        f"bundled as recipes: --recipe NAME with NAME one of {', '.join(available_recipes())} "
+        "(explicit flags override a recipe)"
+    )
 
 
 def load_recipe(name: str, batch_given: bool = False) -> dict[str, Any]:

@@ -15,7 +15,7 @@ from transformers import TrainingArguments, set_seed
 
 from ..encoder import SentenceEncoder, token_limit
 from .checkpoints import checkpoint_problem, last_complete_checkpoint
-from .config import SICKR_METRICS, TrainConfig, best_metric_name, strategy_name
+from .config import SICKR_METRICS, TrainConfig, best_metric_name, defaults_warning, strategy_name
 from .data import TokenizedExamples, collator_for, load_training_data, tokenize_columns
 from .lora import apply_lora, resolve_prompt
 from .loss import InfoNCELoss
@@ -152,6 +152,9 @@ def train(config: TrainConfig) -> TrainResult:
     says; the model is saved to ``config.output_dir``. Bad settings raise ``ValueError`` naming them."""
     training_args = config.trainer_arguments()
     config.validate(training_args)
+    warning = defaults_warning(config) if training_args.do_train else None
+    if warning:
+        logger.warning(warning)
     if config.preprocessing_num_workers is not None:
         logger.info(
             "--preprocessing_num_workers %d: no effect here; tokenization runs once, batched, in one process (a "
