@@ -373,8 +373,9 @@ class SimCSE:
         :class:`simcse.search.quantization.QuantizedIndex`: its search retrieves
         ``top_k * rescore_multiplier`` candidates (0 = no re-scoring) and re-ranks them with the
         float query against their quantised vectors (``rescore_with="quantized"``, no extra memory)
-        or their float vectors (``"float"``, 4 bytes per dimension, memory-mapped after
-        ``load_index``). :func:`simcse.search.quantization.index_memory` gives the bytes per vector.
+        or their float vectors (``"float"``, 4 bytes per dimension on disk: memory-mapped from a temporary
+        file from ``build_index`` on, and from the saved folder after ``load_index``; not held in RAM).
+        :func:`simcse.search.quantization.index_memory` gives the bytes per vector.
         ``int8`` takes its per-dimension ranges from the corpus, so it needs at least 2 sentences
         with different embeddings (``binary`` and ``float32`` need no calibration).
         """

@@ -2,11 +2,13 @@
 from __future__ import annotations
 
 import json
+from pathlib import Path
 
 import numpy as np
 import pytest
 import torch
 
+from simcse import SimCSE
 from simcse.search.index import faiss_available
 from simcse.search.quantization import (
     QuantizedIndex,
@@ -435,3 +437,47 @@ def test_ivf_cells_go_when_another_kind_of_index_is_saved_over_them(model, stsb,
         assert {p.name for p in (tmp_path / "idx").iterdir()} == {"index_meta.json", "sentences.jsonl", "codes.npy"}
     finally:
         model.num_cells = cells
+
+
+def test_float_rescoring_vectors_stay_on_disk_after_build(tiny_bert_path):
+    """build_index(precision="binary", rescore_with="float") keeps the float vectors in a memory-mapped
+    temporary file, not in RAM; the results are those of exact float re-scoring of the candidates."""
+    model = SimCSE(str(tiny_bert_path), device="cpu")
+    corpus = [f"sentence number {i} about {w}" for i, w in enumerate(["cats", "dogs", "rain", "music"] * 10)]
+    model.build_index(corpus, precision="binary", rescore_with="float", rescore_multiplier=40, use_faiss=False)
+    fv = model.index.index.float_vectors
+    assert isinstance(fv, np.memmap) and fv.shape == (40, 32)
+    exact = model.encode(corpus, return_numpy=True)
+    np.testing.assert_allclose(np.asarray(fv), exact, atol=1e-6)
+    model.add_to_index(["one more sentence", "and another"])
+    assert isinstance(model.index.index.float_vectors, np.memmap) and model.index.index.float_vectors.shape == (42, 32)
+    hits = model.search(corpus[5], threshold=-1, top_k=3)
+    q = model.encode(corpus[5], return_numpy=True)
+    best = np.sort(np.asarray(model.index.index.float_vectors) @ q)[::-1][:3]
+    np.testing.assert_allclose([s for _, s in hits], best, atol=1e-5)  # 40x candidates: every vector re-scored
+
+
+@pytest.mark.skipif(not Path("/proc/self/status").is_file(), reason="RssAnon is read from /proc (Linux)")
+def test_float_rescoring_vectors_cost_no_ram():
+    import ctypes
+    import ctypes.util
+
+    def rss_anon() -> int:
+        try:
+            ctypes.CDLL(ctypes.util.find_library("c") or "libc.so.6").malloc_trim(0)
+        except (OSError, AttributeError):
+            pass
+        line = next(x for x in Path("/proc/self/status").read_text().splitlines() if x.startswith("RssAnon:"))
+        return int(line.split()[1]) * 1024
+
+    n, dim = 40_000, 384
+    rng = np.random.default_rng(0)
+    index = QuantizedIndex(dim, "binary", use_faiss=False, rescore_multiplier=4, rescore_with="float")
+    before = rss_anon()
+    for _ in range(n // 10_000):
+        x = rng.standard_normal((10_000, dim)).astype(np.float32)
+        index.add(x / np.linalg.norm(x, axis=1, keepdims=True))
+        del x
+    grown = rss_anon() - before
+    assert grown < n * dim * 4 / 4, f"{grown / n:.0f} bytes per vector in RAM"  # float32 in RAM would be 1536
+    assert isinstance(index.float_vectors, np.memmap)
