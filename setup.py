@@ -13,7 +13,7 @@ setup(
     description="SimCSE: contrastive sentence embeddings - train, evaluate, encode and search",
     long_description=(ROOT / "README.md").read_text(encoding="utf-8"),
     long_description_content_type="text/markdown",
-    license="MIT",
+    license_expression="MIT",  # SPDX (PEP 639); setuptools >= 77 deprecates the License :: classifiers
     python_requires=">=3.10",
     packages=find_namespace_packages(include=["simcse", "simcse.*"]),
     package_data={"simcse": ["resources/*.txt", "recipes/*.json", "demo/static/*", "demo/templates/*"]},
@@ -56,7 +56,6 @@ setup(
     entry_points={"console_scripts": ["simcse=simcse.cli:main"]},
     classifiers=[
         "Programming Language :: Python :: 3",
-        "License :: OSI Approved :: MIT License",
         "Topic :: Scientific/Engineering :: Artificial Intelligence",
     ],
 )

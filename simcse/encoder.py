@@ -204,6 +204,7 @@ class SentenceEncoder(nn.Module):
         show_progress_bar: bool = False,
         max_tokens_per_batch: int | None = None,
         chunk_size: int = 16384,
+        folder_normalize: bool = True,
     ) -> torch.Tensor:
         """Encode sentences into a float32 CPU tensor [N, dim] in input order.
 
@@ -213,6 +214,9 @@ class SentenceEncoder(nn.Module):
         built (and pinned, on GPU) ahead of the model. ``dtype`` (e.g. ``torch.float16``) runs
         the backbone under autocast; the result is always float32. Device memory holds one batch
         at a time: each batch's vectors go back to the host as soon as they are computed.
+
+        ``normalize`` L2-normalises the vectors; a folder whose sentence-transformers pipeline ends in a
+        ``Normalize`` module normalises them anyway unless ``folder_normalize=False`` (that module skipped).
         """
         n = len(sentences)
         out = torch.empty(n, self.dim, dtype=torch.float32)
@@ -224,7 +228,7 @@ class SentenceEncoder(nn.Module):
             start = 0
             for vecs in self.encode_stream(chunks, batch_size=batch_size, max_length=max_length, normalize=normalize,
                                            device=device, dtype=dtype, max_tokens_per_batch=max_tokens_per_batch,
-                                           progress=progress):
+                                           progress=progress, folder_normalize=folder_normalize):
                 out[start : start + len(vecs)] = vecs
                 start += len(vecs)
         finally:
@@ -243,6 +247,7 @@ class SentenceEncoder(nn.Module):
         dtype: torch.dtype | None = None,
         max_tokens_per_batch: int | None = None,
         progress: Any = None,
+        folder_normalize: bool = True,
     ) -> Iterator[torch.Tensor]:
         """For each chunk of sentences, in order, its vectors: a float32 CPU tensor [len(chunk), dim] in
         the chunk's order (the same values :meth:`encode` gives for a list of exactly that chunk).
@@ -289,7 +294,7 @@ class SentenceEncoder(nn.Module):
                         with torch.autocast(device.type, dtype=dtype, enabled=dtype is not None and dtype != torch.float32):
                             emb = self(**feats, use_mlp=self.uses_mlp(training=False))
                         emb = emb.float()
-                        if normalize or self.config.normalize:
+                        if normalize or (self.config.normalize and folder_normalize):
                             emb = torch.nn.functional.normalize(emb, p=2, dim=-1)
                         staging.put(emb, index, out)
                         if progress is not None:

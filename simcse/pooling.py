@@ -54,15 +54,15 @@ def default_pooler(name: str, *, decoder_only: bool, has_pretrained_pooler: bool
     """The pooler of a model whose folder records none (a plain Hugging Face folder or hub ``name``).
 
     A decoder-only backbone gets ``last``. For training, the rest get SimCSE's ``cls`` (with a fresh MLP
-    head). For inference, as the original ``simcse`` tool: ``cls_before_pooler`` for princeton-nlp's
-    unsupervised models (``unsup`` and ``simcse`` in ``name``: their MLP head was for training only),
-    ``cls`` when the weights hold a pre-trained pooler (SimCSE's Hugging Face exports keep the MLP head
-    there), else ``avg``.
+    head). For inference, as the original ``simcse`` tool: ``cls_before_pooler`` when ``"unsup" in name``
+    (the original's rule, case-sensitive, on the name or path given: princeton-nlp's unsupervised models,
+    whose MLP head was for training only), ``cls`` when the weights hold a pre-trained pooler (SimCSE's
+    Hugging Face exports keep the MLP head there), else ``avg``.
     """
-    if not for_training and "unsup" in name.lower() and "simcse" in name.lower():
-        return "cls_before_pooler"
     if decoder_only:
         return "last"
+    if not for_training and "unsup" in name:
+        return "cls_before_pooler"
     if for_training or has_pretrained_pooler:
         return SIMCSE_POOLER
     return "avg"

@@ -118,6 +118,20 @@ def check_max_length(max_length: Any, encoder: SentenceEncoder) -> int:
     return int(max_length)
 
 
+def check_threshold(threshold: Any, name: str = "threshold") -> float:
+    """``threshold`` as a float in [-1, 1] (a cosine similarity), or ``-inf`` (no threshold: approximate
+    indexes such as PQ can score a little outside [-1, 1]); else ``ValueError`` naming ``name``, the value
+    and the range."""
+    try:
+        value = float(threshold)
+    except (TypeError, ValueError):
+        value = float("nan")
+    if isinstance(threshold, bool) or not (-1.0 <= value <= 1.0 or value == float("-inf")):
+        raise ValueError(f"{name} must be a number in [-1, 1] (a cosine similarity), or -inf for no threshold; "
+                         f"got {threshold!r}")
+    return value
+
+
 def check_batch_size(batch_size: Any) -> int:
     """``batch_size`` if it is a positive integer; else ``ValueError`` naming the value."""
     if isinstance(batch_size, bool) or not isinstance(batch_size, (int, np.integer)) or batch_size < 1:
@@ -224,6 +238,13 @@ class SimCSE:
         # Half precision on GPU for speed; float32 on CPU.
         self.gpu_dtype: torch.dtype = torch.float16
 
+    @property
+    def is_faiss_index(self) -> bool:
+        """Whether the current index is searched with FAISS (the original package's attribute, read-only):
+        False without an index or for the exact torch index. ``self.index["index"]`` is the backend and
+        ``self.index["sentences"]`` the indexed texts, as in the original package's ``index`` dict."""
+        return self.index is not None and getattr(self.index.index, "backend", None) == "faiss"
+
     # ------------------------------------------------------------------ encode
     def encode(
         self,
@@ -244,6 +265,8 @@ class SimCSE:
 
         On a GPU the backbone runs in ``dtype`` (float16 unless given); results are float32.
         Sentences are cut to ``max_length`` tokens (default: the constructor's).
+        ``normalize_to_unit=False`` gives the raw pooled vectors, also for a sentence-transformers folder
+        whose pipeline ends in a ``Normalize`` module (that module is skipped).
 
         ``truncate_dim`` (default: the constructor's) keeps the first ``truncate_dim`` dimensions,
         before the L2 normalisation (Matryoshka). ``precision`` quantises the result (see
@@ -269,6 +292,7 @@ class SimCSE:
             batch_size=batch_size,
             max_length=max_length,
             normalize=normalize_to_unit and dim_out is None,
+            folder_normalize=normalize_to_unit,  # False skips a sentence-transformers Normalize module too
             device=dev,
             dtype=dtype,
             show_progress_bar=show_progress_bar,
@@ -351,8 +375,9 @@ class SimCSE:
         :class:`simcse.search.quantization.QuantizedIndex`: its search retrieves
         ``top_k * rescore_multiplier`` candidates (0 = no re-scoring) and re-ranks them with the
         float query against their quantised vectors (``rescore_with="quantized"``, no extra memory)
-        or their float vectors (``"float"``, 4 bytes per dimension, memory-mapped after
-        ``load_index``). :func:`simcse.search.quantization.index_memory` gives the bytes per vector.
+        or their float vectors (``"float"``, 4 bytes per dimension on disk: memory-mapped from a temporary
+        file from ``build_index`` on, and from the saved folder after ``load_index``; not held in RAM).
+        :func:`simcse.search.quantization.index_memory` gives the bytes per vector.
         ``int8`` takes its per-dimension ranges from the corpus, so it needs at least 2 sentences
         with different embeddings (``binary`` and ``float32`` need no calibration).
         """
@@ -443,7 +468,8 @@ class SimCSE:
         return_ids: bool = False,
         rerank: int = 0,
     ) -> list[tuple] | list[list[tuple]]:
-        """The ``top_k`` most similar indexed sentences with cosine >= ``threshold``.
+        """The ``top_k`` most similar indexed sentences with cosine >= ``threshold`` (a number in [-1, 1];
+        -1 keeps every result).
 
         One query gives a list of (sentence, score); a list of queries gives one such list per
         query. All queries are encoded and searched in batches. ``return_ids`` gives
@@ -456,12 +482,7 @@ class SimCSE:
             raise RuntimeError("no index: call build_index(...) or load_index(...) before search(...)")
         if not isinstance(top_k, (int, np.integer)) or isinstance(top_k, bool) or top_k < 1:
             raise ValueError(f"top_k must be a positive integer, got {top_k!r}")
-        try:
-            threshold = float(threshold)
-        except (TypeError, ValueError):
-            raise ValueError(f"threshold must be a number, got {threshold!r}") from None
-        if np.isnan(threshold):
-            raise ValueError("threshold must be a number, got nan (which no score passes)")
+        threshold = check_threshold(threshold)
         single = isinstance(queries, str)
         q = self.encode(queries, device=device, return_numpy=True, keepdim=True, truncate_dim=self.index.dim)
         # no more than the index holds: the backends allocate top_k slots per query

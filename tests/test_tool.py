@@ -29,10 +29,14 @@ def test_embeddings_equal_sentence_transformers(minilm, minilm_path):
     from sentence_transformers import SentenceTransformer
 
     st = SentenceTransformer(str(minilm_path), device="cpu")
-    ours = minilm.encode(SENTS, return_numpy=True, normalize_to_unit=False)
+    ours = minilm.encode(SENTS, return_numpy=True)
     theirs = st.encode(SENTS, convert_to_numpy=True)
     assert ours.shape == theirs.shape == (len(SENTS), 384)
     np.testing.assert_allclose(ours, theirs, atol=1e-5)
+    # normalize_to_unit=False: the raw pooled vectors (the folder's Normalize module is skipped)
+    raw = minilm.encode(SENTS, return_numpy=True, normalize_to_unit=False)
+    assert np.abs(np.linalg.norm(raw, axis=1) - 1).min() > 0.01
+    np.testing.assert_allclose(raw / np.linalg.norm(raw, axis=1, keepdims=True), theirs, atol=1e-5)
 
 
 def test_encode_shapes_and_types(minilm):
@@ -456,9 +460,9 @@ def test_search_top_k_beyond_the_corpus_returns_the_corpus(minilm, kwargs):
     """A huge top_k ("everything above the threshold") must not size the result buffers."""
     corpus = ["A man is playing a guitar.", "A woman is reading a book.", "The market crashed."]
     minilm.build_index(corpus, **kwargs)
-    hits = minilm.search(["guitar music", "a novel"], threshold=-2, top_k=10**12)
+    hits = minilm.search(["guitar music", "a novel"], threshold=-1, top_k=10**12)
     assert [sorted(s for s, _ in r) for r in hits] == [sorted(corpus)] * 2
-    assert minilm.search("guitar music", threshold=-2, top_k=np.int64(1))[0][0] == corpus[0]  # numpy ints are ints
+    assert minilm.search("guitar music", threshold=-1, top_k=np.int64(1))[0][0] == corpus[0]  # numpy ints are ints
     with pytest.raises(ValueError, match="threshold.*nan"):
         minilm.search("guitar music", threshold=float("nan"))
 
@@ -479,9 +483,9 @@ def test_empty_index_saves_loads_and_grows(minilm, tmp_path, use_faiss, faiss_fa
         minilm.save_index(tmp_path / "idx")
         minilm.index = None
         minilm.load_index(tmp_path / "idx")
-        assert minilm.index["sentences"] == [] and minilm.search("guitar", threshold=-2) == []
+        assert minilm.index["sentences"] == [] and minilm.search("guitar", threshold=-1) == []
         minilm.add_to_index(corpus)
-        assert minilm.search("guitar music", threshold=-2, top_k=1)[0][0] == corpus[0]
+        assert minilm.search("guitar music", threshold=-1, top_k=1)[0][0] == corpus[0]
     finally:
         minilm.num_cells, minilm.num_cells_in_search = 100, 10
 
@@ -610,3 +614,29 @@ def test_cli_encode_never_replaces_a_file_unasked_nor_its_input(tmp_path, capsys
     monkeypatch.undo()
     assert cli.main(["encode", "--file", str(mine), "--output", str(notes), "--overwrite"]) == 0
     assert np.load(notes).shape == (2, 384)
+
+
+def test_is_faiss_index_and_the_index_dict_of_the_original_package(tiny_bert_path):
+    from simcse.search.index import faiss_available
+
+    model = SimCSE(str(tiny_bert_path), device="cpu")
+    assert model.is_faiss_index is False
+    corpus = ["a cat sits .", "a dog runs .", "the sun is hot ."]
+    model.build_index(corpus, use_faiss=False)
+    assert model.is_faiss_index is False
+    assert list(model.index["sentences"]) == corpus and model.index["index"].ntotal == 3
+    with pytest.raises(AttributeError):
+        model.is_faiss_index = True
+    if faiss_available():
+        model.build_index(corpus, use_faiss=True)
+        assert model.is_faiss_index is True
+        model.build_index(corpus, use_faiss=True, precision="binary")
+        assert model.is_faiss_index is True
+
+
+def test_unsup_in_the_path_gives_cls_before_pooler_as_the_original(tiny_bert_path, tmp_path):
+    import shutil
+
+    folder = tmp_path / "my-unsup-model"
+    shutil.copytree(tiny_bert_path, folder)
+    assert SimCSE(str(folder), device="cpu").pooler == "cls_before_pooler"

@@ -15,6 +15,7 @@ import sys
 from typing import Sequence
 
 from ..defaults import bundled_corpus  # noqa: F401  (old import path)
+from ..version import __version__
 from .common import positive_int  # noqa: F401  (old import path)
 
 COMMANDS: dict[str, str] = {
@@ -35,6 +36,7 @@ COMMANDS: dict[str, str] = {
 def build_parser() -> argparse.ArgumentParser:
     """The top-level parser, for ``simcse --help``: each command parses its own flags."""
     parser = argparse.ArgumentParser(prog="simcse", description="SimCSE sentence embeddings: encode, search, train, evaluate.")
+    parser.add_argument("--version", action="version", version=f"simcse {__version__}")
     sub = parser.add_subparsers(dest="command", metavar="COMMAND")
     for name, help_text in COMMANDS.items():
         sub.add_parser(name, help=help_text, add_help=False)

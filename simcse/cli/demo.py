@@ -2,18 +2,18 @@
 from __future__ import annotations
 
 import argparse
-import logging
 import sys
 from typing import Sequence
 
 from ..defaults import BATCH_SIZE
+from .common import DefaultsHelpFormatter, configure_logging
 
 HELP = "start the web demo (semantic search in the browser)"
 
 
 def build_parser() -> argparse.ArgumentParser:
     """Arguments of ``simcse demo``."""
-    p = argparse.ArgumentParser(prog="simcse demo", description="Semantic search in the browser over a sentence file.")
+    p = argparse.ArgumentParser(prog="simcse demo", description="Semantic search in the browser over a sentence file.", formatter_class=DefaultsHelpFormatter)
     p.add_argument("corpus", nargs="?", default=None,
                    help="text file, one sentence per line (default: the bundled example corpus)")
     p.add_argument("--model", "--model_name_or_path", dest="model", default=None,
@@ -39,7 +39,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     except ImportError as exc:
         print(f"simcse demo: error: {exc}", file=sys.stderr)
         return 2
-    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s: %(message)s", stream=sys.stderr)
+    configure_logging()  # our loggers only: the root logger (FAISS's loader, werkzeug ...) keeps its level
     try:
         run_demo(args.corpus, args.model, pooler=args.pooler, device=args.device, index_dir=args.index,
                  use_faiss=False if args.no_faiss else None, batch_size=args.batch_size, host=args.host,

@@ -18,7 +18,7 @@ from ..outputs import output_problem
 from ..search.corpus import open_corpus
 from ..search.encode_corpus import CorpusSettings, check_output_folder, encode_corpus, init_distributed_from_env
 from ..search.shards import DTYPES
-from .common import add_model_args, load_model, read_inputs, run_command
+from .common import DefaultsHelpFormatter, add_model_args, load_model, read_inputs, run_command
 
 HELP = "embed sentences (arguments, --file or stdin) and write vectors, or a corpus file into a sharded folder"
 
@@ -35,7 +35,7 @@ def positive_float(value: str) -> float:
 
 
 def build_parser() -> argparse.ArgumentParser:
-    p = argparse.ArgumentParser(prog="simcse encode", description=HELP)
+    p = argparse.ArgumentParser(prog="simcse encode", description=HELP, formatter_class=DefaultsHelpFormatter)
     add_model_args(p)
     p.add_argument("sentences", nargs="*", help="sentences (default: read --file or stdin)")
     p.add_argument("--file", help="text file, one sentence per line")
@@ -71,6 +71,7 @@ def run(args: argparse.Namespace) -> int:
     vecs = model.encode(sentences, return_numpy=True, normalize_to_unit=not args.no_normalize,
                         batch_size=args.batch_size, show_progress_bar=len(sentences) > 1000)
     if args.output:
+        Path(args.output).parent.mkdir(parents=True, exist_ok=True)
         with atomic_file(args.output) as tmp, open(tmp, "wb") as f:  # a full disk leaves the old file
             np.save(f, vecs)  # to a file object: np.save(name) would append ".npy"
         print(f"wrote {vecs.shape[0]} x {vecs.shape[1]} vectors to {args.output}", file=sys.stderr)

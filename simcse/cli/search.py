@@ -10,24 +10,38 @@ from ..defaults import EXAMPLE_QUERIES, bundled_corpus
 from ..search.index import faiss_available
 from ..search.store import INDEX_META, check_index_folder
 from ..tool import read_sentence_file
-from .common import add_model_args, load_model, positive_int, print_results, read_inputs, run_command
+from .common import DefaultsHelpFormatter, add_model_args, load_model, positive_int, print_results, read_inputs, run_command, threshold_value
 
 HELP = "index a sentence file and search it"
 
 
 def build_parser() -> argparse.ArgumentParser:
-    p = argparse.ArgumentParser(prog="simcse search", description=HELP)
+    p = argparse.ArgumentParser(prog="simcse search", description=HELP, formatter_class=DefaultsHelpFormatter)
     add_model_args(p)
     p.add_argument("queries", nargs="*", help="queries (default: stdin, or a few examples)")
     p.add_argument("--corpus", help="text file, one sentence per line (default: the bundled example corpus)")
-    p.add_argument("--top_k", type=positive_int, default=5)
-    p.add_argument("--threshold", type=float, default=0.0)
+    p.add_argument("--top_k", type=positive_int, default=5, help="results per query")
+    p.add_argument("--threshold", type=threshold_value, default=0.0,
+                   help="keep results whose cosine similarity is at least this (-1 to 1)")
     p.add_argument("--faiss_fast", action="store_true", help="IVF index instead of exact search")
     p.add_argument("--no_faiss", action="store_true", help="use the exact torch index even if faiss is installed")
     p.add_argument("--index", help="index folder: loaded if it holds an index, else built and saved there "
                    "(a new or empty folder; a folder holding other files is refused)")
-    p.add_argument("--format", choices=("table", "json"), default="table")
+    p.add_argument("--format", choices=("table", "json"), default="table", help="output: a table or JSON")
     return p
+
+
+def check_corpus_file(path: str) -> None:
+    """``--corpus``: refuse a missing file, a folder, or a file without a sentence (reads up to its first one)."""
+    p = Path(path)
+    if not p.exists():
+        raise FileNotFoundError(f"--corpus {path!r}: sentence file {path!r} does not exist")
+    if not p.is_file():
+        raise IsADirectoryError(f"--corpus {path!r}: sentence file {path!r} is not a file (it is a folder)")
+    with open(p, "rb") as f:
+        if not any(line.strip().lstrip(b"\xef\xbb\xbf").strip() for line in f):
+            raise ValueError(f"--corpus {path!r} has no sentences (it is empty or holds only blank lines); give "
+                             "a text file with one sentence per line")
 
 
 def run(args: argparse.Namespace) -> int:
@@ -43,6 +57,8 @@ def run(args: argparse.Namespace) -> int:
     load = index_dir is not None and (index_dir / INDEX_META).is_file()
     if index_dir is not None and not load:
         check_index_folder(index_dir, "--index")  # before the corpus is encoded
+    if not load:
+        check_corpus_file(corpus)  # before the model loads
     model = load_model(args)
     if load:
         model.load_index(index_dir, use_faiss=use_faiss)

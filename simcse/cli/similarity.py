@@ -7,17 +7,17 @@ from typing import Sequence
 
 import numpy as np
 
-from .common import add_model_args, load_model, read_inputs, run_command
+from .common import DefaultsHelpFormatter, add_model_args, load_model, read_inputs, run_command
 
 HELP = "cosine similarity between sentences"
 
 
 def build_parser() -> argparse.ArgumentParser:
-    p = argparse.ArgumentParser(prog="simcse similarity", description=HELP)
+    p = argparse.ArgumentParser(prog="simcse similarity", description=HELP, formatter_class=DefaultsHelpFormatter)
     add_model_args(p)
     p.add_argument("queries", nargs="*", help="query sentences (default: stdin, one per line)")
     p.add_argument("--keys", nargs="+", help="key sentences (default: the queries themselves)")
-    p.add_argument("--format", choices=("table", "json"), default="table")
+    p.add_argument("--format", choices=("table", "json"), default="table", help="output: a table or JSON")
     return p
 
 

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import contextlib
 import os
+import sys
 import time
 from typing import Any, Callable, Iterator, Protocol, Sequence
 
@@ -143,6 +144,7 @@ def make_encode_fn(
     device: str | None = None,
     pooler: str | None = None,
     dtype: str = "float32",
+    progress: bool = False,
 ) -> tuple[EncodeFn, dict[str, Any]]:
     """A sentences -> float32 [N, dim] function for a model, and a description of it.
 
@@ -150,7 +152,8 @@ def make_encode_fn(
     :class:`simcse.SimCSE`, a :class:`simcse.SentenceEncoder`, an object with ``encode(list_of_str)``
     (e.g. a SentenceTransformer) or any callable mapping a list of sentences to an array.
     ``normalize=False`` returns the pooled vectors as they are (SimCSE's evaluation), ``True`` unit
-    vectors, ``None`` whatever the model is configured to return.
+    vectors, ``None`` whatever the model is configured to return. ``progress`` shows a progress bar
+    while a SimCSE / SentenceEncoder model encodes.
     """
     if isinstance(model, (str, os.PathLike)):
         model = SimCSE(str(model), device=device, pooler=pooler)
@@ -173,7 +176,7 @@ def make_encode_fn(
         def encode(sentences: Sequence[str]) -> np.ndarray:
             with _raw_vectors(encoder, normalize):
                 return encoder.encode(list(sentences), batch_size=batch_size, max_length=length,
-                                      device=dev, dtype=torch_dtype).cpu().numpy()
+                                      device=dev, dtype=torch_dtype, show_progress_bar=progress).cpu().numpy()
 
         return encode, info
     if hasattr(model, "encode") and callable(model.encode):
@@ -267,6 +270,7 @@ def evaluate(
     device: str | None = None,
     seed: int = 1111,
     dtype: str = "float32",
+    progress: bool = False,
 ) -> dict[str, Any]:
     """Evaluate a model on SentEval-style tasks and return every number.
 
@@ -286,6 +290,9 @@ def evaluate(
         dtype: ``float32`` (default, the field's numbers), or ``bfloat16`` / ``float16`` autocast
             for speed (on a CPU with bf16 support the STS7 run is about 1.6x faster; scores move by
             up to about 0.02).
+        progress: report on stderr: a line when the data are read, a progress bar while encoding and
+            a line per task as it is scored. The data are read (and a missing file named) before a
+            model given by name or path is loaded.
 
     Returns:
         ``{"tasks": {task: full results}, "scores": {task: main score x 100}, "avg": {...},
@@ -314,17 +321,23 @@ def evaluate(
     objs = {name: load_task(name, mode, data_dir) for name in names}
     t_load = time.perf_counter()
     encode_fn, info = make_encode_fn(model, batch_size=batch_size, max_length=max_length, normalize=normalize,
-                                     device=device, pooler=pooler, dtype=dtype)
+                                     device=device, pooler=pooler, dtype=dtype, progress=progress)
     cache = EmbeddingCache(encode_fn)
     requested = [s for obj in objs.values() for s in obj.sentences(mode)]
+    if progress:
+        print(f"read {len(objs)} task(s) ({', '.join(objs)}) from {resolve_data_dir(data_dir)}: "
+              f"{len(set(requested))} distinct sentences to encode", file=sys.stderr, flush=True)
     cache.fill(requested)
     t_enc = time.perf_counter()
     results: dict[str, Any] = {}
     timings: dict[str, float] = {}
-    for name, obj in objs.items():
+    for i, (name, obj) in enumerate(objs.items(), 1):
         t = time.perf_counter()
         results[name] = obj.run(cache, mode, seed=seed)
         timings[name] = round(time.perf_counter() - t, 3)
+        if progress:
+            main = results[name]["main"] * (100 if name in STS_TASKS + FINETUNE_TASKS else 1)
+            print(f"[{i}/{len(objs)}] {name}: {main:.2f} ({timings[name]:.1f} s)", file=sys.stderr, flush=True)
     scores = {name: round(100 * r["main"], 2) if name in STS_TASKS + FINETUNE_TASKS else r["main"]
               for name, r in results.items()}
     out: dict[str, Any] = {

@@ -38,8 +38,11 @@ what:
   ``int8`` the index already scores float query x dequantised documents, so this re-scoring would
   change nothing and is skipped.
 * ``"float"``: the documents' float32 vectors, giving exact cosines for the candidates. They cost
-  ``4 * dim`` bytes per vector: held in memory after ``build_index`` and memory-mapped from the
-  saved ``embeddings.npy`` after ``load_index`` (only the candidates' rows are read from disk).
+  ``4 * dim`` bytes per vector on disk, not in RAM: from ``build_index`` on they are appended to an
+  anonymous temporary file (:class:`FloatSpill`, in ``$TMPDIR``, gone when the index is) and
+  memory-mapped, and after ``load_index`` memory-mapped from the saved ``embeddings.npy``; only the
+  candidates' rows are read, through the page cache, which the OS can reclaim. (A ``$TMPDIR`` on a
+  RAM-backed tmpfs keeps them in RAM: point it at a disk folder.)
 
 :func:`index_memory` gives the bytes per vector and per million vectors of each index type.
 
@@ -50,6 +53,7 @@ from __future__ import annotations
 
 import logging
 import math
+import tempfile
 from pathlib import Path
 from typing import Any
 
@@ -203,7 +207,7 @@ def index_memory(dim: int, precision: str = "float32", truncate_dim: int | None 
     ``bytes_per_vector`` is the index payload (float32: 4 per dimension; int8: 1; binary:
     ``ceil(dim / 8)``), ``fixed_bytes`` what does not grow with the corpus (int8: the ranges),
     ``rescore_bytes_per_vector`` the float32 vectors that ``rescore_with="float"`` needs beside the
-    index (memory-mapped from disk after ``load_index``). Sentences and ids are not counted.
+    index, on disk (memory-mapped from ``build_index`` on, not held in RAM). Sentences and ids are not counted.
     """
     check_precision(precision, INDEX_PRECISIONS)
     d = check_truncate_dim(truncate_dim, dim) or dim
@@ -463,6 +467,40 @@ def _pad(s: np.ndarray, i: np.ndarray, k: int, fill: float) -> tuple[np.ndarray,
     return ps, pi
 
 
+# ---------------------------------------------------------------------- float vectors on disk
+class FloatSpill:
+    """float32 rows appended to an anonymous temporary file and read back memory-mapped: the re-scoring
+    vectors of an index being built cost disk, not RAM (the file has no name, so it disappears with
+    this object, or with the process). ``array()`` is a read-only [n, dim] view."""
+
+    def __init__(self, dim: int, directory: str | None = None):
+        self.dim = dim
+        self.rows = 0
+        self._file = tempfile.TemporaryFile(prefix="simcse-rescore-", dir=directory)
+        self._view: np.ndarray = np.zeros((0, dim), np.float32)
+
+    def append(self, x: np.ndarray) -> None:
+        """Write rows at the end of the file (in slices, so a large ``x`` needs no second copy)."""
+        x = np.asarray(x)
+        if x.ndim != 2 or x.shape[1] != self.dim:
+            raise ValueError(f"vectors have shape {x.shape}, the index holds {self.dim}-d vectors")
+        self._file.seek(0, 2)
+        step = max(1, (16 << 20) // (4 * self.dim))
+        for start in range(0, len(x), step):
+            self._file.write(np.ascontiguousarray(x[start:start + step], dtype=np.float32).tobytes())
+        self._file.flush()
+        self.rows += len(x)
+        self._view = (np.memmap(self._file, dtype=np.float32, mode="r", shape=(self.rows, self.dim))
+                      if self.rows else np.zeros((0, self.dim), np.float32))
+
+    def array(self) -> np.ndarray:
+        return self._view
+
+    def close(self) -> None:
+        self._view = np.zeros((0, self.dim), np.float32)
+        self._file.close()
+
+
 # ---------------------------------------------------------------------- the index
 class QuantizedIndex:
     """An int8 or binary index with optional float re-scoring; same ``add``/``search`` API as the float indexes.
@@ -495,6 +533,7 @@ class QuantizedIndex:
         self.base: Int8Codes | BinaryCodes = codes_cls(dim, use_faiss, device=self.device)
         self.backend = self.base.backend
         self.float_vectors: np.ndarray | None = np.zeros((0, dim), np.float32) if self.rescore_with == "float" else None
+        self._spill: FloatSpill | None = None  # where added float vectors go (on disk, memory-mapped)
 
     @property
     def ntotal(self) -> int:
@@ -511,7 +550,11 @@ class QuantizedIndex:
             raise ValueError(f"vectors have shape {x.shape}, the index holds {self.dim}-d vectors")
         self.base.add(x)
         if self.float_vectors is not None:
-            self.float_vectors = np.concatenate([np.asarray(self.float_vectors), x])
+            if self._spill is None:  # the first add, or the first after load_index: earlier rows copied over
+                self._spill = FloatSpill(self.dim)
+                self._spill.append(self.float_vectors)
+            self._spill.append(x)
+            self.float_vectors = self._spill.array()
 
     @property
     def rescoring(self) -> bool:

@@ -114,6 +114,12 @@ class ModelArguments:
         default=0.0,
         metadata={"help": "log(alpha) added to each anchor's own hard-negative logit (0: alpha = 1, the paper's setting)."},
     )
+    on_nonfinite_loss: str = field(
+        default="stop",
+        metadata={"help": "What a NaN/inf training loss does: stop (end the run with an error naming the step; no "
+                  "checkpoint or model with non-finite weights is saved) or skip (drop that step's update, with a "
+                  "warning; checks every step's loss, one host-device sync per step)."},
+    )
     do_mlm: bool = field(default=False, metadata={"help": "Add the auxiliary masked-language-model loss."})
     mlm_weight: float = field(default=0.1, metadata={"help": "Weight of the MLM loss (with --do_mlm)."})
     mlp_init: str = field(
@@ -184,7 +190,8 @@ class DataTrainingArguments:
     )
     data_dir: str | None = field(
         default=None,
-        metadata={"help": "SentEval data directory for STS-B dev evaluation (default: $SIMCSE_DATA_DIR or SentEval/data/downstream)."},
+        metadata={"help": "SentEval data folder for the STS-B dev evaluation: the tasks directly or in its SentEval-downstream/ "
+                  "subfolder (default: $SIMCSE_DATA_DIR, else SentEval/data/downstream)."},
     )
     max_seq_length: int = field(default=32, metadata={"help": "Maximum tokens per sentence (longer ones are truncated)."})
     pad_to_max_length: bool = field(
@@ -220,6 +227,24 @@ class DataTrainingArguments:
 def available_recipes() -> list[str]:
     """Names of the bundled recipes (``simcse/recipes/*.json``)."""
     return sorted(p.stem for p in RECIPE_DIR.glob("*.json"))
+
+
+TUNED_SETTINGS = ("per_device_train_batch_size", "learning_rate")
+"""Settings whose Hugging Face defaults (batch 8, learning rate 5e-5) are not SimCSE's: a run given neither
+(no recipe, no flag) gets a warning."""
+
+
+def defaults_warning(config: "TrainConfig") -> str | None:
+    """The warning for a training run that sets none of :data:`TUNED_SETTINGS` (no recipe, no flag), or None."""
+    given = set(config.training_args)
+    if given & set(TUNED_SETTINGS) or config.training_args.get("do_train") is False:
+        return None
+    return (
+        "no --recipe and no --per_device_train_batch_size / --learning_rate: training with Hugging Face's "
+        "defaults (batch 8, learning rate 5e-05, 3 epochs), not SimCSE's settings. The paper's settings are "
+        f"bundled as recipes: --recipe NAME with NAME one of {', '.join(available_recipes())} "
+        "(explicit flags override a recipe)"
+    )
 
 
 def load_recipe(name: str, batch_given: bool = False) -> dict[str, Any]:
@@ -537,6 +562,8 @@ class TrainConfig(DataTrainingArguments, ModelArguments):
             raise ValueError(f"--temp must be a finite number > 0, got {self.temp}")
         if not math.isfinite(self.hard_negative_weight):
             raise ValueError(f"--hard_negative_weight must be a finite number, got {self.hard_negative_weight}")
+        if self.on_nonfinite_loss not in ("stop", "skip"):
+            raise ValueError(f"--on_nonfinite_loss must be stop or skip, got {self.on_nonfinite_loss!r}")
         if self.mlp_init not in ("auto", "fresh", "pooler"):
             raise ValueError(f"--mlp_init must be auto, fresh or pooler, got {self.mlp_init!r}")
         if self.do_mlm and not 0 < self.mlm_probability < 1:

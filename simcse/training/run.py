@@ -12,10 +12,10 @@ from pathlib import Path
 from typing import Any
 
 from transformers import TrainingArguments, set_seed
-from transformers.trainer_utils import get_last_checkpoint
 
 from ..encoder import SentenceEncoder, token_limit
-from .config import SICKR_METRICS, TrainConfig, best_metric_name, strategy_name
+from .checkpoints import checkpoint_problem, last_complete_checkpoint
+from .config import SICKR_METRICS, TrainConfig, best_metric_name, defaults_warning, strategy_name
 from .data import TokenizedExamples, collator_for, load_training_data, tokenize_columns
 from .lora import apply_lora, resolve_prompt
 from .loss import InfoNCELoss
@@ -58,6 +58,33 @@ def remove_previous_checkpoints(output_dir: str | os.PathLike) -> list[str]:
         for p in stale:
             shutil.rmtree(p)
     return [p.name for p in stale]
+
+
+def resolve_resume(resume: Any, output_dir: str | os.PathLike, needs_optimizer: bool = True) -> str | None:
+    """``--resume_from_checkpoint``: ``True`` / ``last`` is the newest *complete* ``checkpoint-<step>`` of
+    ``output_dir`` (a newer one half written by a killed run is skipped, with a warning naming its broken
+    file); a folder must be complete, or the error names its broken file."""
+    if not resume:
+        return None
+    if resume is True or (isinstance(resume, str) and resume.lower() in ("true", "last")):
+        found, skipped = last_complete_checkpoint(output_dir, needs_optimizer)
+        for problem in skipped:
+            logger.warning("--resume_from_checkpoint: skipping an incomplete checkpoint: %s", problem)
+        if found is None:
+            detail = f" ({len(skipped)} incomplete: {'; '.join(skipped)})" if skipped else ""
+            raise FileNotFoundError(
+                f"--resume_from_checkpoint: no complete checkpoint-* folder in {str(output_dir)!r}{detail}"
+            )
+        if skipped:
+            logger.warning("--resume_from_checkpoint: resuming from %s, the newest complete checkpoint", found)
+        return str(found)
+    problem = checkpoint_problem(resume, needs_optimizer)
+    if problem is not None:
+        raise ValueError(
+            f"--resume_from_checkpoint {str(resume)!r} cannot be resumed from: {problem}. Pass an earlier checkpoint "
+            "folder, or --resume_from_checkpoint True for the newest complete one"
+        )
+    return str(resume)
 
 
 def load_hub_training_data(
@@ -125,6 +152,9 @@ def train(config: TrainConfig) -> TrainResult:
     says; the model is saved to ``config.output_dir``. Bad settings raise ``ValueError`` naming them."""
     training_args = config.trainer_arguments()
     config.validate(training_args)
+    warning = defaults_warning(config) if training_args.do_train else None
+    if warning:
+        logger.warning(warning)
     if config.preprocessing_num_workers is not None:
         logger.info(
             "--preprocessing_num_workers %d: no effect here; tokenization runs once, batched, in one process (a "
@@ -199,17 +229,20 @@ def train(config: TrainConfig) -> TrainResult:
         mlp_learning_rate=config.mlp_learning_rate,
         transfer_dev=transfer_dev,
         sickr_dev=sickr_dev,
+        on_nonfinite_loss=config.on_nonfinite_loss,
     )
     metrics: dict[str, float] = {}
     if training_args.do_train:
-        resume = training_args.resume_from_checkpoint
-        if isinstance(resume, str) and resume.lower() in ("true", "last"):
-            resume = get_last_checkpoint(training_args.output_dir)
-            if resume is None:
-                raise FileNotFoundError(f"--resume_from_checkpoint: no checkpoint-* folder in {training_args.output_dir!r}")
+        resume = resolve_resume(training_args.resume_from_checkpoint, training_args.output_dir,
+                                needs_optimizer=not training_args.save_only_model)
         if not resume and config.overwrite_output_dir and trainer.is_world_process_zero():
             remove_previous_checkpoints(training_args.output_dir)
         result = trainer.train(resume_from_checkpoint=resume)
+        if trainer.skipped_steps:
+            logger.warning(
+                "--on_nonfinite_loss skip: %d step(s) had a NaN/inf loss and were skipped: %s",
+                len(trainer.skipped_steps), ", ".join(map(str, trainer.skipped_steps[:20])),
+            )
         trainer.save_model()
         metrics.update(result.metrics)
         if trainer.is_world_process_zero():

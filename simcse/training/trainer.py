@@ -9,9 +9,15 @@ Design notes:
 - The training loop is the Trainer's own (DDP through torchrun, fp16/bf16, gradient
   accumulation, ``--torch_compile``, fused AdamW by default on torch >= 2.8, checkpoints and
   ``--resume_from_checkpoint``); only the loss, the evaluation and the saving are ours.
-- No host-device sync per step: the loss stays on the device, and NaN/inf is detected when the
-  Trainer logs (every ``logging_steps``); the Trainer's ``logging_nan_inf_filter`` (which checks
-  every step and hides NaNs) is turned off.
+- Non-finite losses (``--on_nonfinite_loss``): ``stop`` (the default) keeps no host-device sync per
+  step: the first step whose loss is NaN/inf is recorded on the device and checked when the Trainer
+  logs and before anything is saved, so the error names that step and no checkpoint or final model
+  with its weights is written (every save also checks that the weights are finite). ``skip`` checks
+  each step's loss (one sync per step) and drops that step's gradients, so the optimizer does not
+  step on them. The Trainer's ``logging_nan_inf_filter`` (which hides NaNs) is turned off.
+- Disk full while saving: a :class:`~simcse.training.checkpoints.DiskFullError` naming what was
+  being saved; a half-written checkpoint folder is removed and the previous checkpoints stay whole
+  (``--resume_from_checkpoint True`` also skips, by name, one a killed run left half written).
 - Several GPUs visible to one process never lead to ``nn.DataParallel``: the trainer uses one
   GPU and says to launch with ``torchrun --nproc_per_node N`` for data parallelism.
 - MLP head: SimCSE's code trains a freshly initialised MLP over the CLS vector (``cl_init``
@@ -29,9 +35,11 @@ and the dev evaluators it calls are one training step's contract.
 """
 from __future__ import annotations
 
+import errno
 import logging
 import math
 import os
+import shutil
 import time
 from pathlib import Path
 from typing import Any, Sequence
@@ -47,6 +55,7 @@ from ..formats import read_folder, save_model_atomically
 from ..formats.huggingface import MLP_INITS, first_line, is_decoder_only, is_local_model_name, load_backbone, resolve_model_path
 from ..evaluation.datadir import read_sick, read_stsb
 from ..evaluation.engine import TRANSFER_TASKS, EmbeddingCache, canonical_task, load_task, make_encode_fn
+from .checkpoints import DiskFullError, checkpoint_folders, checkpoint_problem
 from .grad_cache import grad_cache_training_step
 from .lora import enable_checkpointing, is_lora, load_adapter_weights, merged_for_saving, save_adapter
 from .loss import InfoNCELoss
@@ -55,6 +64,9 @@ logger = logging.getLogger(__name__)
 
 HEADS_FILE = "simcse_training_heads.pt"
 """Training-only weights (the MLM head) kept in checkpoints beside the model folder files."""
+NONFINITE_POLICIES = ("stop", "skip")
+"""``--on_nonfinite_loss``: stop the run at a NaN/inf loss, or skip that step's update."""
+NONFINITE_ADVICE = "try a lower --learning_rate, --bf16 instead of --fp16, or a higher --temp"
 
 
 # ---------------------------------------------------------------------- model
@@ -340,8 +352,14 @@ class SimCSETrainer(Trainer):
         mlp_learning_rate: float | None = None,
         transfer_dev: TransferDev | None = None,
         sickr_dev: StsbDev | None = None,
+        on_nonfinite_loss: str = "stop",
         **kwargs: Any,
     ):
+        if on_nonfinite_loss not in NONFINITE_POLICIES:
+            raise ValueError(f"--on_nonfinite_loss must be stop or skip, got {on_nonfinite_loss!r}")
+        self.on_nonfinite_loss = on_nonfinite_loss
+        self.skipped_steps: list[int] = []
+        self._first_bad_step: torch.Tensor | None = None
         self.grad_cache_chunk_size = grad_cache_chunk_size
         self.sickr_dev = sickr_dev
         self.mlp_learning_rate = mlp_learning_rate
@@ -406,9 +424,47 @@ class SimCSETrainer(Trainer):
     ) -> torch.Tensor:
         """The Trainer's step, or with ``grad_cache_chunk_size`` the gradient-cached one (:mod:`simcse.training.grad_cache`)."""
         if not self.grad_cache_chunk_size:
-            return super().training_step(model, inputs, num_items_in_batch)
+            loss = super().training_step(model, inputs, num_items_in_batch)
+        else:
+            loss = grad_cache_training_step(self, model, inputs, self.grad_cache_chunk_size)
+        step = self.state.global_step + 1  # the optimizer step this loss belongs to
+        finite = torch.isfinite(loss.detach()).all()
+        if self.on_nonfinite_loss == "skip":
+            if not bool(finite):
+                model.zero_grad(set_to_none=True)  # the optimizer skips parameters without gradients
+                if not self.skipped_steps or self.skipped_steps[-1] != step:
+                    self.skipped_steps.append(step)
+                logger.warning(
+                    "step %d: the training loss is %s; skipping this step's update (--on_nonfinite_loss skip; "
+                    "%d step(s) skipped so far)", step, float(loss), len(self.skipped_steps),
+                )
+                return torch.zeros_like(loss)
+            return loss
+        # stop: remember the first bad step on the device (no sync); checked at logging and saving
+        first = self._first_bad_step
+        if first is None:
+            first = self._first_bad_step = torch.zeros((), dtype=torch.long, device=loss.device)
+        torch.where(~finite & (first == 0), torch.full_like(first, step), first, out=first)
+        return loss
 
-        return grad_cache_training_step(self, model, inputs, self.grad_cache_chunk_size)
+    def check_finite(self, saving: str | None = None) -> None:
+        """Raise ``FloatingPointError`` naming the first step whose loss was NaN/inf (``stop``), and before
+        saving (``saving``: what would be saved) also when any weight is NaN/inf."""
+        first = 0 if self._first_bad_step is None else int(self._first_bad_step)
+        unsaved = f"; {saving} is not saved" if saving else ""
+        if first:
+            raise FloatingPointError(
+                f"the training loss became NaN or inf at step {first} (--on_nonfinite_loss stop){unsaved}. "
+                f"{NONFINITE_ADVICE}; or pass --on_nonfinite_loss skip to skip such steps"
+            )
+        if saving:
+            params = [p for p in self.model.parameters()]
+            if params and not bool(torch.stack([torch.isfinite(p.detach()).all() for p in params]).all()):
+                bad = [n for n, p in self.model.named_parameters() if not bool(torch.isfinite(p.detach()).all())]
+                raise FloatingPointError(
+                    f"after step {self.state.global_step} the weights hold NaN or inf values ({', '.join(bad[:3])}"
+                    f"{' ...' if len(bad) > 3 else ''}){unsaved}. {NONFINITE_ADVICE}"
+                )
 
     def compute_loss(
         self,
@@ -425,6 +481,8 @@ class SimCSETrainer(Trainer):
     def log(self, logs: dict[str, float], start_time: float | None = None) -> None:
         """Add throughput (examples and sentences per second) and stop on a non-finite loss."""
         final = logs.get("train_loss")  # the run's mean loss, logged once at the end of training
+        if final is not None or "loss" in logs:
+            self.check_finite()
         if final is not None and not math.isfinite(final):
             raise FloatingPointError(
                 f"the training loss became {final} (its mean over the run's {self.state.global_step} steps); the "
@@ -434,10 +492,7 @@ class SimCSETrainer(Trainer):
         if "loss" in logs:
             step = self.state.global_step
             if not math.isfinite(logs["loss"]):
-                raise FloatingPointError(
-                    f"the training loss became {logs['loss']} by step {step}; try a lower --learning_rate, "
-                    "--bf16 instead of --fp16, or a higher --temp"
-                )
+                raise FloatingPointError(f"the training loss became {logs['loss']} by step {step}; {NONFINITE_ADVICE}")
             now = time.perf_counter()
             if self._last_log_time is not None and step > self._last_log_step:
                 seconds = now - self._last_log_time - self._eval_seconds
@@ -498,6 +553,7 @@ class SimCSETrainer(Trainer):
         if not self.args.should_save:
             return
         target = Path(output_dir if output_dir is not None else self.args.output_dir)
+        self.check_finite(saving=f"the model ({target})")
         heads = self.model.head_state_dict()
 
         def extra(tmp: Path) -> None:
@@ -506,7 +562,40 @@ class SimCSETrainer(Trainer):
                 torch.save(heads, tmp / HEADS_FILE)
             torch.save(self.args, tmp / "training_args.bin")
 
-        save_model_atomically(merged_for_saving(self.encoder), target, extra)
+        try:
+            save_model_atomically(merged_for_saving(self.encoder), target, extra)
+        except OSError as exc:
+            if exc.errno != errno.ENOSPC or isinstance(exc, DiskFullError):
+                raise
+            raise DiskFullError(
+                f"no space left on the device while saving the model to {target}; the files already there are "
+                f"unchanged{self._last_good_note(target)}. Free disk space and run again"
+            ) from exc
+
+    def _last_good_note(self, exclude: Path) -> str:
+        """``; the last complete checkpoint, X, is intact (resume ...)`` or ``""`` if there is none."""
+        for folder in checkpoint_folders(self.args.output_dir):
+            if folder.resolve() != exclude.resolve() and checkpoint_problem(folder, not self.args.save_only_model) is None:
+                return (f"; the last complete checkpoint, {folder}, is intact (continue from it with "
+                        "--resume_from_checkpoint True)")
+        return ""
+
+    def _save_checkpoint(self, model: nn.Module, trial: Any) -> None:
+        """The Trainer's checkpoint; on a full disk the half-written folder is removed and the error says
+        which checkpoint is intact."""
+        folder = Path(self._get_output_dir(trial=trial)) / f"checkpoint-{self.state.global_step}"
+        existed = folder.exists()
+        try:
+            super()._save_checkpoint(model, trial)
+        except OSError as exc:
+            if exc.errno != errno.ENOSPC:
+                raise
+            if not existed and folder.exists() and self.args.should_save:
+                shutil.rmtree(folder, ignore_errors=True)
+            raise DiskFullError(
+                f"no space left on the device while saving checkpoint {folder}; that unfinished checkpoint was "
+                f"removed{self._last_good_note(folder)}. Free disk space and run again"
+            ) from exc
 
     def _load_from_checkpoint(self, resume_from_checkpoint: str, model: nn.Module | None = None) -> None:
         load_checkpoint_weights(self.model, resume_from_checkpoint)

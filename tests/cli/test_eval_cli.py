@@ -89,6 +89,28 @@ def test_missing_data_dir_names_the_file(tiny_bert_path, tmp_path: Path, capsys)
     assert "sts-test.csv" in err and "STS/STSBenchmark" in err
 
 
+def test_missing_data_is_named_before_the_model_loads(tmp_path: Path, capsys, monkeypatch):
+    import simcse.evaluation.engine as engine
+
+    def no_model(*a, **k):
+        raise AssertionError("the model was loaded before the data were checked")
+
+    monkeypatch.setattr(engine, "SimCSE", no_model)
+    rc = main(["--model", str(tmp_path / "some_model"), "--tasks", "STSBenchmark", "--data_dir", str(tmp_path / "nowhere")])
+    assert rc == 2
+    assert "sts-test.csv" in capsys.readouterr().err
+
+
+def test_evaluate_reports_progress(tiny_bert_path, senteval_dir: Path, capsys):
+    rc = main(["--model", str(tiny_bert_path), "--pooler", "avg", "--tasks", "STS16", "SICK-R", "--mode", "test",
+               "--data_dir", str(senteval_dir)])
+    assert rc == 0
+    err = capsys.readouterr().err
+    assert "read 2 task(s) (STS16, SICKRelatedness)" in err and "distinct sentences to encode" in err
+    assert "Encoding" in err  # the progress bar
+    assert "[1/2] STS16: " in err and "[2/2] SICKRelatedness: " in err
+
+
 def test_top_level_entry_point_has_simcse_flags():
     proc = subprocess.run([sys.executable, str(ROOT / "evaluation" / "evaluation.py"), "--help"],
                           capture_output=True, text=True, timeout=120)

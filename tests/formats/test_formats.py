@@ -95,6 +95,11 @@ def test_resolve_config_leaves_the_folder_description_unchanged(saved):
         ("org/gpt2", True, False, True, "last"),
         ("princeton-nlp/unsup-simcse-bert-base-uncased", False, True, False, "cls_before_pooler"),
         ("princeton-nlp/unsup-simcse-bert-base-uncased", False, True, True, "cls"),
+        # the original package's rule: "unsup" in the name or path, whatever else it says
+        ("/models/my-unsup-bert", False, True, False, "cls_before_pooler"),
+        ("/models/my-unsup-bert", False, False, False, "cls_before_pooler"),
+        ("org/Unsup-bert", False, True, False, "cls"),  # case-sensitive, as the original's `in` test
+        ("org/unsup-gpt2", True, False, False, "last"),  # a decoder has no CLS token
     ],
 )
 def test_default_pooler(name, decoder_only, pretrained, for_training, expected):

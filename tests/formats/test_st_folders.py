@@ -53,7 +53,8 @@ def _same_as_sentence_transformers(path):
     st = SentenceTransformer(str(path), device="cpu")
     ours = SimCSE(str(path), device="cpu")
     assert ours.max_length == st.max_seq_length
-    np.testing.assert_allclose(ours.encode(SENTENCES, return_numpy=True, normalize_to_unit=False),
+    # the folder's own normalisation (a Normalize module), as SentenceTransformer applies it
+    np.testing.assert_allclose(ours.encode(SENTENCES, return_numpy=True, normalize_to_unit=ours.encoder.config.normalize),
                                st.encode(SENTENCES), atol=1e-5)
     return st
 
@@ -199,3 +200,21 @@ def test_left_padding_gpt2_folder_warns_that_sentence_transformers_differs(tmp_p
     with caplog.at_level(logging.WARNING, logger="simcse.encoder"):
         SimCSE(str(folder), device="cpu")
     assert "left-padding tokenizer with absolute position embeddings" in caplog.text
+
+
+def test_normalize_to_unit_false_skips_a_normalize_module(tmp_path, tiny_bert_path):
+    """The original package's normalize_to_unit=False means raw vectors: a Normalize module is skipped."""
+    from sentence_transformers import SentenceTransformer
+
+    folder = _folder(tmp_path / "st", tiny_bert_path, POOL + [("Normalize", "2_Normalize")], {"max_seq_length": 16})
+    st = SentenceTransformer(str(folder), device="cpu")
+    ours = SimCSE(str(folder), device="cpu")
+    raw = ours.encode(SENTENCES, return_numpy=True, normalize_to_unit=False)
+    unit = ours.encode(SENTENCES, return_numpy=True)
+    np.testing.assert_allclose(unit, st.encode(SENTENCES), atol=1e-5)
+    np.testing.assert_allclose(np.linalg.norm(unit, axis=1), 1.0, atol=1e-5)
+    assert np.abs(np.linalg.norm(raw, axis=1) - 1).min() > 0.1  # not unit vectors
+    np.testing.assert_allclose(raw / np.linalg.norm(raw, axis=1, keepdims=True), unit, atol=1e-5)
+    with torch.no_grad():  # the Transformer, then the Pooling, without the Normalize
+        pooled = st[1](st[0](st.tokenize(SENTENCES)))["sentence_embedding"].numpy()
+    np.testing.assert_allclose(raw, pooled, atol=1e-5)

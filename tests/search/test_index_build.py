@@ -100,13 +100,13 @@ def test_compressed_indexes_agree_with_exact_search_and_rerank_restores_it(minil
     for factory, folder in indexes.items():
         minilm32.load_index(folder)
         assert minilm32.index.kind == "factory" and minilm32.index.index.factory == factory
-        hits = minilm32.search(qs, threshold=-2, top_k=3, return_ids=True)
+        hits = minilm32.search(qs, threshold=-1, top_k=3, return_ids=True)
         for row in hits:
             assert len(row) == 3 and all(line_of[text] == rid for text, _, rid in row)  # ids and texts agree
         tops[factory] = [row[0][2] for row in hits]
         if factory == "IVF16,PQ16x4":
             minilm32.index.set_search_params(nprobe=16)
-            tops["rerank"] = [row[0][2] for row in minilm32.search(qs, threshold=-2, top_k=3, return_ids=True, rerank=8)]
+            tops["rerank"] = [row[0][2] for row in minilm32.search(qs, threshold=-1, top_k=3, return_ids=True, rerank=8)]
     exact = tops["Flat"]
     assert np.mean([e == line_of[s] for e, s in zip(exact, lines)]) > 0.95
     agree = {name: np.mean([a == b for a, b in zip(t, exact)]) for name, t in tops.items()}
@@ -116,7 +116,7 @@ def test_compressed_indexes_agree_with_exact_search_and_rerank_restores_it(minil
     # without FAISS the stored float16 vectors serve the exact torch index
     minilm32.load_index(indexes["IVF16,PQ16x4"], use_faiss=False)
     assert type(minilm32.index.index).__name__ == "TorchIndex"
-    assert [r[0][2] for r in minilm32.search(qs[:30], threshold=-2, top_k=1, return_ids=True)] == exact[:30]
+    assert [r[0][2] for r in minilm32.search(qs[:30], threshold=-1, top_k=1, return_ids=True)] == exact[:30]
 
 
 def test_index_is_opened_memory_mapped_and_named_by_its_manifest(minilm32, indexes, minilm_emb, tmp_path):
@@ -177,11 +177,11 @@ def test_a_query_model_other_than_the_index_s_is_refused(indexes, tiny, tmp_path
 
 def test_save_index_copies_a_built_index(minilm32, indexes, tmp_path, lines):
     minilm32.load_index(indexes["HNSW16"])
-    before = minilm32.search(lines[:5], threshold=-2, top_k=2, return_ids=True)
+    before = minilm32.search(lines[:5], threshold=-1, top_k=2, return_ids=True)
     minilm32.save_index(tmp_path / "copy")
     minilm32.save_index(indexes["HNSW16"])  # its own folder: nothing to do
     minilm32.load_index(tmp_path / "copy")
-    assert minilm32.search(lines[:5], threshold=-2, top_k=2, return_ids=True) == before
+    assert minilm32.search(lines[:5], threshold=-1, top_k=2, return_ids=True) == before
     with pytest.raises(ValueError, match="read-only"):
         minilm32.add_to_index(["One more sentence."])
 
@@ -198,7 +198,7 @@ def test_jsonl_user_ids_and_texts_come_back(tiny, tmp_path):
     assert model.index.texts(range(300)) == [r["doc"] for r in records]
     assert model.index.ids(range(300)) == [r["id"] for r in records]
     doc_of = {r["id"]: r["doc"] for r in records}
-    for text, _, rid in model.search(records[7]["doc"], threshold=-2, top_k=5, return_ids=True):
+    for text, _, rid in model.search(records[7]["doc"], threshold=-1, top_k=5, return_ids=True):
         assert doc_of[rid] == text
 
 
@@ -211,7 +211,7 @@ def test_binary_embeddings_build_a_binary_index(minilm_path, lines, tmp_path, ca
     model = SimCSE(str(minilm_path), device="cpu", max_length=32)
     model.load_index(tmp_path / "idx")
     assert model.index.index.binary and model.index.ntotal == 400
-    hits = model.search(lines[:20], threshold=-2, top_k=1, return_ids=True)
+    hits = model.search(lines[:20], threshold=-1, top_k=1, return_ids=True)
     assert [h[0] for h in hits] == [(s, pytest.approx(1.0, abs=1e-3), i) for i, s in enumerate(lines[:20])]
     assert main(["index", "build", "--embeddings", str(emb), "--output", str(tmp_path / "i2"), "--rerank_store"]) == 2
     assert "binary embeddings do not have" in capsys.readouterr().err

@@ -2,11 +2,13 @@
 from __future__ import annotations
 
 import json
+from pathlib import Path
 
 import numpy as np
 import pytest
 import torch
 
+from simcse import SimCSE
 from simcse.search.index import faiss_available
 from simcse.search.quantization import (
     QuantizedIndex,
@@ -184,9 +186,9 @@ def test_search_api_with_quantised_index(model, stsb):
     """Users call build_index/search as before; binary + float re-scoring returns true cosines."""
     corpus, queries = stsb
     model.build_index(corpus[:100], use_faiss=False)
-    ref = model.search(queries[:30], threshold=-2, top_k=3)
+    ref = model.search(queries[:30], threshold=-1, top_k=3)
     model.build_index(corpus[:100], precision="binary", rescore_with="float")
-    got = model.search(queries[:30], threshold=-2, top_k=3)
+    got = model.search(queries[:30], threshold=-1, top_k=3)
     assert np.mean([a[0][0] == b[0][0] for a, b in zip(ref, got)]) >= 0.9
     for a, b in zip(ref, got):
         if a[0][0] == b[0][0]:
@@ -239,7 +241,7 @@ def test_faiss_and_torch_backends_agree(float_vectors, precision):
 def test_save_load_round_trip(model, stsb, tmp_path, use_faiss, precision, rescore_with):
     corpus, queries = stsb
     model.build_index(corpus[:60], use_faiss=use_faiss, precision=precision, rescore_with=rescore_with)
-    before = model.search(queries[:10], threshold=-2, top_k=3)
+    before = model.search(queries[:10], threshold=-1, top_k=3)
     model.save_index(tmp_path / "idx")
     files = {p.name for p in (tmp_path / "idx").iterdir()}
     assert "codes.npy" in files and ("embeddings.npy" in files) == (rescore_with == "float")
@@ -252,19 +254,19 @@ def test_save_load_round_trip(model, stsb, tmp_path, use_faiss, precision, resco
     assert isinstance(idx, QuantizedIndex) and idx.precision == precision and idx.ntotal == 60
     if rescore_with == "float":
         assert isinstance(idx.float_vectors, np.memmap)
-    after = model.search(queries[:10], threshold=-2, top_k=3)
+    after = model.search(queries[:10], threshold=-1, top_k=3)
     assert [[s for s, _ in r] for r in after] == [[s for s, _ in r] for r in before]
     np.testing.assert_allclose([[x for _, x in r] for r in after], [[x for _, x in r] for r in before], atol=1e-5)
     # the other backend reads the same folder and ranks alike
     if faiss_available():
         model.load_index(tmp_path / "idx", use_faiss=not use_faiss)
-        other = model.search(queries[:10], threshold=-2, top_k=1)
+        other = model.search(queries[:10], threshold=-1, top_k=1)
         assert np.mean([a[0][0] == b[0][0] for a, b in zip(other, before)]) >= 0.95
     # saving back into the folder it was loaded from keeps a memory-mapped embeddings.npy intact
     model.load_index(tmp_path / "idx")
     model.save_index(tmp_path / "idx")
     model.load_index(tmp_path / "idx")
-    assert [r[0][0] for r in model.search(queries[:10], threshold=-2, top_k=1)] == [r[0][0] for r in before]
+    assert [r[0][0] for r in model.search(queries[:10], threshold=-1, top_k=1)] == [r[0][0] for r in before]
 
 
 def test_add_to_quantised_index(model, stsb):
@@ -273,7 +275,7 @@ def test_add_to_quantised_index(model, stsb):
     model.add_to_index(corpus[50:60])
     assert model.index["index"].ntotal == 60 and len(model.index["sentences"]) == 60
     assert model.index["vectors"] is None  # no float copy kept
-    hits = model.search(corpus[55], threshold=-2, top_k=1)
+    hits = model.search(corpus[55], threshold=-1, top_k=1)
     assert hits[0][0] == corpus[55] and hits[0][1] > 0.7
 
 
@@ -368,12 +370,12 @@ def test_empty_quantised_index_saves_loads_and_grows(model, stsb, tmp_path, use_
     model.save_index(tmp_path / "idx")
     model.index = None
     model.load_index(tmp_path / "idx")
-    assert model.index["index"].ntotal == 0 and model.search(corpus[0], threshold=-2) == []
+    assert model.index["index"].ntotal == 0 and model.search(corpus[0], threshold=-1) == []
     model.add_to_index(corpus[:20])
-    assert model.search(corpus[3], threshold=-2, top_k=1)[0][0] == corpus[3]
+    assert model.search(corpus[3], threshold=-1, top_k=1)[0][0] == corpus[3]
     model.save_index(tmp_path / "idx")
     model.load_index(tmp_path / "idx")
-    assert model.search(corpus[3], threshold=-2, top_k=1)[0][0] == corpus[3]
+    assert model.search(corpus[3], threshold=-1, top_k=1)[0][0] == corpus[3]
 
 
 def test_saving_another_kind_of_index_removes_the_old_ones_files(model, stsb, tmp_path):
@@ -396,14 +398,14 @@ def test_saving_another_kind_of_index_removes_the_old_ones_files(model, stsb, tm
     }
     for i, kind in enumerate(("float", "int8", "binary+float", "binary", "float", "binary+float", "int8")):
         model.build_index(corpus[:40], use_faiss=False, **builds[kind])
-        top = [r[0][0] for r in model.search(queries[:5], threshold=-2, top_k=1)]
+        top = [r[0][0] for r in model.search(queries[:5], threshold=-1, top_k=1)]
         model.save_index(folder)
         if i == 0:
             (folder / "notes.txt").write_text("mine")
         assert {p.name for p in folder.iterdir()} == expected[kind] | {"notes.txt"}, kind
         model.index = None
         model.load_index(folder)
-        assert [r[0][0] for r in model.search(queries[:5], threshold=-2, top_k=1)] == top, kind
+        assert [r[0][0] for r in model.search(queries[:5], threshold=-1, top_k=1)] == top, kind
     assert (folder / "notes.txt").read_text() == "mine"
 
 
@@ -435,3 +437,47 @@ def test_ivf_cells_go_when_another_kind_of_index_is_saved_over_them(model, stsb,
         assert {p.name for p in (tmp_path / "idx").iterdir()} == {"index_meta.json", "sentences.jsonl", "codes.npy"}
     finally:
         model.num_cells = cells
+
+
+def test_float_rescoring_vectors_stay_on_disk_after_build(tiny_bert_path):
+    """build_index(precision="binary", rescore_with="float") keeps the float vectors in a memory-mapped
+    temporary file, not in RAM; the results are those of exact float re-scoring of the candidates."""
+    model = SimCSE(str(tiny_bert_path), device="cpu")
+    corpus = [f"sentence number {i} about {w}" for i, w in enumerate(["cats", "dogs", "rain", "music"] * 10)]
+    model.build_index(corpus, precision="binary", rescore_with="float", rescore_multiplier=40, use_faiss=False)
+    fv = model.index.index.float_vectors
+    assert isinstance(fv, np.memmap) and fv.shape == (40, 32)
+    exact = model.encode(corpus, return_numpy=True)
+    np.testing.assert_allclose(np.asarray(fv), exact, atol=1e-6)
+    model.add_to_index(["one more sentence", "and another"])
+    assert isinstance(model.index.index.float_vectors, np.memmap) and model.index.index.float_vectors.shape == (42, 32)
+    hits = model.search(corpus[5], threshold=-1, top_k=3)
+    q = model.encode(corpus[5], return_numpy=True)
+    best = np.sort(np.asarray(model.index.index.float_vectors) @ q)[::-1][:3]
+    np.testing.assert_allclose([s for _, s in hits], best, atol=1e-5)  # 40x candidates: every vector re-scored
+
+
+@pytest.mark.skipif(not Path("/proc/self/status").is_file(), reason="RssAnon is read from /proc (Linux)")
+def test_float_rescoring_vectors_cost_no_ram():
+    import ctypes
+    import ctypes.util
+
+    def rss_anon() -> int:
+        try:
+            ctypes.CDLL(ctypes.util.find_library("c") or "libc.so.6").malloc_trim(0)
+        except (OSError, AttributeError):
+            pass
+        line = next(x for x in Path("/proc/self/status").read_text().splitlines() if x.startswith("RssAnon:"))
+        return int(line.split()[1]) * 1024
+
+    n, dim = 40_000, 384
+    rng = np.random.default_rng(0)
+    index = QuantizedIndex(dim, "binary", use_faiss=False, rescore_multiplier=4, rescore_with="float")
+    before = rss_anon()
+    for _ in range(n // 10_000):
+        x = rng.standard_normal((10_000, dim)).astype(np.float32)
+        index.add(x / np.linalg.norm(x, axis=1, keepdims=True))
+        del x
+    grown = rss_anon() - before
+    assert grown < n * dim * 4 / 4, f"{grown / n:.0f} bytes per vector in RAM"  # float32 in RAM would be 1536
+    assert isinstance(index.float_vectors, np.memmap)
