@@ -8,6 +8,7 @@ from typing import Sequence
 
 from ..defaults import BATCH_SIZE
 from ..serve.config import DTYPES, ServeConfig, read_api_keys
+from ..tool import read_sentence_file
 from .common import positive_int
 
 HELP = "serve embeddings and search over HTTP (OpenAI-compatible /v1/embeddings, /v1/search)"
@@ -31,8 +32,11 @@ def build_parser() -> argparse.ArgumentParser:
         "GET /v1/models, /health, /metrics (Prometheus) and a search page at /."))
     p.add_argument("--model", "--model_name_or_path", dest="model", default=None,
                    help="model folder or hub name (default: all-MiniLM-L6-v2)")
+    p.add_argument("--corpus", default=None,
+                   help="sentence file (one per line) to search; with --index it is encoded once and saved there")
     p.add_argument("--index", default=None,
-                   help="index folder to search (simcse search --save_index, simcse demo --index, simcse index build)")
+                   help="index folder: a saved index to search (SimCSE.save_index, simcse demo --index, "
+                        "simcse index build), or where the --corpus index is saved and found at the next start")
     p.add_argument("--served_model_name", default=None,
                    help="the model id clients send and see (default: the model folder's name)")
     p.add_argument("--pooler", default=None, help="override the pooling head")
@@ -78,7 +82,7 @@ def config_from_args(args: argparse.Namespace) -> ServeConfig:
     if args.api_key_file:
         keys += read_api_keys(args.api_key_file)
     return ServeConfig(
-        model=args.model, index=args.index, served_model_name=args.served_model_name, device=args.device,
+        model=args.model, index=args.index, corpus=args.corpus, served_model_name=args.served_model_name, device=args.device,
         dtype=args.dtype, pooler=args.pooler, max_length=args.max_length, use_faiss=False if args.no_faiss else None,
         api_keys=keys, host=args.host, port=args.port, batch_size=args.batch_size, max_batch_size=args.max_batch_size,
         max_wait_ms=args.max_wait_ms, max_queue=args.max_queue, max_body_bytes=args.max_body_bytes,
@@ -93,13 +97,15 @@ def main(argv: Sequence[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     try:
         config = config_from_args(args)
+        if args.corpus:
+            read_sentence_file(args.corpus)  # a bad corpus path fails now, not in the loading thread
     except (ValueError, OSError) as exc:
         print(f"simcse serve: error: {exc}", file=sys.stderr)
         return 2
     try:
         # fastapi and uvicorn are the [serve] extra: imported when the server runs
         from ..serve.app import create_app
-        from ..serve.server import make_server
+        from ..serve.server import bind, make_server
     except ImportError as exc:
         print(f"simcse serve: error: {exc}: pip install 'simcse[serve]'", file=sys.stderr)
         return 2
@@ -111,7 +117,15 @@ def main(argv: Sequence[str] | None = None) -> int:
         server.should_exit = True
 
     server = make_server(create_app(config, on_load_error=on_load_error), config, args.log_level)
-    server.run()
+    try:
+        sock = bind(config.host, config.port)
+    except OSError as exc:
+        print(f"simcse serve: error: cannot listen on {config.host}:{config.port}: {exc}", file=sys.stderr)
+        return 2
+    shown = config.host if config.host not in ("0.0.0.0", "::") else "127.0.0.1"
+    print(f"simcse serve: serving {config.model_name()} at http://{shown}:{sock.getsockname()[1]}/ "
+          "(GET /health says when the model is loaded; Ctrl+C to stop)", flush=True)
+    server.run(sockets=[sock])
     if failed:
         print(f"simcse serve: error: {failed[0]}", file=sys.stderr)
         return 2

@@ -25,6 +25,7 @@ from starlette.exceptions import HTTPException as StarletteHTTPException
 from ..tool import SimCSE
 from .batcher import Batcher, QueueFull
 from .config import ServeConfig
+from .corpus import load_or_build_index
 from .metrics import Metrics
 from .requests import ApiError, embedding_request, parse_json, search_request
 
@@ -37,9 +38,14 @@ PUBLIC_PREFIX = "/static/"
 
 
 def load_model(config: ServeConfig) -> SimCSE:
-    """The model (and its index) the config names."""
+    """The model (and its index) the config names: ``corpus`` indexed through ``index`` (loaded when the
+    folder holds that corpus, else built and saved), or the saved ``index`` alone."""
     model = SimCSE(config.model, device=config.device, pooler=config.pooler, max_length=config.max_length)
-    if config.index:
+    if config.corpus:
+        source = load_or_build_index(model, config.corpus, config.index, use_faiss=config.use_faiss,
+                                     batch_size=config.batch_size, show_progress_bar=False)
+        logger.info("%s the index of %d sentences", source, model.index.ntotal)
+    elif config.index:
         model.load_index(config.index, use_faiss=config.use_faiss)
     return model
 
@@ -221,8 +227,8 @@ def create_app(config: ServeConfig, model: SimCSE | None = None,
         data = parse_json(await read_body(request, config), config)
         req = search_request(data, config, service.model_name)
         if model.index is None:
-            raise ApiError(404, "no index is loaded: start the server with --index FOLDER (made by simcse search "
-                                "--save_index, simcse demo --index or simcse index build)", param="queries",
+            raise ApiError(404, "no index is loaded: start the server with --corpus FILE (and --index FOLDER to "
+                                "save it), or --index FOLDER holding a saved index", param="queries",
                            code="index_not_loaded")
         hits = await wait(lambda b: b.run(
             lambda: model.search(req.queries, top_k=req.top_k, threshold=req.threshold, return_ids=True),

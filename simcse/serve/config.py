@@ -26,12 +26,15 @@ class ServeConfig:
     (seconds to receive the body; then 408), ``header_timeout`` (seconds to receive a request's
     headers; then the connection is closed), ``timeout_keep_alive`` (idle seconds between requests),
     ``max_connections`` (open connections; more get 503).
+    ``corpus`` (a sentence file) is searched through ``index``: loaded from that folder when it holds this
+    corpus, else encoded once and saved there; without ``corpus``, ``index`` must hold a saved index.
     Batching: up to ``max_batch_size`` sentences from concurrent requests, waiting at most
     ``max_wait_ms`` for more after the first, are encoded together in batches of ``batch_size``.
     """
 
     model: str | None = None
     index: str | None = None
+    corpus: str | None = None
     served_model_name: str | None = None
     device: str | None = None
     dtype: str = "float32"
