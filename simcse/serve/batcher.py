@@ -83,10 +83,12 @@ class Batcher:
             self.cond.notify()
 
     def retry_after(self) -> int:
-        """Seconds a refused client should wait: about the time to drain the queue, at least 1."""
+        """Seconds a refused client should wait: the merged passes the queue needs, at the last pass's
+        duration, at least 1."""
         with self.cond:
-            waiting = len(self.queue)
-        return max(1, int(np.ceil(waiting * self.last_batch_seconds / 4)))
+            waiting = sum(len(j.texts) if j.texts is not None else self.max_batch_size for j in self.queue)
+        passes = -(-waiting // self.max_batch_size)
+        return max(1, int(np.ceil(passes * self.last_batch_seconds)))
 
     async def embed(self, texts: list[str], dims: int | None, timeout: float) -> Embeddings:
         loop = asyncio.get_running_loop()
