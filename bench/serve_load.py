@@ -109,6 +109,36 @@ async def run_clients(url: str, requests: list[list[str]], clients: int, timeout
             "statuses": statuses, "retry_after_s": sorted(set(retry_after))}
 
 
+def batch_counts(url: str) -> dict[str, float]:
+    """The server's merged-pass counters (``simcse_batch_*_sum`` / ``_count``)."""
+    text = httpx.get(url + "/metrics", timeout=10).text
+    return {k: float(v) for k, v in (line.split() for line in text.splitlines()
+                                     if line.startswith("simcse_batch_") and line.split()[0].endswith(("_sum", "_count")))}
+
+
+def direct_reference(args: argparse.Namespace, requests: list[list[str]]) -> dict:
+    """``SimCSE.encode`` in this process, no server: request by request, then all requests in one call
+    (the model's own gain from bigger batches on this machine, the ceiling of what merging can give)."""
+    import torch
+
+    from simcse import SimCSE
+
+    model = SimCSE(args.model, device=args.device)
+    dtype = {"float32": None, "float16": torch.float16, "bfloat16": torch.bfloat16}[args.dtype]
+    model.encode(requests[0], dtype=dtype)
+    t = time.perf_counter()
+    for r in requests:
+        model.encode(r, dtype=dtype)
+    alone = time.perf_counter() - t
+    flat = [s for r in requests for s in r]
+    t = time.perf_counter()
+    model.encode(flat, dtype=dtype)
+    merged = time.perf_counter() - t
+    del model
+    return {"requests": len(requests), "sentences": len(flat), "one_call_per_request_sentences_per_s": len(flat) / alone,
+            "one_call_sentences_per_s": len(flat) / merged, "ratio": alone / merged}
+
+
 def main() -> int:
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("--model", default=None, help="model folder (default: all-MiniLM-L6-v2)")
@@ -121,23 +151,29 @@ def main() -> int:
     p.add_argument("--overload_clients", type=int, default=128)
     p.add_argument("--overload_queue", type=int, default=16)
     p.add_argument("--timeout", type=float, default=120.0, help="client timeout per request (s)")
+    p.add_argument("--direct_requests", type=int, default=64,
+                   help="requests encoded in-process without the server, for the reference ratio (0: skip)")
     p.add_argument("--name", default="serve_load_cpu")
     args = p.parse_args()
 
+    load_before = os.getloadavg()
     requests = make_requests(args.requests, args.min_sentences, args.max_sentences)
-    rows = []
+    direct = direct_reference(args, requests[:args.direct_requests]) if args.direct_requests else None
+    rows, passes = [], {}
     server = Server(args)
     try:
         asyncio.run(run_clients(server.url, requests[:16], 4, args.timeout))  # warm-up
-        rows.append({"mode": "one by one", **asyncio.run(run_clients(server.url, requests, 1, args.timeout))})
-        rows.append({"mode": f"{args.clients} concurrent", **asyncio.run(
-            run_clients(server.url, requests, args.clients, args.timeout))})
-        metrics = httpx.get(server.url + "/metrics", timeout=10).text
+        for mode, clients in (("one by one", 1), (f"{args.clients} concurrent", args.clients)):
+            before = batch_counts(server.url)
+            rows.append({"mode": mode, **asyncio.run(run_clients(server.url, requests, clients, args.timeout))})
+            after = batch_counts(server.url)
+            n = after["simcse_batch_requests_count"] - before["simcse_batch_requests_count"]
+            passes[mode] = {"passes": n, "requests_per_pass": (after["simcse_batch_requests_sum"] - before[
+                "simcse_batch_requests_sum"]) / n, "sentences_per_pass": (after["simcse_batch_sentences_sum"] - before[
+                    "simcse_batch_sentences_sum"]) / n}
     finally:
         server.stop()
     speedup = rows[1]["requests_per_s"] / rows[0]["requests_per_s"]
-    batch_lines = [line for line in metrics.splitlines() if line.startswith(("simcse_batch_sentences_sum",
-                                                                             "simcse_batch_sentences_count"))]
 
     server = Server(args, "--max_queue", str(args.overload_queue))
     try:
@@ -152,8 +188,15 @@ def main() -> int:
             "p99_ms", "statuses"]
     print(table([{**r, "statuses": " ".join(f"{k}:{v}" for k, v in sorted(r["statuses"].items()))} for r in rows], cols))
     print(f"concurrent / one by one: {speedup:.2f}x requests/s")
-    print("batches:", ", ".join(batch_lines))
-    path = write_result(args.name, {"args": vars(args), "rows": rows, "speedup": speedup, "batch_metrics": batch_lines})
+    print("merged passes:", passes)
+    if direct:
+        print(f"direct SimCSE.encode (no server), {direct['requests']} requests: one call per request "
+              f"{direct['one_call_per_request_sentences_per_s']:.1f} sentences/s, one call for all "
+              f"{direct['one_call_sentences_per_s']:.1f} sentences/s ({direct['ratio']:.2f}x)")
+    load_after = os.getloadavg()
+    print(f"load average (1 min) before {load_before[0]:.2f}, after {load_after[0]:.2f}")
+    path = write_result(args.name, {"args": vars(args), "rows": rows, "speedup": speedup, "passes": passes,
+                                    "direct": direct, "loadavg_before": load_before, "loadavg_after": load_after})
     print(f"wrote {path}")
     return 0
 

@@ -102,8 +102,7 @@ def check_texts(value: Any, param: str, config: ServeConfig) -> list[str]:
     elif isinstance(value, list):
         if not value:
             raise ApiError(400, f"'{param}' is an empty list: send at least one string", param=param)
-        if all(isinstance(v, int) and not isinstance(v, bool) for v in value) or all(
-                isinstance(v, list) for v in value):
+        if all(_is_int(v) for v in value) or all(isinstance(v, list) and v and all(map(_is_int, v)) for v in value):
             raise ApiError(400, f"'{param}' holds token ids: this server takes text only (a string or a list of "
                                 "strings); it tokenizes with the model's own tokenizer", param=param,
                            code="token_ids_not_supported")
@@ -128,6 +127,10 @@ def check_texts(value: Any, param: str, config: ServeConfig) -> list[str]:
             raise ApiError(400, f"'{where}' is not valid Unicode: lone surrogate at character {exc.start}",
                            param=param) from None
     return texts
+
+
+def _is_int(value: Any) -> bool:
+    return isinstance(value, int) and not isinstance(value, bool)
 
 
 def check_model(data: dict[str, Any], model_name: str) -> None:

@@ -163,6 +163,7 @@ FUZZ = [
     ("object in list", "/v1/embeddings", _j({"input": ["a", {}]}), 400),
     ("token ids", "/v1/embeddings", _j({"input": [101, 7592, 102]}), 400),
     ("token id lists", "/v1/embeddings", _j({"input": [[101, 102], [101, 103]]}), 400),
+    ("lists of strings", "/v1/embeddings", _j({"input": [["a", "b"]]}), 400),
     ("too many inputs", "/v1/embeddings", _j({"input": ["x"] * 65}), 400),
     ("input too long", "/v1/embeddings", _j({"input": "y" * 2001}), 400),
     ("huge body", "/v1/embeddings", _j({"input": "z" * 70000}), 413),
