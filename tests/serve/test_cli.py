@@ -100,3 +100,13 @@ def test_a_model_that_cannot_load_stops_the_server_with_status_2(tmp_path):
     out = subprocess.run([sys.executable, "-m", "simcse", "serve", "--model", str(tmp_path / "missing"), "--port", "0"],
                          capture_output=True, text=True, env=ENV, timeout=120)
     assert out.returncode == 2 and "does not exist" in out.stderr, out.stderr[-2000:]
+
+
+def test_without_the_serve_extra_the_command_says_what_to_install(monkeypatch, capsys):
+    from simcse.cli.serve import main
+
+    for name in ("simcse.serve.app", "simcse.serve.server"):
+        monkeypatch.delitem(sys.modules, name, raising=False)
+    monkeypatch.setitem(sys.modules, "fastapi", None)  # an import of fastapi now fails as if not installed
+    assert main([]) == 2
+    assert "pip install 'simcse[serve]'" in capsys.readouterr().err
