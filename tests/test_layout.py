@@ -10,8 +10,9 @@ import pytest
 PACKAGE = Path(__file__).resolve().parents[1] / "simcse"
 
 OPTIONAL = {"faiss", "pyarrow", "mteb", "datasets", "flask", "werkzeug", "peft", "matplotlib", "fastapi", "uvicorn",
-            "simcse.demo.app"}
-"""What may be imported inside a function: the optional extras, and simcse.demo.app (it imports Flask)."""
+            "simcse.demo.app", "simcse.serve.app", "simcse.serve.server"}
+"""What may be imported inside a function: the optional extras, and the modules that import them at their top:
+simcse.demo.app (Flask), simcse.serve.app and simcse.serve.server (fastapi, uvicorn)."""
 
 LONG = 500
 LONG_MARK = "Why one module:"

@@ -27,6 +27,7 @@ COMMANDS: dict[str, str] = {
     "evaluate": "SentEval-style STS / transfer evaluation",
     "mteb": "run MTEB tasks and write leaderboard-ready results",
     "demo": "start the web demo (semantic search in the browser)",
+    "serve": "serve embeddings and search over HTTP (OpenAI-compatible /v1/embeddings, /v1/search)",
     "convert": "convert an original SimCSE checkpoint into our format",
     "reproduce": "run the reproduction table on all-MiniLM-L6-v2",
 }
