@@ -179,7 +179,8 @@ class Batcher:
             self.finish(job, lambda job=job, rows=rows: self.result(job, rows))
 
     def encode(self, texts: list[str]) -> tuple[torch.Tensor, list[int]]:
-        """Float32 vectors (unnormalised unless the model normalises) and token counts of ``texts``."""
+        """Float32 vectors (unnormalised: ``normalize_to_unit=False`` also skips a folder's Normalize module)
+        and token counts of ``texts``."""
         encoder = self.model.encoder
         vectors = self.model.encode(texts, normalize_to_unit=False, batch_size=self.batch_size, dtype=self.dtype,
                                     truncate_dim=encoder.dim, keepdim=True)
@@ -189,8 +190,7 @@ class Batcher:
     def result(self, job: Job, encoded: tuple[torch.Tensor, list[int]]) -> Embeddings:
         vectors, tokens = encoded
         if job.dims is None:
-            if not self.model.encoder.config.normalize:  # a model that normalises itself is not normalised twice
-                vectors = torch.nn.functional.normalize(vectors, dim=-1)
+            vectors = torch.nn.functional.normalize(vectors, dim=-1)  # once, as SimCSE.encode does
         else:
             vectors = truncate_embeddings(vectors, job.dims, normalize=True)
         return Embeddings(vectors.numpy().astype(np.float32, copy=False), sum(tokens))
