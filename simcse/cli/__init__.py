@@ -24,7 +24,7 @@ COMMANDS: dict[str, str] = {
     "index": "build a FAISS index from an embeddings folder (simcse encode --input), and search it",
     "train": "train a SimCSE model (the flags of SimCSE's train.py)",
     "evaluate": "SentEval-style STS / transfer evaluation",
-    "mteb": "run MTEB tasks and write leaderboard-ready results",
+    "mteb": "run MTEB tasks and write leaderboard-ready results (and `simcse mteb submit`)",
     "demo": "start the web demo (semantic search in the browser)",
     "convert": "convert an original SimCSE checkpoint into our format",
     "reproduce": "run the reproduction table on all-MiniLM-L6-v2",

@@ -21,6 +21,9 @@ with fixed weights: ``[1, 1]`` from layer N-1 for ``avg_top2`` (mean of the last
 ``[1, 0, ..., 0, 1]`` from layer 1 for ``avg_first_last`` (mean of the first transformer layer
 and the last); mean pooling over real tokens follows. The module configs are written in the legacy
 key names, which sentence-transformers 5 and 6 both read.
+
+Why one module: reading and writing a folder are one format's two directions (module order, pooling
+flags, prompts in ``config_sentence_transformers.json``); a change to one must be mirrored in the other.
 """
 from __future__ import annotations
 
