@@ -123,6 +123,23 @@ def load_prompts(path: str | os.PathLike) -> dict[str, str]:
     return check_prompts(raw, f"--prompts file {str(path)!r}")
 
 
+def read_prompts_file(path: str | os.PathLike) -> dict[str, str]:
+    """A prompts file for a model folder (``train --prompts``): checked by :func:`load_prompts` when mteb
+    is installed, else only as a JSON object of texts."""
+    try:
+        import mteb  # noqa: F401  (the [mteb] extra: it knows the task names the keys may use)
+    except ImportError:
+        path = Path(path)
+        try:
+            raw = json.loads(path.read_text(encoding="utf-8"))
+        except (OSError, ValueError) as exc:
+            raise ValueError(f"--prompts file {str(path)!r} cannot be read as JSON: {exc}") from None
+        if not isinstance(raw, dict) or not all(isinstance(k, str) and isinstance(v, str) for k, v in raw.items()):
+            raise ValueError(f"--prompts file {str(path)!r} must hold a JSON object mapping names to prompt texts")
+        return raw
+    return load_prompts(path)
+
+
 def resolve_prompt(prompts: dict[str, str] | None, task_metadata: Any, prompt_type: Any) -> str | None:
     """The prompt for a task and prompt type by mteb's own priority order (mteb's ``get_prompt_name``);
     None when no key applies (the folder's default prompt is then used, as sentence-transformers does)."""
