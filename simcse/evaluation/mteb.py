@@ -33,6 +33,7 @@ from __future__ import annotations
 import copy
 import csv
 import difflib
+import functools
 import hashlib
 import json
 import os
@@ -78,6 +79,7 @@ def suggest(name: str, known: Sequence[str], n: int = 3) -> str:
     return f" (did you mean {', '.join(map(repr, near))}?)" if near else ""
 
 
+@functools.lru_cache(maxsize=1)
 def prompt_keys() -> tuple[list[str], list[str], list[str]]:
     """The names a prompts file may use: MTEB task names, task types and prompt types."""
     import mteb  # the [mteb] extra
@@ -96,6 +98,7 @@ def check_prompts(prompts: Any, source: str) -> dict[str, str]:
         raise ValueError(f"{source}: prompts must be a JSON object mapping names to prompt texts, e.g. "
                          '{"query": "query: ", "document": "passage: ", "STS12": "Find a similar sentence: "}')
     names, types, prompt_types = prompt_keys()
+    names, types, prompt_types = list(names), list(types), list(prompt_types)
     valid = set(names) | set(types)
     for key in prompts:
         base, _, ptype = key.rpartition("-")

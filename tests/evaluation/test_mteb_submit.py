@@ -205,3 +205,41 @@ def test_submit_refusals(run_folder: Path, folders, tmp_path: Path, senteval_dir
     assert main(["--model", str(folders["prompted"]), "--tasks", "STS16", "--data_dir", str(senteval_dir),
                  "--output_folder", str(run_folder), "--name", "my-org/other"]) == 2
     assert "holds results of my-org/tiny-simcse" in capsys.readouterr().err
+
+
+def test_benchmark_runs_what_is_reachable_and_summarises_per_task_type(folders, senteval_dir: Path, tmp_path: Path,
+                                                                        monkeypatch, capsys):
+    """--benchmark runs the benchmark's tasks whose data can be reached and lists the others; the summary
+    has the leaderboard's per-type means, mean over tasks and mean over types, printed and saved."""
+    import simcse.evaluation.mteb as ours
+
+    def no_hub(self, *args, **kwargs):
+        raise ConnectionError("Couldn't reach the Hugging Face Hub")
+
+    monkeypatch.setattr(ours, "check_benchmark", lambda name: type("B", (), {"tasks": [
+        mteb.get_task("STS16"), mteb.get_task("SciFact")]})())
+    monkeypatch.setattr(type(mteb.get_task("SciFact")), "load_data", no_hub)
+    rc = main(["--model", str(folders["plain"]), "--benchmark", "B", "--tasks", "STS15", "--data_dir",
+               str(senteval_dir), "--output_folder", str(tmp_path / "o")])
+    out = capsys.readouterr().out
+    assert rc == 0, out
+    summary = json.loads((tmp_path / "o" / "summary.json").read_text())
+    assert set(summary["scores"]) == {"STS15", "STS16"} and list(summary["skipped"]) == ["SciFact"]
+    by = summary["by_type"]
+    sts = [summary["scores"][t]["test"] for t in ("STS15", "STS16")]
+    assert by["types"] == {"STS": pytest.approx(sum(sts) / 2)} and by["tasks_per_type"] == {"STS": 2}
+    assert by["mean_task"] == pytest.approx(sum(sts) / 2) == by["mean_type"]
+    assert "mean (type)" in out and "not run (1 tasks whose data could not be reached): SciFact" in out
+
+
+def test_type_means_weigh_each_type_once():
+    from simcse.evaluation.mteb import summary_table, type_means
+
+    summary = {"model": "o/m", "revision": "r", "scores": {"A": {"test": 0.5}, "B": {"test": 0.7},
+                                                          "C": {"validation": 0.2, "test": 0.4}},
+               "types": {"A": "STS", "B": "STS", "C": "Classification"}}
+    by = type_means(summary)
+    assert by["types"] == {"Classification": pytest.approx(0.4), "STS": pytest.approx(0.6)}
+    assert by["mean_task"] == pytest.approx((0.5 + 0.7 + 0.4) / 3) and by["mean_type"] == pytest.approx(0.5)
+    table = summary_table(summary)
+    assert "Classification      1   40.00" in table and "mean (type)         2   50.00" in table
