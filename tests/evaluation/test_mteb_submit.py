@@ -112,6 +112,13 @@ def test_unknown_task_and_benchmark_names_suggest_the_nearest(tmp_path: Path, ca
     assert "unknown MTEB benchmark 'MTEB(eng, v3)' (did you mean" in err and "MTEB(eng, v2)" in err
 
 
+def test_a_name_without_organization_is_refused_before_the_run(folders, tmp_path: Path, capsys):
+    assert main(["--model", str(folders["plain"]), "--tasks", "STS16", "--name", "tiny-simcse",
+                 "--output_folder", str(tmp_path / "o")]) == 2
+    assert "--name 'tiny-simcse' must be 'organization/model_name'" in capsys.readouterr().err
+    assert not (tmp_path / "o" / "results").exists()
+
+
 @pytest.fixture(scope="module")
 def run_folder(folders, senteval_dir: Path, tmp_path_factory) -> Path:
     out = tmp_path_factory.mktemp("run") / "out"
@@ -243,3 +250,15 @@ def test_type_means_weigh_each_type_once():
     assert by["mean_task"] == pytest.approx((0.5 + 0.7 + 0.4) / 3) and by["mean_type"] == pytest.approx(0.5)
     table = summary_table(summary)
     assert "Classification      1   40.00" in table and "mean (type)         2   50.00" in table
+
+
+def test_a_revision_other_than_the_hub_snapshots_is_refused(folders, tmp_path: Path, capsys):
+    """A model folder that is a hub snapshot has its revision: another --revision would claim other weights."""
+    import shutil
+
+    snap = tmp_path / "models--o--m" / "snapshots" / SHA
+    shutil.copytree(folders["plain"], snap)
+    other = "f" * 40
+    assert main(["--model", str(snap), "--tasks", "STS16", "--name", "o/m", "--revision", other,
+                 "--output_folder", str(tmp_path / "o")]) == 2
+    assert f"--revision '{other}' does not match the model folder: it is the hub snapshot {SHA}" in capsys.readouterr().err
