@@ -269,6 +269,7 @@ class MTEBEncoder:
                 name = "local/" + name.split("/", 1)[1] + "-" + variant
         else:
             check_model_name(name)
+        self.variant = variant
         if revision is not None and is_hub_snapshot(self.folder) and revision != self.folder.name and not variant:
             raise ValueError(f"--revision {revision!r} does not match the model folder: it is the hub snapshot "
                              f"{self.folder.name} ({self.folder})")
@@ -711,7 +712,7 @@ def run(
             path.write_text(json.dumps(data, indent=2, ensure_ascii=False) + "\n", encoding="utf-8")
     results_dir = cache.get_task_result_path(task_objs[0].metadata.name, meta_obj).parent
     provenance = {"model": {"name": meta_obj.name, "revision": meta_obj.revision, "folder": str(enc.folder.resolve()),
-                            "fingerprint": fingerprint},
+                            "fingerprint": fingerprint, "variant": enc.variant},
                   "tasks": {**provenance.get("tasks", {}), **task_sources}}
     (output_folder / PROVENANCE_FILE).write_text(json.dumps(provenance, indent=2) + "\n", encoding="utf-8")
     summary = {"model": meta_obj.name, "revision": meta_obj.revision, "results_dir": str(results_dir),

@@ -65,11 +65,11 @@ def submit(output_folder: str | os.PathLike, submission_dir: str | os.PathLike, 
     if not (src / "model_meta.json").is_file():
         raise ValueError(f"{str(src)!r} has no model_meta.json: the run in {str(output_folder)!r} did not finish")
     old = _load_meta(src / "model_meta.json")
-    for variant in ("-pooler-", "-maxlen-"):
-        if variant in run_model["revision"]:
-            raise ValueError(f"the results in {str(src)!r} were computed with another {variant.strip('-')} than the "
-                             "model folder's, which mteb's loader would not reproduce: save the model with those "
-                             "settings and evaluate the saved folder")
+    changed = [c for c in (run_model.get("variant") or "").split("-") if c in ("pooler", "maxlen")]
+    if changed or "-pooler-" in run_model["revision"] or "-maxlen-" in run_model["revision"]:
+        raise ValueError(f"the results in {str(src)!r} were computed with another pooler or max_length than the "
+                         "model folder's own (--pooler / --max_length), which mteb's loader would not reproduce: "
+                         "save the model with those settings and evaluate the saved folder")
     name = name or old.name
     if name.startswith("local/"):
         raise ValueError(f"--name: {name!r} is a placeholder simcse gives a local folder; give the model's hub "

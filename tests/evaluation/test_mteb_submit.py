@@ -262,3 +262,13 @@ def test_a_revision_other_than_the_hub_snapshots_is_refused(folders, tmp_path: P
     assert main(["--model", str(snap), "--tasks", "STS16", "--name", "o/m", "--revision", other,
                  "--output_folder", str(tmp_path / "o")]) == 2
     assert f"--revision '{other}' does not match the model folder: it is the hub snapshot {SHA}" in capsys.readouterr().err
+
+
+def test_results_of_a_changed_max_length_cannot_be_submitted(folders, senteval_dir: Path, tmp_path: Path, capsys):
+    out = tmp_path / "o"
+    assert main(["--model", str(folders["plain"]), "--tasks", "STS16", "--data_dir", str(senteval_dir), "--max_length",
+                 "32", "--name", "o/m", "--revision", SHA, "--output_folder", str(out)]) == 0
+    capsys.readouterr()
+    assert main(["submit", "--output_folder", str(out), "--submission", str(tmp_path / "s"), "--accept_local_data",
+                 "--license", "mit", "--release_date", "2026-12-01", "--languages", "eng-Latn"]) == 2
+    assert "another pooler or max_length than the model folder's own" in capsys.readouterr().err
