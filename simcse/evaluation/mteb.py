@@ -781,5 +781,6 @@ def summary_table(summary: dict[str, Any]) -> str:
               f"{'mean (type)':<{tw}}  {len(by['types']):>5}  {100 * by['mean_type']:6.2f}"]
     if summary.get("skipped"):
         lines += ["", f"not run ({len(summary['skipped'])} tasks whose data could not be reached): "
-                  + ", ".join(sorted(summary["skipped"]))]
+                  + ", ".join(sorted(summary["skipped"])),
+                  "the means above cover only the tasks run, so they are not the benchmark's leaderboard means"]
     return "\n".join(lines)
