@@ -214,7 +214,6 @@ def test_submit_refusals(run_folder: Path, folders, tmp_path: Path, senteval_dir
     assert "holds results of my-org/tiny-simcse" in capsys.readouterr().err
 
 
-@pytest.mark.slow
 def test_benchmark_runs_what_is_reachable_and_summarises_per_task_type(folders, senteval_dir: Path, tmp_path: Path,
                                                                         monkeypatch, capsys):
     """--benchmark runs the benchmark's tasks whose data can be reached and lists the others; the summary
