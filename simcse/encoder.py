@@ -41,7 +41,7 @@ from .formats.huggingface import (
     token_limit,
     tokenizer_limit,
 )
-from .formats.sentence_transformers import prompt_prefix, remove_stale_model_files
+from .formats.sentence_transformers import ST_SETTINGS_KEY, prompt_prefix, remove_stale_model_files
 from .formats.spec import SIMCSE_CONFIG, EncoderConfig, apply_overrides, embedding_pooler
 from .pooling import NEEDS_HIDDEN_STATES, MLPHead, pool
 
@@ -160,8 +160,13 @@ class SentenceEncoder(nn.Module):
         return pool(self.config.pooler_type, last, attention_mask, out.hidden_states if need_hidden else None)
 
     # ------------------------------------------------------------------ tokenization
-    def tokenize_ids(self, sentences: Sequence[str], max_length: int | None = None) -> list[list[int]]:
+    def tokenize_ids(self, sentences: Sequence[str], max_length: int | None = None,
+                     prompt: str | None = None) -> list[list[int]]:
         """Token ids (with special tokens, at most ``max_length``) for each sentence, no padding.
+
+        ``prompt``: a text put before every sentence instead of the folder's default prompt, as
+        sentence-transformers' ``encode(prompt=...)`` does (``""``: no prompt; None: the folder's own).
+        Before a template with text after the sentence (a decoder's), it goes before the template.
 
         With a prompt template, a sentence too long is cut, never the template: the ids are those of
         the template around the longest start of the sentence (its end, for a tokenizer that truncates
@@ -170,13 +175,32 @@ class SentenceEncoder(nn.Module):
         as sentence-transformers truncates its prompt and sentence (only the sentence's end goes).
         """
         max_length = max_length or self.config.max_length
-        prompt = self.config.prompt
+        prompt = self.prompt_template(prompt)
         if not prompt:
             return _fast_token_ids(self.tokenizer, list(sentences), max_length)
         _check_template_fits(self.tokenizer, prompt, max_length)
         if prompt_prefix(prompt) and getattr(self.tokenizer, "truncation_side", "right") == "right":
             return _fast_token_ids(self.tokenizer, [prompt.format(s) for s in sentences], max_length)
         return _templated_token_ids(self.tokenizer, prompt, list(sentences), max_length)
+
+    def prompt_template(self, prompt: str | None = None) -> str | None:
+        """The template (one ``{}``) around every sentence when ``prompt`` is put before it (see
+        :meth:`tokenize_ids`); the folder's own template for None."""
+        template = self.config.prompt
+        if prompt is None:
+            return template
+        if not isinstance(prompt, str):
+            raise TypeError(f"prompt must be a string, not {type(prompt).__name__}")
+        settings = self.config.extra.get(ST_SETTINGS_KEY, {})
+        if prompt and settings.get("include_prompt") is False and self.config.pooler_type != "last":
+            raise ValueError(
+                f"prompt {prompt!r}: this folder's Pooling leaves prompt tokens out of {self.config.pooler_type!r} "
+                "pooling (include_prompt: false), which simcse does not support"
+            )
+        escaped = prompt.replace("{", "{{").replace("}", "}}")
+        if template and prompt_prefix(template) is None:  # a template with text after the sentence
+            return escaped + template
+        return escaped + "{}" if prompt else None
 
     def collate(
         self, ids: Sequence[Sequence[int]], pad_to_multiple_of: int | None = None, pad_to: int | None = None
@@ -205,6 +229,7 @@ class SentenceEncoder(nn.Module):
         max_tokens_per_batch: int | None = None,
         chunk_size: int = 16384,
         folder_normalize: bool = True,
+        prompt: str | None = None,
     ) -> torch.Tensor:
         """Encode sentences into a float32 CPU tensor [N, dim] in input order.
 
@@ -217,6 +242,8 @@ class SentenceEncoder(nn.Module):
 
         ``normalize`` L2-normalises the vectors; a folder whose sentence-transformers pipeline ends in a
         ``Normalize`` module normalises them anyway unless ``folder_normalize=False`` (that module skipped).
+
+        ``prompt`` goes before every sentence instead of the folder's default prompt (:meth:`tokenize_ids`).
         """
         n = len(sentences)
         out = torch.empty(n, self.dim, dtype=torch.float32)
@@ -228,7 +255,7 @@ class SentenceEncoder(nn.Module):
             start = 0
             for vecs in self.encode_stream(chunks, batch_size=batch_size, max_length=max_length, normalize=normalize,
                                            device=device, dtype=dtype, max_tokens_per_batch=max_tokens_per_batch,
-                                           progress=progress, folder_normalize=folder_normalize):
+                                           progress=progress, folder_normalize=folder_normalize, prompt=prompt):
                 out[start : start + len(vecs)] = vecs
                 start += len(vecs)
         finally:
@@ -248,6 +275,7 @@ class SentenceEncoder(nn.Module):
         max_tokens_per_batch: int | None = None,
         progress: Any = None,
         folder_normalize: bool = True,
+        prompt: str | None = None,
     ) -> Iterator[torch.Tensor]:
         """For each chunk of sentences, in order, its vectors: a float32 CPU tensor [len(chunk), dim] in
         the chunk's order (the same values :meth:`encode` gives for a list of exactly that chunk).
@@ -256,6 +284,7 @@ class SentenceEncoder(nn.Module):
         tokenized in a background thread while the model runs; ``chunks`` is read lazily, so a corpus
         can be streamed through. ``progress`` (a tqdm bar) is advanced by each batch's sentences.
         """
+        self.prompt_template(prompt)  # a bad prompt fails here, not in the tokenizing thread
         device = torch.device(device) if device is not None else self.device
         if self.device != device:
             self.to(device)
@@ -265,7 +294,7 @@ class SentenceEncoder(nn.Module):
         staging = _HostStaging(batch_size, self.dim, device)
 
         def tokenize_chunk(chunk: Sequence[str] | None) -> tuple[Sequence[str], list[list[int]]] | None:
-            return None if chunk is None else (chunk, self.tokenize_ids(chunk, max_length))
+            return None if chunk is None else (chunk, self.tokenize_ids(chunk, max_length, prompt))
 
         def make_batch(ids: list[list[int]], rows: list[int]) -> tuple[torch.Tensor, dict]:
             feats = self.collate([ids[r] for r in rows], pad_to_multiple_of=staging.pad_multiple)

@@ -19,6 +19,7 @@ import torch
 
 from .defaults import BATCH_SIZE, NORMALIZE_TO_UNIT, NUM_CELLS, NUM_CELLS_IN_SEARCH
 from .encoder import SentenceEncoder, resolve_model_path, token_limit
+from .formats.sentence_transformers import ST_MODEL_CONFIG, ST_SETTINGS_KEY
 from .experiments.provenance import folder_fingerprint
 from .search.index import FaissIndex, check_cells, make_index
 from .search.quantization import (
@@ -246,6 +247,24 @@ class SimCSE:
         return self.index is not None and getattr(self.index.index, "backend", None) == "faiss"
 
     # ------------------------------------------------------------------ encode
+    @property
+    def prompts(self) -> dict[str, str]:
+        """The model folder's named prompts (``config_sentence_transformers.json`` ``prompts``)."""
+        return dict(self.encoder.config.extra.get(ST_SETTINGS_KEY, {}).get("prompts", {}))
+
+    def resolve_prompt(self, prompt: str | None = None, prompt_name: str | None = None) -> str | None:
+        """The prompt text for ``encode(prompt=, prompt_name=)``; None for the folder's default."""
+        if prompt is not None and prompt_name is not None:
+            raise ValueError(f"give prompt= or prompt_name=, not both (prompt={prompt!r}, prompt_name={prompt_name!r})")
+        if prompt_name is None:
+            return prompt
+        prompts = self.prompts
+        if prompt_name not in prompts:
+            raise ValueError(f"prompt_name={prompt_name!r} is not one of this model's prompts "
+                             f"({', '.join(map(repr, sorted(prompts))) or 'it has none'}; they are the 'prompts' of "
+                             f"{ST_MODEL_CONFIG} in its folder)")
+        return prompts[prompt_name]
+
     def encode(
         self,
         sentence: str | Sequence[str],
@@ -260,6 +279,8 @@ class SimCSE:
         truncate_dim: int | None = None,
         precision: str = "float32",
         calibration_embeddings: np.ndarray | torch.Tensor | None = None,
+        prompt: str | None = None,
+        prompt_name: str | None = None,
     ) -> np.ndarray | torch.Tensor:
         """Embed one sentence (a 1-d vector unless ``keepdim``) or a list (an [N, dim] matrix).
 
@@ -275,7 +296,12 @@ class SimCSE:
         needs at least 2 sentences) or ``binary``/``ubinary`` (sign bits packed into
         ``ceil(dim / 8)`` int8/uint8 bytes); quantised results are int8/uint8 tensors (arrays with
         ``return_numpy``).
+
+        ``prompt`` (a text) or ``prompt_name`` (one of :attr:`prompts`, the folder's
+        ``config_sentence_transformers.json`` prompts) goes before every sentence instead of the
+        folder's default prompt, as in sentence-transformers' ``encode``; ``prompt=""`` embeds with none.
         """
+        prompt = self.resolve_prompt(prompt, prompt_name)
         check_precision(precision)
         batch_size = check_batch_size(batch_size)
         dim_out = check_truncate_dim(self.truncate_dim if truncate_dim is None else truncate_dim, self.encoder.dim)
@@ -296,6 +322,7 @@ class SimCSE:
             device=dev,
             dtype=dtype,
             show_progress_bar=show_progress_bar,
+            prompt=prompt,
         )
         if dim_out is not None:
             emb = truncate_embeddings(emb, dim_out, normalize=normalize_to_unit)

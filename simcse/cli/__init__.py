@@ -25,7 +25,7 @@ COMMANDS: dict[str, str] = {
     "index": "build a FAISS index from an embeddings folder (simcse encode --input), search it, or export it to Parquet",
     "train": "train a SimCSE model (the flags of SimCSE's train.py)",
     "evaluate": "SentEval-style STS / transfer evaluation",
-    "mteb": "run MTEB tasks and write leaderboard-ready results",
+    "mteb": "run MTEB tasks and write leaderboard-ready results (and `simcse mteb submit`)",
     "demo": "start the web demo (semantic search in the browser)",
     "serve": "serve embeddings and search over HTTP (OpenAI-compatible /v1/embeddings, /v1/search)",
     "convert": "convert an original SimCSE checkpoint into our format",

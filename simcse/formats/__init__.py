@@ -15,6 +15,7 @@ passed in (:class:`EncoderParts`) where one is written.
 from __future__ import annotations
 
 import copy
+import dataclasses
 import json
 import logging
 import os
@@ -33,6 +34,7 @@ from .huggingface import (
     save_mlp,
 )
 from .sentence_transformers import (
+    apply_st_model_settings,
     read_sentence_transformers_folder,
     remove_stale_model_files,
     write_sentence_transformers_files,
@@ -56,7 +58,10 @@ def read_folder(path: str | os.PathLike, name: str | None = None) -> FolderSpec:
         raise FileNotFoundError(f"model folder {str(root)!r} does not exist")
     name = str(path) if name is None else name
     if (root / SIMCSE_CONFIG).is_file():
-        return read_simcse_folder(root, name)
+        spec = read_simcse_folder(root, name)
+        if spec.config is not None:  # the prompts sentence-transformers reads from the same folder
+            spec = dataclasses.replace(spec, config=apply_st_model_settings(spec.config, root))
+        return spec
     if (root / "modules.json").is_file():
         return read_sentence_transformers_folder(root, name)
     return read_huggingface_folder(root, name)

@@ -21,9 +21,13 @@ with fixed weights: ``[1, 1]`` from layer N-1 for ``avg_top2`` (mean of the last
 ``[1, 0, ..., 0, 1]`` from layer 1 for ``avg_first_last`` (mean of the first transformer layer
 and the last); mean pooling over real tokens follows. The module configs are written in the legacy
 key names, which sentence-transformers 5 and 6 both read.
+
+Why one module: reading and writing a folder are one format's two directions (module order, pooling
+flags, prompts in ``config_sentence_transformers.json``); a change to one must be mirrored in the other.
 """
 from __future__ import annotations
 
+import dataclasses
 import json
 import logging
 import re
@@ -253,6 +257,47 @@ def read_st_model_settings(root: Path) -> dict[str, Any]:
         )
     found = {"prompts": prompts, "default_prompt_name": default_name, "similarity_fn_name": raw.get("similarity_fn_name")}
     return {k: v for k, v in found.items() if v}
+
+
+def apply_st_model_settings(cfg: EncoderConfig, root: Path) -> EncoderConfig:
+    """``cfg`` of our own folder with the prompts, default prompt and similarity function of its
+    ``config_sentence_transformers.json``, the file sentence-transformers reads (edited by hand or by
+    :func:`write_prompts`), so that simcse and ``SentenceTransformer(path)`` embed alike. A template
+    with text after the sentence (no sentence-transformers equivalent) is kept as it is."""
+    settings = read_st_model_settings(root)
+    if not (root / ST_MODEL_CONFIG).is_file() or prompt_prefix(cfg.prompt) is None:
+        return cfg
+    merged = {k: v for k, v in cfg.extra.get(ST_SETTINGS_KEY, {}).items() if k == "include_prompt"}
+    merged.update(settings)
+    extra = {k: v for k, v in cfg.extra.items() if k != ST_SETTINGS_KEY}
+    if merged:
+        extra[ST_SETTINGS_KEY] = merged
+    default = settings.get("default_prompt_name")
+    prefix = settings["prompts"][default] if default else ""
+    prompt = prefix.replace("{", "{{").replace("}", "}}") + "{}" if prefix else None
+    return dataclasses.replace(cfg, extra=extra, prompt=prompt)
+
+
+def write_prompts(folder: str | Path, prompts: dict[str, str], default_prompt_name: str | None = None) -> Path:
+    """Store named prompts (and which one goes before every sentence by default) in a model folder's
+    ``config_sentence_transformers.json``, where sentence-transformers, mteb's sentence-transformers
+    wrapper and simcse all read them; other settings in that file are kept. Returns the file."""
+    path = Path(folder) / ST_MODEL_CONFIG
+    if not (Path(folder) / "modules.json").is_file():
+        raise ValueError(f"{folder}: not a sentence-transformers folder (no modules.json), so no prompts can be "
+                         "stored there; save it with simcse (SentenceEncoder.save_pretrained) first")
+    if not isinstance(prompts, dict) or not all(isinstance(k, str) and isinstance(v, str) for k, v in prompts.items()):
+        raise ValueError(f"prompts must map prompt names to texts, not {prompts!r}")
+    if default_prompt_name is not None and default_prompt_name not in prompts:
+        raise ValueError(f"default_prompt_name {default_prompt_name!r} is not one of the prompts {sorted(prompts)}")
+    raw: dict[str, Any] = {"model_type": "SentenceTransformer", "similarity_fn_name": "cosine"}
+    if path.is_file():
+        read_st_model_settings(Path(folder))  # a broken file is named, not overwritten
+        raw = json.loads(path.read_text(encoding="utf-8"))
+    raw["prompts"] = dict(prompts)
+    raw["default_prompt_name"] = default_prompt_name
+    path.write_text(json.dumps(raw, indent=2, ensure_ascii=False) + "\n", encoding="utf-8")
+    return path
 
 
 def prompt_prefix(template: str | None) -> str | None:

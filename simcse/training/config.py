@@ -150,6 +150,12 @@ class ModelArguments:
         metadata={"help": "Template wrapped around every sentence (training and, once saved, inference): a preset "
                   "(prompteol: 'This sentence : \"{}\" means in one word:\"', none) or a text with {} (decoder LLMs)."},
     )
+    prompts: str | None = field(
+        default=None,
+        metadata={"help": "JSON file of named prompts ({\"query\": \"query: \", \"STS\": \"...\"}) stored in the saved "
+                  "model's config_sentence_transformers.json, where sentence-transformers and mteb apply them "
+                  "(keys: MTEB task names / types, query, document); training itself embeds without them."},
+    )
     lora_r: int = field(default=0, metadata={"help": "LoRA rank (> 0 trains peft LoRA adapters on a frozen backbone)."})
     lora_alpha: float | None = field(default=None, metadata={"help": "LoRA alpha (default 2 * lora_r)."})
     lora_dropout: float = field(default=0.05, metadata={"help": "Dropout on the LoRA adapters' input."})

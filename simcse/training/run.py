@@ -14,6 +14,8 @@ from typing import Any
 from transformers import TrainingArguments, set_seed
 
 from ..encoder import SentenceEncoder, token_limit
+from ..evaluation.mteb import read_prompts_file
+from ..formats.sentence_transformers import ST_SETTINGS_KEY
 from .checkpoints import checkpoint_problem, last_complete_checkpoint
 from .config import SICKR_METRICS, TrainConfig, best_metric_name, defaults_warning, strategy_name
 from .data import TokenizedExamples, collator_for, load_training_data, tokenize_columns
@@ -194,6 +196,14 @@ def train(config: TrainConfig) -> TrainResult:
         )
     if config.prompt_template is not None:
         encoder.config.prompt = resolve_prompt(config.prompt_template)
+    if config.prompts:  # saved to config_sentence_transformers.json with the model
+        encoder.config.extra.setdefault(ST_SETTINGS_KEY, {})["prompts"] = read_prompts_file(config.prompts)
+    # what the model was trained from and on: mteb metadata (adapted_from, training_datasets) reads it
+    encoder.config.extra["training"] = {
+        "base_model": config.model_name_or_path,
+        "train_file": Path(config.train_file).name if config.train_file else None,
+        "dataset_name": config.dataset_name,
+    }
     if config.lora_r:
         apply_lora(encoder, config.lora_r, config.lora_alpha, config.lora_dropout, config.lora_target_modules)
     model = ContrastiveModel(encoder, _loss(config, encoder), mlm_model, config.mlm_weight)

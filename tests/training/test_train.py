@@ -855,3 +855,29 @@ def test_help_states_our_defaults(capsys):
     text = " ".join(capsys.readouterr().out.split())
     assert "stsb_spearman (default with --load_best_model_at_end)" in text and "Defaults to 'loss'" not in text
     assert "avg_first_last, last, max" in text
+
+
+@pytest.mark.slow
+def test_prompts_and_training_record_reach_the_saved_folder_and_mteb_metadata(tmp_path, tiny_bert_path, sup_file):
+    """train --prompts stores named prompts where sentence-transformers reads them; the saved folder records
+    its base model and training data, which the MTEB metadata maps to ``adapted_from`` and MTEB dataset names."""
+    pytest.importorskip("mteb")
+    from simcse import SimCSE
+    from simcse.evaluation.mteb import MTEBEncoder
+
+    prompts = tmp_path / "prompts.json"
+    prompts.write_text(json.dumps({"query": "query: ", "STS": "Find a sentence that means the same: "}))
+    nli = tmp_path / "nli_for_simcse.csv"
+    nli.write_text(sup_file.read_text())
+    rc, out_dir = _train(tmp_path, tiny_bert_path, nli, extra=["--prompts", str(prompts), "--max_steps", "2",
+                                                               "--matryoshka_dims", "32", "16"])
+    assert rc == 0
+    st_cfg = json.loads((out_dir / "config_sentence_transformers.json").read_text())
+    assert st_cfg["prompts"] == {"query": "query: ", "STS": "Find a sentence that means the same: "}
+    assert SimCSE(str(out_dir), device="cpu").prompts == st_cfg["prompts"]
+    meta = MTEBEncoder(str(out_dir), name="me/tiny").mteb_model_meta
+    assert meta.training_datasets == {"SNLI", "MNLI"} and meta.embed_dim == [32, 16] and meta.use_instructions
+    assert meta.adapted_from is None  # a local folder is no hub model to name
+    prompts.write_text(json.dumps({"STS12-querry": "x"}))
+    rc, _ = _train(tmp_path, tiny_bert_path, nli, out="bad", extra=["--prompts", str(prompts)])
+    assert rc != 0
