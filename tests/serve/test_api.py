@@ -8,7 +8,7 @@ import httpx
 import numpy as np
 import pytest
 
-from conftest import CORPUS, start
+from servers import CORPUS, start, tiny_model, tiny_server  # tiny_model, tiny_server: fixtures
 
 openai = pytest.importorskip("openai")
 

@@ -9,6 +9,7 @@ import httpx
 import numpy as np
 import pytest
 
+from servers import tiny_model  # a fixture
 from simcse.serve.batcher import Batcher, QueueFull
 from simcse.serve.metrics import Metrics
 

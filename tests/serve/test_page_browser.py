@@ -11,7 +11,7 @@ from pathlib import Path
 
 import pytest
 
-from conftest import CORPUS, start
+from servers import CORPUS, start
 
 pytestmark = pytest.mark.browser
 

@@ -11,7 +11,7 @@ import time
 import httpx
 import pytest
 
-from conftest import start
+from servers import start, tiny_model  # tiny_model: a fixture
 
 
 def connect(url: str) -> socket.socket:

@@ -1,4 +1,5 @@
-"""Servers for the tests: ``simcse serve``'s app on a free port, in a thread, with a tiny random BERT."""
+"""Servers for the tests (imported by the test modules; not a conftest.py, which would shadow tests/conftest.py
+for `from conftest import ...`): ``simcse serve``'s app on a free port, in a thread, with a tiny random BERT."""
 from __future__ import annotations
 
 import pytest
