@@ -27,6 +27,7 @@ def run_example(name: str, *args: str, data_dir: Path | None = None, timeout: in
     return proc.stdout
 
 
+@pytest.mark.slow
 def test_quickstart():
     out = run_example("quickstart.py").splitlines()
     assert out[0] == "embeddings: (2, 384)"

@@ -88,6 +88,7 @@ def test_similarity_shapes_and_precomputed_keys(minilm):
     assert minilm.similarity(["A man is playing a guitar.", "Markets dropped."], keys[0]).shape == (2, 1)
 
 
+@pytest.mark.slow
 def test_similarity_on_stsb_matches_scipy(minilm, data_dir):
     s1, s2, gold = read_stsb(data_dir, "test")
     s1, s2, gold = s1[:400], s2[:400], gold[:400]
@@ -320,6 +321,7 @@ def test_cli_max_length_reaches_similarity_and_search(tmp_path):
     assert r.returncode == 2 and "max_length=1" in r.stderr
 
 
+@pytest.mark.slow
 def test_cli_encode_output_is_the_path_given(tmp_path):
     out = tmp_path / "vectors"
     r = _cli("encode", "hello", "world", "--output", str(out))
@@ -528,6 +530,7 @@ def test_bad_ivf_cells_name_the_argument(minilm, minilm_path, cells):
     ("cuda", "device 'cuda': no CUDA GPU is available here"),  # was: AssertionError "Torch not compiled with CUDA"
     ("cuda:7", "device 'cuda:7'"),
 ])
+@pytest.mark.slow
 def test_unavailable_device_is_named(minilm_path, device, message):
     import torch
 

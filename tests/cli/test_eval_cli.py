@@ -111,6 +111,7 @@ def test_evaluate_reports_progress(tiny_bert_path, senteval_dir: Path, capsys):
     assert "[1/2] STS16: " in err and "[2/2] SICKRelatedness: " in err
 
 
+@pytest.mark.slow
 def test_top_level_entry_point_has_simcse_flags():
     proc = subprocess.run([sys.executable, str(ROOT / "evaluation" / "evaluation.py"), "--help"],
                           capture_output=True, text=True, timeout=120)

@@ -328,6 +328,7 @@ def test_demo_command_rejects_bad_arguments(tmp_path, capsys):
     assert exc.value.code == 0 and "simcse demo" in capsys.readouterr().out
 
 
+@pytest.mark.slow
 def test_commands_work_without_flask():
     """Flask is the [demo] extra: without it the other commands and ``simcse demo --help`` run, and
     ``simcse demo`` says what to install."""

@@ -78,6 +78,7 @@ def test_mrpc_features_are_senteval_s():
     np.testing.assert_allclose(mrpc_features(u, v), [[0.5, 4.0, 4.0, 0.5, -4.0, -3.0]])
 
 
+@pytest.mark.slow
 def test_mr_subsample_with_real_model_far_above_chance(minilm, senteval_dir: Path):
     """Nested CV (fasttest settings) on 800 MR sentences embedded by all-MiniLM-L6-v2."""
     xs, ys = read_binary("MR", senteval_dir)

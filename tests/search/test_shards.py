@@ -110,6 +110,7 @@ def test_folder_rows_and_vectors(reference, corpus, tiny):
     np.testing.assert_allclose(got, want, atol=2e-3)
 
 
+@pytest.mark.slow
 def test_sigkill_then_rerun_equals_uninterrupted_run(reference, corpus, tiny, tmp_path):
     out = tmp_path / "emb"
     cmd = [sys.executable, "-m", "simcse", "encode", "--model", str(tiny), "--input", str(corpus),
@@ -165,6 +166,7 @@ def _spawn_worker(*args) -> None:
     exit_after(_spawned_encode, *args)
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("dtype", ["int8"])  # int8: the ranges calibrated on shard 0 travel to the other rank
 def test_two_processes_equal_one_process(tiny, tmp_path, dtype):
     corpus = make_corpus(tmp_path / "c.txt", 800, seed=1)

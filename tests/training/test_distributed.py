@@ -68,6 +68,7 @@ def ddp_results(tmp_path_factory):
     return out
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("views,weight", CASES)
 def test_two_processes_equal_one_process_with_double_batch(ddp_results, views, weight):
     ref_loss, ref_grads = _loss_and_grads(_model(), _data(views), InfoNCELoss(temp=0.05, hard_negative_weight=weight))

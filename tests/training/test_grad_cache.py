@@ -235,6 +235,7 @@ def test_bad_flags_are_named(tmp_path, tiny_bert_path, capsys, extra, message):
     assert message in capsys.readouterr().err
 
 
+@pytest.mark.slow
 def test_benchmark_script_runs_tiny_on_cpu(tmp_path):
     from bench import grad_cache as bench
 

@@ -102,6 +102,7 @@ def test_loss_decreases_and_saved_model_loads_everywhere(tmp_path, tiny_bert_pat
     assert not list(out.glob(".tmp-*"))
 
 
+@pytest.mark.slow
 def test_overwrite_output_dir_replaces_the_previous_runs_checkpoints(tmp_path, tiny_bert_path, sup_file):
     # Kept, a previous run's checkpoint-4 outlived this run's own under --save_total_limit (rotation keeps
     # the highest steps), and --resume_from_checkpoint True would have resumed the old run.
