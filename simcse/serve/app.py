@@ -32,6 +32,8 @@ from .requests import ApiError, embedding_request, parse_json, search_request
 logger = logging.getLogger("simcse.serve")
 
 PAGE_DIR = Path(__file__).resolve().parent / "page"
+STYLESHEET = Path(__file__).resolve().parents[1] / "demo" / "static" / "style.css"
+"""The page's stylesheet: the Flask demo's (``simcse demo``), one file for both pages."""
 PUBLIC = ("/health", "/")
 PUBLIC_PREFIX = "/static/"
 """Paths served without an API key: the health probe and the search page's own files (it holds no data)."""
@@ -278,6 +280,7 @@ def create_app(config: ServeConfig, model: SimCSE | None = None,
     @app.get("/static/{name}")
     async def static(name: str):
         files = {p.name: p for p in PAGE_DIR.iterdir() if p.suffix in (".js", ".css")}
+        files["style.css"] = STYLESHEET
         if name not in files:
             raise ApiError(404, f"no file {name!r:.100}")
         return FileResponse(files[name])

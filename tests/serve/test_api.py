@@ -94,6 +94,8 @@ def test_health_models_metrics_and_no_paths(tiny_server, tiny_bert_path):
         assert card["id"] == "tiny" and card["dimensions"] == 32 and card["index_size"] == len(CORPUS)
         metrics = c.get("/metrics").text
         page = c.get("/").text
+        css = c.get("/static/style.css")
+        assert css.status_code == 200 and css.headers["content-type"].startswith("text/css") and ".result" in css.text
         answers = [c.get("/v1/models").text, json.dumps(card), metrics, page, c.get("/static/app.js").text]
     assert 'simcse_requests_total{endpoint="/v1/embeddings",status="200"}' in metrics
     for name in ("simcse_request_latency_seconds_bucket", "simcse_batch_sentences_bucket", "simcse_queue_depth",
