@@ -58,6 +58,17 @@ def positive_int(value: str) -> int:
     return n
 
 
+def positive_float(value: str) -> float:
+    """argparse type: a finite number > 0 (a size or a duration)."""
+    try:
+        x = float(value)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected a positive number, got {value!r}") from None
+    if not x > 0 or x == float("inf"):
+        raise argparse.ArgumentTypeError(f"expected a positive number, got {value!r}")
+    return x
+
+
 def threshold_value(value: str) -> float:
     """argparse type: a cosine-similarity threshold in [-1, 1], or -inf (no threshold)."""
     try:

@@ -18,20 +18,9 @@ from ..outputs import output_problem
 from ..search.corpus import open_corpus
 from ..search.encode_corpus import CorpusSettings, check_output_folder, encode_corpus, init_distributed_from_env
 from ..search.shards import DTYPES
-from .common import DefaultsHelpFormatter, add_model_args, load_model, read_inputs, run_command
+from .common import DefaultsHelpFormatter, add_model_args, load_model, positive_float, read_inputs, run_command
 
 HELP = "embed sentences (arguments, --file or stdin) and write vectors, or a corpus file into a sharded folder"
-
-
-def positive_float(value: str) -> float:
-    """argparse type: a number > 0."""
-    try:
-        x = float(value)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"expected a positive number, got {value!r}") from None
-    if not x > 0 or x == float("inf"):
-        raise argparse.ArgumentTypeError(f"expected a positive number, got {value!r}")
-    return x
 
 
 def build_parser() -> argparse.ArgumentParser:

@@ -9,25 +9,15 @@ from typing import Sequence
 from ..defaults import BATCH_SIZE
 from ..serve.config import DTYPES, ServeConfig, read_api_keys
 from ..tool import read_sentence_file
-from .common import positive_int
+from .common import DefaultsHelpFormatter, positive_float, positive_int
 
 HELP = "serve embeddings and search over HTTP (OpenAI-compatible /v1/embeddings, /v1/search)"
-
-
-def positive_float(value: str) -> float:
-    try:
-        x = float(value)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"expected a positive number, got {value!r}") from None
-    if not x > 0 or x == float("inf"):
-        raise argparse.ArgumentTypeError(f"expected a positive number, got {value!r}")
-    return x
 
 
 def build_parser() -> argparse.ArgumentParser:
     """Arguments of ``simcse serve``."""
     d = ServeConfig()
-    p = argparse.ArgumentParser(prog="simcse serve", description=(
+    p = argparse.ArgumentParser(prog="simcse serve", formatter_class=DefaultsHelpFormatter, description=(
         "Serve a model over HTTP: POST /v1/embeddings (OpenAI's embeddings API), POST /v1/search (with --index), "
         "GET /v1/models, /health, /metrics (Prometheus) and a search page at /."))
     p.add_argument("--model", "--model_name_or_path", dest="model", default=None,
@@ -73,7 +63,8 @@ def build_parser() -> argparse.ArgumentParser:
                    help="seconds an idle connection is kept")
     g.add_argument("--max_connections", type=positive_int, default=d.max_connections,
                    help="open connections; requests beyond get 503")
-    p.add_argument("--log_level", default="info", choices=("critical", "error", "warning", "info", "debug"))
+    p.add_argument("--log_level", default="info", choices=("critical", "error", "warning", "info", "debug"),
+                   help="log level of the server and its access log")
     return p
 
 
