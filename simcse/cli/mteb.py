@@ -3,8 +3,8 @@
 from __future__ import annotations
 
 import argparse
-import json
 import sys
+from pathlib import Path
 from typing import Any, Sequence
 
 from ..defaults import BATCH_SIZE
@@ -86,7 +86,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         print(f"simcse mteb: error: {exc}", file=sys.stderr)
         return 2
     print(summary_table(summary))
-    print(f"results: {summary['results_dir']}; summary: {json.dumps(args.output_folder)}/summary.json", file=sys.stderr)
+    print(f"results: {summary['results_dir']}; summary: {Path(args.output_folder) / 'summary.json'}", file=sys.stderr)
     return 0
 
 
