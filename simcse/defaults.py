@@ -7,6 +7,7 @@ records none, which depends on the model and is chosen by :func:`simcse.pooling.
 """
 from __future__ import annotations
 
+import os
 from pathlib import Path
 
 PACKAGE_DIR = Path(__file__).resolve().parent
@@ -51,3 +52,9 @@ EXAMPLE_QUERIES = [
 def bundled_corpus() -> Path:
     """The example corpus shipped with the package (sentences we wrote, one per line), searched by default."""
     return PACKAGE_DIR / "resources" / "example_corpus.txt"
+
+
+def cache_root() -> Path:
+    """Where simcse keeps what it can rebuild (tokenized training data, the demo's indexes):
+    ``$SIMCSE_CACHE``, else ``~/.cache/simcse``."""
+    return Path(os.environ.get("SIMCSE_CACHE") or os.path.join(os.path.expanduser("~"), ".cache", "simcse"))

@@ -18,6 +18,16 @@ def shared_data_dir() -> Path | None:
     return None
 
 
+@pytest.fixture(scope="session", autouse=True)
+def private_cache(tmp_path_factory):
+    """$SIMCSE_CACHE points into the session's temporary folder (the processes the tests start inherit it):
+    no test reads or fills the user's ~/.cache/simcse (tokenized data, the demo's indexes)."""
+    with pytest.MonkeyPatch.context() as mp:
+        path = tmp_path_factory.mktemp("simcse_cache")
+        mp.setenv("SIMCSE_CACHE", str(path))
+        yield path
+
+
 @pytest.fixture(scope="session")
 def data_dir() -> Path:
     """``../shared/data`` (or $SIMCSE_DATA_DIR); tests that need it skip only when it is absent."""

@@ -52,6 +52,7 @@ from typing import Any, Callable, Iterable, Sequence
 import numpy as np
 import torch
 
+from ..defaults import cache_root
 from ..encoder import pad_batch
 from ..outputs import output_problem
 from ..text import split_line_ends
@@ -342,8 +343,7 @@ def _array_item_lines(text: str) -> list[int]:
 # ---------------------------------------------------------------------- tokenization + cache
 def default_cache_dir() -> Path:
     """``$SIMCSE_CACHE/tokenized`` or ``~/.cache/simcse/tokenized``."""
-    root = os.environ.get("SIMCSE_CACHE") or os.path.join(os.path.expanduser("~"), ".cache", "simcse")
-    return Path(root) / "tokenized"
+    return cache_root() / "tokenized"
 
 
 def tokenizer_fingerprint(tokenizer: Any) -> str:

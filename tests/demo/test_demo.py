@@ -383,3 +383,21 @@ def test_demo_command_serves_logs_and_reuses_its_index(corpus_file, tmp_path):
     proc, url = start_demo([str(corpus_file), "--index", str(index_dir)])
     log = stop_demo(proc)
     assert "loaded index of 50 sentences" in log
+
+
+@pytest.mark.slow
+def test_demo_command_keeps_its_index_in_the_cache_without_index_flag(corpus_file, private_cache, tmp_path):
+    """Without --index the index goes to $SIMCSE_CACHE/demo-indexes, so a restart loads it; an edited corpus
+    gets its own folder; --no_index_cache encodes at every start."""
+    log = stop_demo(start_demo([str(corpus_file)])[0])
+    assert "built index of 50 sentences" in log
+    folders = list((private_cache / "demo-indexes").iterdir())
+    assert len(folders) == 1 and folders[0].name.startswith(corpus_file.stem)
+    log = stop_demo(start_demo([str(corpus_file)])[0])
+    assert "loaded index of 50 sentences" in log and str(folders[0]) in log
+    edited = tmp_path / corpus_file.name
+    edited.write_text(corpus_file.read_text() + "One more sentence about the sea.\n")
+    log = stop_demo(start_demo([str(edited)])[0])
+    assert "built index of 51 sentences" in log and len(list((private_cache / "demo-indexes").iterdir())) == 2
+    log = stop_demo(start_demo([str(corpus_file), "--no_index_cache"])[0])
+    assert "built index of 50 sentences" in log and len(list((private_cache / "demo-indexes").iterdir())) == 2
