@@ -2,6 +2,8 @@
 from __future__ import annotations
 
 import os
+import shutil
+import subprocess
 from pathlib import Path
 
 import pytest
@@ -93,3 +95,34 @@ def make_tiny_decoder(path: Path, minilm_path: Path, kind: str = "llama") -> Pat
     model.save_pretrained(str(path))
     AutoTokenizer.from_pretrained(str(minilm_path)).save_pretrained(str(path))
     return path
+
+
+CHROMIUM = "/usr/bin/chromium"
+CHROMIUM_FLAGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
+                  "--disable-background-networking", "--disable-component-update", "--disable-sync"]
+"""Flags of the headless Chromium the browser tests drive (no sandbox: the tests may run as root)."""
+
+
+def _browser_ready() -> str | None:
+    """None when chromium and playwright are usable, else why not."""
+    if not Path(CHROMIUM).is_file() and not shutil.which("chromium"):
+        return f"{CHROMIUM} not found"
+    try:
+        import playwright.sync_api  # noqa: F401
+    except ImportError as exc:
+        return f"the Python package playwright is not importable ({exc})"
+    return None
+
+
+@pytest.fixture(scope="session")
+def chromium_path() -> str:
+    """Chromium for the browser tests, installed by scripts/install_browser.sh when missing (else the test skips)."""
+    why = _browser_ready()
+    if why is not None:
+        out = subprocess.run(["bash", str(Path(__file__).resolve().parents[1] / "scripts" / "install_browser.sh")],
+                             capture_output=True, text=True, timeout=900)
+        why = _browser_ready()
+        if why is not None:
+            pytest.skip(f"cannot run the browser test: {why}; scripts/install_browser.sh said: "
+                        f"{(out.stdout + out.stderr).strip()[-500:]}")
+    return CHROMIUM if Path(CHROMIUM).is_file() else shutil.which("chromium")

@@ -6,44 +6,12 @@ installed. A screenshot of the page with results is kept as tests' artifact: <tm
 """
 from __future__ import annotations
 
-import shutil
-import subprocess
-from pathlib import Path
-
 import pytest
 
+from conftest import CHROMIUM_FLAGS
 from test_demo import SMALL_CORPUS, start_demo, stop_demo
 
 pytestmark = pytest.mark.browser
-
-ROOT = Path(__file__).resolve().parents[2]
-CHROMIUM = "/usr/bin/chromium"
-CHROMIUM_FLAGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
-                  "--disable-background-networking", "--disable-component-update", "--disable-sync"]
-
-
-def _browser_ready() -> str | None:
-    """None when chromium and playwright are usable, else why not."""
-    if not Path(CHROMIUM).is_file() and not shutil.which("chromium"):
-        return f"{CHROMIUM} not found"
-    try:
-        import playwright.sync_api  # noqa: F401
-    except ImportError as exc:
-        return f"the Python package playwright is not importable ({exc})"
-    return None
-
-
-@pytest.fixture(scope="module")
-def chromium_path() -> str:
-    why = _browser_ready()
-    if why is not None:
-        out = subprocess.run(["bash", str(ROOT / "scripts" / "install_browser.sh")], capture_output=True, text=True,
-                             timeout=900)
-        why = _browser_ready()
-        if why is not None:
-            pytest.skip(f"cannot run the browser test: {why}; scripts/install_browser.sh said: "
-                        f"{(out.stdout + out.stderr).strip()[-500:]}")
-    return CHROMIUM if Path(CHROMIUM).is_file() else shutil.which("chromium")
 
 
 @pytest.fixture(scope="module")

@@ -5,41 +5,12 @@ test skips only when they cannot be installed.
 """
 from __future__ import annotations
 
-import shutil
-import subprocess
-from pathlib import Path
-
 import pytest
 
+from conftest import CHROMIUM_FLAGS
 from servers import CORPUS, start
 
 pytestmark = pytest.mark.browser
-
-ROOT = Path(__file__).resolve().parents[2]
-CHROMIUM = "/usr/bin/chromium"
-FLAGS = ["--headless", "--no-sandbox", "--disable-gpu", "--no-first-run", "--disable-background-networking",
-         "--disable-component-update", "--disable-sync"]
-
-
-def _browser_ready() -> str | None:
-    if not Path(CHROMIUM).is_file() and not shutil.which("chromium"):
-        return f"{CHROMIUM} not found"
-    try:
-        import playwright.sync_api  # noqa: F401
-    except ImportError as exc:
-        return f"the Python package playwright is not importable ({exc})"
-    return None
-
-
-@pytest.fixture(scope="module")
-def chromium_path() -> str:
-    if _browser_ready() is not None:
-        out = subprocess.run(["bash", str(ROOT / "scripts" / "install_browser.sh")], capture_output=True, text=True,
-                             timeout=900)
-        why = _browser_ready()
-        if why is not None:
-            pytest.skip(f"cannot run the browser test: {why}; {(out.stdout + out.stderr).strip()[-500:]}")
-    return CHROMIUM if Path(CHROMIUM).is_file() else shutil.which("chromium")
 
 
 @pytest.fixture(scope="module")
@@ -62,7 +33,7 @@ def page(chromium_path, tmp_path):
 
     with sync_playwright() as pw:
         context = pw.chromium.launch_persistent_context(str(tmp_path / "profile"), executable_path=chromium_path,
-                                                        headless=True, args=FLAGS, viewport={"width": 1000, "height": 760})
+                                                        headless=True, args=CHROMIUM_FLAGS, viewport={"width": 1000, "height": 760})
         try:
             yield context.new_page()
         finally:
