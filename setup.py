@@ -16,7 +16,7 @@ setup(
     license_expression="MIT",  # SPDX (PEP 639); setuptools >= 77 deprecates the License :: classifiers
     python_requires=">=3.10",
     packages=find_namespace_packages(include=["simcse", "simcse.*"]),
-    package_data={"simcse": ["resources/*.txt", "recipes/*.json", "demo/static/*", "demo/templates/*", "serve/page/*"]},
+    package_data={"simcse": ["resources/*.txt", "recipes/*.json", "serve/page/*"]},
     include_package_data=True,
     install_requires=[
         "torch>=2.1",
@@ -36,7 +36,7 @@ setup(
         "faiss-gpu": ["faiss-gpu>=1.15"],
         "faiss-gpu-cuvs": ["faiss-gpu-cuvs>=1.15"],
         "mteb": ["mteb>=2.26", "datasets>=3.0"],
-        "demo": ["flask>=3.0"],
+        "demo": ["fastapi>=0.110", "uvicorn>=0.30", "prometheus_client>=0.20"],  # simcse demo runs the [serve] stack
         "parquet": ["pyarrow>=14"],
         "serve": ["fastapi>=0.110", "uvicorn>=0.30", "prometheus_client>=0.20"],
         "lora": ["peft>=0.12"],
@@ -46,7 +46,6 @@ setup(
             "pytest>=8",
             "mteb>=2.26",
             "datasets>=3.0",
-            "flask>=3.0",
             "pyarrow>=14",
             "fastapi>=0.110",
             "uvicorn>=0.30",

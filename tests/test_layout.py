@@ -9,10 +9,10 @@ import pytest
 
 PACKAGE = Path(__file__).resolve().parents[1] / "simcse"
 
-OPTIONAL = {"faiss", "pyarrow", "mteb", "datasets", "flask", "werkzeug", "peft", "matplotlib", "fastapi", "uvicorn",
-            "simcse.demo.app", "simcse.serve.app", "simcse.serve.server"}
+OPTIONAL = {"faiss", "pyarrow", "mteb", "datasets", "peft", "matplotlib", "fastapi", "uvicorn",
+            "simcse.serve.app", "simcse.serve.server"}
 """What may be imported inside a function: the optional extras, and the modules that import them at their top:
-simcse.demo.app (Flask), simcse.serve.app and simcse.serve.server (fastapi, uvicorn)."""
+simcse.serve.app and simcse.serve.server (fastapi, uvicorn)."""
 
 LONG = 500
 LONG_MARK = "Why one module:"

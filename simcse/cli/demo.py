@@ -1,4 +1,5 @@
-"""``simcse demo``: the web demo (the work is :func:`simcse.demo.app.run_demo`)."""
+"""``simcse demo``: the search page of :mod:`simcse.serve` over a corpus (default: the bundled one), its index
+saved and loaded back at the next start; the same server as ``simcse serve`` (:func:`simcse.cli.serve.run_server`)."""
 from __future__ import annotations
 
 import argparse
@@ -10,14 +11,19 @@ from typing import Sequence
 
 from ..defaults import BATCH_SIZE, bundled_corpus, cache_root
 from ..search.texts import file_identity
-from .common import DefaultsHelpFormatter, configure_logging
+from ..serve.config import ServeConfig
+from ..tool import read_sentence_file
+from . import serve as serve_command
+from .common import DefaultsHelpFormatter, configure_logging, positive_int
 
 HELP = "start the web demo (semantic search in the browser)"
 
 
 def build_parser() -> argparse.ArgumentParser:
     """Arguments of ``simcse demo``."""
-    p = argparse.ArgumentParser(prog="simcse demo", description="Semantic search in the browser over a sentence file.", formatter_class=DefaultsHelpFormatter)
+    p = argparse.ArgumentParser(prog="simcse demo", formatter_class=DefaultsHelpFormatter, description=(
+        "Semantic search in the browser over a sentence file: the search page of `simcse serve` at /, with its API "
+        "(POST /v1/search, /v1/embeddings, GET /v1/models, /health, /metrics) in the same process."))
     p.add_argument("corpus", nargs="?", default=None,
                    help="text file, one sentence per line (default: the bundled example corpus)")
     p.add_argument("--model", "--model_name_or_path", dest="model", default=None,
@@ -30,11 +36,11 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--no_index_cache", action="store_true",
                    help="without --index, encode the corpus at every start instead of keeping its index in the cache")
     p.add_argument("--no_faiss", action="store_true", help="use the exact torch index even if faiss is installed")
-    p.add_argument("--batch_size", type=int, default=BATCH_SIZE, help="encoding batch size while indexing")
+    p.add_argument("--batch_size", type=positive_int, default=BATCH_SIZE, help="encoding batch size while indexing")
     p.add_argument("--host", default="127.0.0.1", help="address to listen on (default: localhost only)")
     p.add_argument("--port", type=int, default=5000, help="port (0: any free port; the URL is printed)")
-    p.add_argument("--top_k", type=int, default=5, help="default number of results")
-    p.add_argument("--threshold", type=float, default=0.0, help="default minimum cosine similarity")
+    p.add_argument("--top_k", type=int, default=5, help="the page's number of results when it opens")
+    p.add_argument("--threshold", type=float, default=0.0, help="the page's minimum cosine similarity when it opens")
     return p
 
 
@@ -49,24 +55,22 @@ def default_index_dir(corpus: str | None, model: str | None, pooler: str | None)
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    """Build or load the index, then serve until Ctrl+C; returns the exit status (2 on bad input)."""
+    """Serve the page and the API until Ctrl+C (the index is loaded or built in the background once the port
+    is listened on); returns the exit status (2 on bad input, before anything is encoded)."""
     args = build_parser().parse_args(argv)
+    corpus = Path(args.corpus) if args.corpus else bundled_corpus()
     try:
-        # Flask is the [demo] extra: imported when the demo runs, so the other commands work without it
-        from ..demo.app import run_demo
-    except ImportError as exc:
-        print(f"simcse demo: error: {exc}", file=sys.stderr)
-        return 2
-    configure_logging()  # our loggers only: the root logger (FAISS's loader, werkzeug ...) keeps its level
-    try:
-        index_dir = args.index
-        if index_dir is None and not args.no_index_cache and (not args.corpus or Path(args.corpus).is_file()):
-            index_dir = default_index_dir(args.corpus, args.model, args.pooler)  # (a bad corpus: run_demo names it)
+        config = ServeConfig(model=args.model, corpus=str(corpus), index=args.index, device=args.device,
+                             pooler=args.pooler, use_faiss=False if args.no_faiss else None,
+                             batch_size=args.batch_size, host=args.host, port=args.port,
+                             page_top_k=args.top_k, page_threshold=args.threshold).check()
+        read_sentence_file(corpus)  # a bad corpus path fails now, not in the loading thread
+        if config.index is None and not args.no_index_cache:
+            index_dir = default_index_dir(args.corpus, args.model, args.pooler)
             index_dir.parent.mkdir(parents=True, exist_ok=True)
-        run_demo(args.corpus, args.model, pooler=args.pooler, device=args.device, index_dir=index_dir,
-                 use_faiss=False if args.no_faiss else None, batch_size=args.batch_size, host=args.host,
-                 port=args.port, top_k=args.top_k, threshold=args.threshold)
+            config.index = str(index_dir)
     except (ValueError, OSError) as exc:
         print(f"simcse demo: error: {exc}", file=sys.stderr)
         return 2
-    return 0
+    configure_logging()  # our loggers only: the root logger (FAISS's loader ...) keeps its level
+    return serve_command.run_server(config, "simcse demo", "demo")

@@ -93,31 +93,39 @@ def main(argv: Sequence[str] | None = None) -> int:
     except (ValueError, OSError) as exc:
         print(f"simcse serve: error: {exc}", file=sys.stderr)
         return 2
+    logging.basicConfig(level=args.log_level.upper(), format="%(asctime)s %(name)s: %(message)s", stream=sys.stderr)
+    return run_server(config, "simcse serve", "serve", args.log_level)
+
+
+def run_server(config: ServeConfig, prog: str, extra: str, log_level: str = "info") -> int:
+    """Serve ``config`` until Ctrl+C (``simcse serve`` and ``simcse demo``): the app listens first (a busy
+    port fails at once), then loads the model and its index in the background. Prints "PROG: serving ...
+    at http://HOST:PORT/"; returns the exit status (2 when the extra is missing, the port cannot be
+    listened on or the model cannot load)."""
     try:
         # fastapi and uvicorn are the [serve] extra: imported when the server runs
         from ..serve.app import create_app
         from ..serve.server import bind, make_server
     except ImportError as exc:
-        print(f"simcse serve: error: {exc}: pip install 'simcse[serve]'", file=sys.stderr)
+        print(f"{prog}: error: {exc}: pip install 'simcse[{extra}]'", file=sys.stderr)
         return 2
-    logging.basicConfig(level=args.log_level.upper(), format="%(asctime)s %(name)s: %(message)s", stream=sys.stderr)
     failed: list[BaseException] = []
 
     def on_load_error(exc: BaseException) -> None:
         failed.append(exc)
         server.should_exit = True
 
-    server = make_server(create_app(config, on_load_error=on_load_error), config, args.log_level)
+    server = make_server(create_app(config, on_load_error=on_load_error), config, log_level)
     try:
         sock = bind(config.host, config.port)
     except OSError as exc:
-        print(f"simcse serve: error: cannot listen on {config.host}:{config.port}: {exc}", file=sys.stderr)
+        print(f"{prog}: error: cannot listen on {config.host}:{config.port}: {exc}", file=sys.stderr)
         return 2
     shown = config.host if config.host not in ("0.0.0.0", "::") else "127.0.0.1"
-    print(f"simcse serve: serving {config.model_name()} at http://{shown}:{sock.getsockname()[1]}/ "
+    print(f"{prog}: serving {config.model_name()} at http://{shown}:{sock.getsockname()[1]}/ "
           "(GET /health says when the model is loaded; Ctrl+C to stop)", flush=True)
     server.run(sockets=[sock])
     if failed:
-        print(f"simcse serve: error: {failed[0]}", file=sys.stderr)
+        print(f"{prog}: error: {failed[0]}", file=sys.stderr)
         return 2
     return 0

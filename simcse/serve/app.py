@@ -32,8 +32,6 @@ from .requests import ApiError, embedding_request, parse_json, search_request
 logger = logging.getLogger("simcse.serve")
 
 PAGE_DIR = Path(__file__).resolve().parent / "page"
-STYLESHEET = Path(__file__).resolve().parents[1] / "demo" / "static" / "style.css"
-"""The page's stylesheet: the Flask demo's (``simcse demo``), one file for both pages."""
 PUBLIC = ("/health", "/")
 PUBLIC_PREFIX = "/static/"
 """Paths served without an API key: the health probe and the search page's own files (it holds no data)."""
@@ -44,9 +42,11 @@ def load_model(config: ServeConfig) -> SimCSE:
     folder holds that corpus, else built and saved), or the saved ``index`` alone."""
     model = SimCSE(config.model, device=config.device, pooler=config.pooler, max_length=config.max_length)
     if config.corpus:
+        start = time.perf_counter()
         source = load_or_build_index(model, config.corpus, config.index, use_faiss=config.use_faiss,
                                      batch_size=config.batch_size, show_progress_bar=False)
-        logger.info("%s the index of %d sentences", source, model.index.ntotal)
+        logger.info("%s index of %d sentences from %s in %.1fs%s", source, model.index.ntotal, config.corpus,
+                    time.perf_counter() - start, f" ({config.index})" if config.index else "")
     elif config.index:
         model.load_index(config.index, use_faiss=config.use_faiss)
     return model
@@ -257,7 +257,7 @@ def create_app(config: ServeConfig, model: SimCSE | None = None,
         if model_id != service.model_name:
             raise ApiError(404, f"the model {model_id!r:.200} does not exist: this server serves "
                                 f"{service.model_name!r}", param="model", code="model_not_found")
-        card = model_card()
+        card = model_card() | {"search_defaults": {"top_k": config.page_top_k, "threshold": config.page_threshold}}
         if service.model is not None:
             card |= {"dimensions": service.model.encoder.dim, "max_tokens": service.model.max_length,
                      "index_size": int(service.model.index.ntotal) if service.model.index is not None else 0}
@@ -280,7 +280,6 @@ def create_app(config: ServeConfig, model: SimCSE | None = None,
     @app.get("/static/{name}")
     async def static(name: str):
         files = {p.name: p for p in PAGE_DIR.iterdir() if p.suffix in (".js", ".css")}
-        files["style.css"] = STYLESHEET
         if name not in files:
             raise ApiError(404, f"no file {name!r:.100}")
         return FileResponse(files[name])

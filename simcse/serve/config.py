@@ -26,6 +26,8 @@ class ServeConfig:
     (seconds to receive the body; then 408), ``header_timeout`` (seconds to receive a request's
     headers; then the connection is closed), ``timeout_keep_alive`` (idle seconds between requests),
     ``max_connections`` (open connections; more get 503).
+    ``page_top_k`` and ``page_threshold`` are what the search page's boxes hold when it opens (``simcse demo
+    --top_k --threshold``); the model card ``GET /v1/models/{id}`` gives them as ``search_defaults``.
     ``corpus`` (a sentence file) is searched through ``index``: loaded from that folder when it holds this
     corpus, else encoded once and saved there; without ``corpus``, ``index`` must hold a saved index.
     Batching: up to ``max_batch_size`` sentences from concurrent requests, waiting at most
@@ -53,6 +55,8 @@ class ServeConfig:
     max_input_chars: int = 16384
     max_json_depth: int = 16
     max_top_k: int = 100
+    page_top_k: int = 5
+    page_threshold: float = 0.0
     request_timeout: float = 60.0
     body_timeout: float = 10.0
     header_timeout: float = 10.0
@@ -74,8 +78,13 @@ class ServeConfig:
                 raise ValueError(f"{name} must be a positive number of seconds, got {value!r}")
         if not isinstance(self.max_wait_ms, (int, float)) or not math.isfinite(self.max_wait_ms) or self.max_wait_ms < 0:
             raise ValueError(f"max_wait_ms must be a number >= 0, got {self.max_wait_ms!r}")
+        if isinstance(self.page_top_k, bool) or not isinstance(self.page_top_k, int) or \
+                not 1 <= self.page_top_k <= self.max_top_k:
+            raise ValueError(f"top_k must be 1..{self.max_top_k} (max_top_k), got {self.page_top_k!r}")
+        if not isinstance(self.page_threshold, (int, float)) or not -1.0 <= self.page_threshold <= 1.0:
+            raise ValueError(f"threshold must be a cosine similarity, -1..1, got {self.page_threshold!r}")
         if not 0 <= self.port <= 65535:
-            raise ValueError(f"port must be 0..65535, got {self.port!r}")
+            raise ValueError(f"port must be 0..65535 (0: any free port), got {self.port!r}")
         for i, key in enumerate(self.api_keys):
             if not key or any(c.isspace() for c in key):
                 raise ValueError(f"API key {i + 1} is empty or holds whitespace")

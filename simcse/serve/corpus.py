@@ -1,6 +1,6 @@
 """A corpus's index, loaded from its folder when it holds this corpus, else built (and saved there).
 
-``simcse demo`` and ``simcse serve --corpus`` share it, so that a server restarted on the same
+``simcse serve --corpus`` (and ``simcse demo``, which runs it) uses it, so that a server restarted on the same
 corpus loads the saved index instead of encoding the corpus again.
 """
 from __future__ import annotations

@@ -68,10 +68,9 @@ def test_train_help_shows_defaults(capsys):
 
 
 def test_demo_configures_our_loggers_only(monkeypatch):
-    import simcse.demo.app as app
-    from simcse.cli import demo
+    from simcse.cli import demo, serve
 
-    monkeypatch.setattr(app, "run_demo", lambda *a, **k: None)
+    monkeypatch.setattr(serve, "run_server", lambda *a, **k: 0)
     root = logging.getLogger()
     level, handlers = root.level, list(root.handlers)
     try:

@@ -274,8 +274,7 @@ def test_simcse_index_search_names_a_damaged_index(factory_index, tiny_bert_path
 
 
 def test_the_demo_rebuilds_a_damaged_index(tiny_model, tmp_path, caplog):
-    pytest.importorskip("flask")
-    from simcse.demo.app import load_or_build_index
+    from simcse.serve.corpus import load_or_build_index
     path = damaged_index(tiny_model, tmp_path, "embeddings garbled", checksums=False)
     corpus = tmp_path / "corpus.txt"
     corpus.write_text("".join(f"sentence number {i}\n" for i in range(64)))

@@ -74,7 +74,7 @@ def test_serve_builds_the_corpus_index_once_and_guards_it_with_keys(tiny_bert_pa
                 assert str(tmp_path) not in text and str(tiny_bert_path.parent) not in text
         finally:
             logs.append(stop(proc))
-    assert "built the index of 6 sentences" in logs[0] and "loaded the index of 6 sentences" in logs[1], logs
+    assert "built index of 6 sentences" in logs[0] and "loaded index of 6 sentences" in logs[1], logs
 
 
 @pytest.mark.parametrize("args,message", [

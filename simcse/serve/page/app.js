@@ -1,8 +1,10 @@
-// The search page of `simcse serve`: it calls the server's own API (POST /v1/search, /v1/embeddings).
+// The search page of `simcse serve` and `simcse demo`: it calls the server's own API (POST /v1/search, /v1/embeddings).
 (function () {
   "use strict";
   const $ = (id) => document.getElementById(id);
   let modelId = null;
+  const edited = new Set();  // boxes the user changed: the server's defaults do not overwrite them
+  ["top_k", "threshold"].forEach((id) => $(id).addEventListener("input", () => edited.add(id)));
 
   function headers() {
     const h = { "Content-Type": "application/json", Accept: "application/json" };
@@ -31,6 +33,15 @@
       const models = await call("GET", "/v1/models");
       modelId = models.data[0].id;
       const card = await call("GET", "/v1/models/" + encodeURIComponent(modelId));
+      if (card.dimensions === undefined) {  // the server listens while the model and its index load
+        $("info").textContent = "Loading the model and its index...";
+        setTimeout(loadInfo, 1000);
+        return;
+      }
+      const defaults = card.search_defaults || {};
+      ["top_k", "threshold"].forEach((id) => {
+        if (defaults[id] !== undefined && !edited.has(id)) $(id).value = defaults[id];
+      });
       $("info").textContent = card.index_size + " indexed sentences, model " + modelId + " (" + card.dimensions + "-d)";
       $("key-section").hidden = !sessionStorage.getItem("simcse_api_key") && $("key-section").hidden;
     } catch (err) {
