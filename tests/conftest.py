@@ -4,6 +4,8 @@ from __future__ import annotations
 import os
 import shutil
 import subprocess
+import sys
+import time
 from pathlib import Path
 
 import pytest
@@ -126,3 +128,42 @@ def chromium_path() -> str:
             pytest.skip(f"cannot run the browser test: {why}; scripts/install_browser.sh said: "
                         f"{(out.stdout + out.stderr).strip()[-500:]}")
     return CHROMIUM if Path(CHROMIUM).is_file() else shutil.which("chromium")
+
+
+def start_command(command: str, args: list[str], timeout: float = 180):
+    """``python -m simcse COMMAND ARGS --port 0 --device cpu`` (``serve`` or ``demo``) as its own process, once
+    ``/health`` says the model (and its index) are loaded: the process and its URL (without a trailing /)."""
+    import httpx
+
+    env = dict(os.environ, PYTHONPATH=str(Path(__file__).resolve().parents[1]), HF_HUB_OFFLINE="1",
+               TOKENIZERS_PARALLELISM="false")
+    proc = subprocess.Popen([sys.executable, "-m", "simcse", command, *args, "--port", "0", "--device", "cpu"],
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=env)
+    line = proc.stdout.readline()
+    if "serving" not in line or " at http://" not in line:
+        proc.kill()
+        raise AssertionError(f"simcse {command} printed no URL: {line!r}; stderr: {proc.stderr.read()[-3000:]}")
+    url = line.split(" at ")[1].split()[0].rstrip("/")
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        try:
+            if httpx.get(url + "/health", timeout=5).status_code == 200:
+                return proc, url
+        except httpx.HTTPError:
+            pass
+        if proc.poll() is not None:
+            break
+        time.sleep(0.2)
+    proc.kill()
+    raise AssertionError(f"simcse {command} did not become ready; stderr: {proc.stderr.read()[-3000:]}")
+
+
+def stop_command(proc) -> str:
+    """Stop a process of :func:`start_command`; return what it wrote to stderr (its log)."""
+    proc.terminate()
+    try:
+        _, err = proc.communicate(timeout=30)
+    except subprocess.TimeoutExpired:
+        proc.kill()
+        _, err = proc.communicate()
+    return err

@@ -43,6 +43,7 @@ from typing import Any, Sequence, get_args
 import numpy as np
 import torch
 
+from ..atomic import sha256_file
 from ..defaults import BATCH_SIZE
 from ..encoder import default_model_path, embedding_pooler, resolve_model_path, token_limit
 from ..formats import read_folder, resolve_config
@@ -538,14 +539,6 @@ def local_task_files(name: str, data_dir: str | os.PathLike | None = None,
     if name == "Banking77Classification":
         return [p for p in (mroot / "Banking77" / f for f in ("train.csv", "test.csv", "categories.json")) if p.is_file()]
     return [mroot / "AmazonCounterfactual" / f for f in ("EN_train.tsv", "EN_valid.tsv", "EN_test.tsv")]
-
-
-def sha256_file(path: Path) -> str:
-    h = hashlib.sha256()
-    with open(path, "rb") as fh:
-        for chunk in iter(lambda: fh.read(1 << 20), b""):
-            h.update(chunk)
-    return h.hexdigest()
 
 
 def local_provenance(task: Any, data_dir: str | os.PathLike | None, mteb_data_dir: str | os.PathLike | None) -> dict:

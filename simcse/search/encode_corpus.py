@@ -24,6 +24,7 @@ import torch
 import torch.distributed as dist
 from tqdm.auto import tqdm
 
+from ..atomic import sha256_file
 from ..defaults import BATCH_SIZE
 from ..encoder import SentenceEncoder
 from .corpus import CorpusFile, LineCounter, ShardInput, duplicate_ids, read_shard_input
@@ -37,7 +38,6 @@ from .shards import (
     ShardRecord,
     int8_ranges_as_minmax,
     read_json,
-    sha256_file,
     shard_file_names,
     shard_stem,
     write_json_atomic,

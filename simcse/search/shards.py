@@ -18,7 +18,6 @@ holds the settings of the run, written when it starts, so that a rerun with othe
 """
 from __future__ import annotations
 
-import hashlib
 import json
 import os
 from dataclasses import asdict, dataclass, field
@@ -27,6 +26,7 @@ from typing import Any, Iterator
 
 import numpy as np
 
+from ..atomic import sha256_file
 from .quantization import dequantize_int8, unpack_binary
 
 FORMAT_NAME = "simcse-embeddings"
@@ -51,15 +51,6 @@ def shard_file_names(k: int, with_ids: bool) -> dict[str, str]:
     if with_ids:
         names["ids"] = f"{stem}.ids.json"
     return names
-
-
-def sha256_file(path: str | os.PathLike) -> str:
-    """Hex sha256 of a file's bytes."""
-    h = hashlib.sha256()
-    with open(path, "rb") as fh:
-        for chunk in iter(lambda: fh.read(1 << 22), b""):
-            h.update(chunk)
-    return h.hexdigest()
 
 
 def write_json_atomic(path: str | os.PathLike, data: Any) -> None:

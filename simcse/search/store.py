@@ -23,7 +23,6 @@ and read here only, so the writer, the reader and their checks cannot drift apar
 from __future__ import annotations
 
 import dataclasses
-import hashlib
 import json
 import os
 import shutil
@@ -34,7 +33,7 @@ from typing import Any, Iterable, Sequence
 import numpy as np
 import torch
 
-from ..atomic import remove_dead_siblings, replace_folder, temp_sibling
+from ..atomic import remove_dead_siblings, replace_folder, sha256_file, temp_sibling
 from .factory import FactoryIndex
 from .index import FaissIndex, TorchIndex, faiss_available, faiss_gpus, faiss_wanted, make_index
 from .quantization import INDEX_PRECISIONS, QuantizedIndex, check_precision
@@ -51,15 +50,6 @@ KINDS = ("flat", "ivf", "int8", "binary", "factory")
 VERIFY_BYTES = 64 << 20
 """A saved index of at most this many bytes has its files' sha256 checked on every load (larger ones
 only with ``verify=True``; their sizes always)."""
-
-
-def sha256_file(path: Path) -> str:
-    """The hex sha256 of a file's bytes."""
-    h = hashlib.sha256()
-    with open(path, "rb") as f:
-        for block in iter(lambda: f.read(1 << 20), b""):
-            h.update(block)
-    return h.hexdigest()
 
 
 def guess_kind(folder: Path) -> str:

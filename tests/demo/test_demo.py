@@ -6,13 +6,13 @@ import logging
 import os
 import subprocess
 import sys
-import time
 from pathlib import Path
 
 import httpx
 import pytest
 
 import simcse.serve.app as serve_app
+from conftest import start_command, stop_command
 from simcse import SimCSE
 from simcse.cli import main as cli_main
 from simcse.cli import serve as serve_command
@@ -137,40 +137,13 @@ def test_commands_work_without_fastapi(tmp_path):
     assert proc.returncode == 2 and "pip install 'simcse[demo]'" in proc.stderr, proc.stderr[-2000:]
 
 
-def start_demo(args: list[str], timeout: float = 180) -> tuple[subprocess.Popen, str]:
-    """`python -m simcse demo ARGS --port 0`, once /health says the model and its index are loaded;
-    the process and the URL it prints (ending in /)."""
-    env = dict(os.environ, PYTHONPATH=str(ROOT), HF_HUB_OFFLINE="1", TOKENIZERS_PARALLELISM="false")
-    proc = subprocess.Popen([sys.executable, "-m", "simcse", "demo", *args, "--host", "127.0.0.1", "--port", "0",
-                             "--device", "cpu"], stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=env)
-    line = proc.stdout.readline()
-    if "serving" not in line or " at http://" not in line:
-        proc.kill()
-        raise AssertionError(f"demo did not start: {line!r}; stderr: {proc.stderr.read()[-3000:]}")
-    url = line.split(" at ")[1].split()[0]
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        try:
-            if httpx.get(url + "health", timeout=5).status_code == 200:
-                return proc, url
-        except httpx.HTTPError:
-            pass
-        if proc.poll() is not None:
-            break
-        time.sleep(0.2)
-    proc.kill()
-    raise AssertionError(f"the demo did not become ready; stderr: {proc.stderr.read()[-3000:]}")
+def start_demo(args: list[str], timeout: float = 180):
+    """``python -m simcse demo ARGS`` on a free port, once loaded: the process and its URL (ending in /)."""
+    proc, url = start_command("demo", [*args, "--host", "127.0.0.1"], timeout)
+    return proc, url + "/"
 
 
-def stop_demo(proc: subprocess.Popen) -> str:
-    """Stop the server; return what it wrote to stderr (its log)."""
-    proc.terminate()
-    try:
-        _, err = proc.communicate(timeout=20)
-    except subprocess.TimeoutExpired:
-        proc.kill()
-        _, err = proc.communicate()
-    return err
+stop_demo = stop_command
 
 
 @pytest.mark.slow

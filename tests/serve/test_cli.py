@@ -5,49 +5,23 @@ from __future__ import annotations
 import os
 import subprocess
 import sys
-import time
 from pathlib import Path
 
 import httpx
 import pytest
 
+from conftest import start_command, stop_command
 from servers import CORPUS
 
 ROOT = Path(__file__).resolve().parents[2]
 ENV = dict(os.environ, PYTHONPATH=str(ROOT), HF_HUB_OFFLINE="1", TOKENIZERS_PARALLELISM="false")
 
 
-def start_serve(args: list[str], timeout: float = 120) -> tuple[subprocess.Popen, str]:
-    """``python -m simcse serve ARGS --port 0``, once /health says ready; the process and its URL."""
-    proc = subprocess.Popen([sys.executable, "-m", "simcse", "serve", *args, "--port", "0", "--device", "cpu"],
-                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=ENV)
-    line = proc.stdout.readline()
-    if "serving" not in line:
-        proc.kill()
-        raise AssertionError(f"no URL printed: {line!r}; stderr: {proc.stderr.read()[-3000:]}")
-    url = line.split(" at ")[1].split()[0].rstrip("/")
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        try:
-            if httpx.get(url + "/health", timeout=5).status_code == 200:
-                return proc, url
-        except httpx.HTTPError:
-            pass
-        if proc.poll() is not None:
-            break
-        time.sleep(0.2)
-    proc.kill()
-    raise AssertionError(f"the server did not become ready; stderr: {proc.stderr.read()[-3000:]}")
+def start_serve(args: list[str], timeout: float = 120):
+    return start_command("serve", args, timeout)
 
 
-def stop(proc: subprocess.Popen) -> str:
-    proc.terminate()
-    try:
-        _, err = proc.communicate(timeout=30)
-    except subprocess.TimeoutExpired:
-        proc.kill()
-        _, err = proc.communicate()
-    return err
+stop = stop_command
 
 
 @pytest.mark.slow
