@@ -121,6 +121,7 @@ def test_overwrite_output_dir_replaces_the_previous_runs_checkpoints(tmp_path, t
     assert rc == 0 and (out / "checkpoint-2").is_dir() and (out / "checkpoint-3").is_dir()
 
 
+@pytest.mark.slow
 def test_resume_continues_with_the_same_losses(tmp_path, tiny_bert_path, sup_file):
     common = ["--max_steps", "6", "--save_strategy", "steps", "--save_steps", "3", "--pooler_type", "cls"]
     rc, run_a = _train(tmp_path, tiny_bert_path, sup_file, "a", common)
@@ -145,6 +146,7 @@ def test_resume_continues_with_the_same_losses(tmp_path, tiny_bert_path, sup_fil
     np.testing.assert_allclose(a, b, atol=1e-5)
 
 
+@pytest.mark.slow
 def test_eval_keeps_best_checkpoint(tmp_path, tiny_bert_path, sup_file, data_dir):
     rc, out = _train(tmp_path, tiny_bert_path, sup_file, extra=[
         "--max_steps", "4", "--evaluation_strategy", "steps", "--eval_steps", "2",
@@ -161,6 +163,7 @@ def test_eval_keeps_best_checkpoint(tmp_path, tiny_bert_path, sup_file, data_dir
     assert final == pytest.approx(state["best_metric"], abs=1e-4)
 
 
+@pytest.mark.slow
 def test_load_best_model_without_a_metric_selects_on_stsb_and_reports_sickr(tmp_path, tiny_bert_path, sup_file, data_dir):
     # The Trainer's own default, eval_loss, is not reported: the run used to fail at its first evaluation.
     rc, out = _train(tmp_path, tiny_bert_path, sup_file, extra=[
@@ -443,6 +446,7 @@ def test_train_with_a_config_gives_the_weights_of_the_same_command_line(tmp_path
     assert TrainConfig.from_argv(flags) == config
 
 
+@pytest.mark.slow
 def test_train_with_checkpoint_selection_reports_the_best_checkpoint(tmp_path, tiny_bert_path, sup_file, data_dir):
     result = train(TrainConfig(
         model_name_or_path=str(tiny_bert_path), train_file=str(sup_file), output_dir=str(tmp_path / "o"),

@@ -55,6 +55,7 @@ def all_finite(folder: Path) -> bool:
     return all(bool(torch.isfinite(t).all()) for t in load_file(str(folder / "model.safetensors")).values())
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("damage", ["missing", "truncated"])
 def test_resume_skips_a_half_written_checkpoint_and_names_its_file(tmp_path, tiny_bert_path, pairs_file, caplog,
                                                                     capsys, damage):
@@ -131,6 +132,7 @@ def test_bad_nonfinite_policy_is_named(tmp_path, tiny_bert_path, pairs_file, cap
     assert "--on_nonfinite_loss must be stop or skip, got 'ignore'" in capsys.readouterr().err
 
 
+@pytest.mark.slow
 def test_disk_full_while_checkpointing_is_named_and_keeps_the_last_checkpoint(tmp_path, tiny_bert_path, pairs_file,
                                                                               monkeypatch, capsys):
     real = SimCSETrainer._save_optimizer_and_scheduler
