@@ -22,6 +22,7 @@ places of the top 10 and plain recall@10 penalises an index for returning a tied
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import json
 import subprocess
 import sys
@@ -90,8 +91,10 @@ def exact_scores(embeddings: Path, queries: np.ndarray, positions: np.ndarray) -
     for shard in iter_shards(embeddings):
         end = start + len(shard)
         hit = (flat >= start) & (flat < end)
-        if hit.any():
-            vectors[hit] = load_vectors_float32(shard)[flat[hit] - start]
+        if hit.any():  # widen only the rows asked for, not the whole shard
+            rows = flat[hit] - start
+            vectors[hit] = load_vectors_float32(dataclasses.replace(shard, vectors=np.asarray(shard.vectors[rows]),
+                                                                    rows=shard.rows[rows], ids=None))
         start = end
     return np.einsum("qkd,qd->qk", vectors.reshape(*positions.shape, -1), queries)
 
