@@ -11,14 +11,15 @@ batches, pinned host staging) are one piece; folder parsing already lives in :mo
 """
 from __future__ import annotations
 
+import collections
 import copy
+import itertools
 import json
 import logging
-import math
 import os
 import weakref
 from concurrent.futures import ThreadPoolExecutor
-from typing import Any, Iterable, Iterator, Sequence
+from typing import Any, Callable, Iterable, Iterator, Sequence
 
 import numpy as np
 import torch
@@ -26,6 +27,8 @@ from tokenizers import normalizers
 from torch import nn
 from tqdm.auto import tqdm
 
+from .batching import TokenizerProcesses, default_workers
+from .cuda_graphs import ShapeGraphs
 from .defaults import BATCH_SIZE
 from .formats import FolderSpec, read_folder, resolve_config, write_folder
 from .formats.huggingface import (
@@ -44,6 +47,7 @@ from .formats.huggingface import (
 from .formats.sentence_transformers import ST_SETTINGS_KEY, prompt_prefix, remove_stale_model_files
 from .formats.spec import SIMCSE_CONFIG, EncoderConfig, apply_overrides, embedding_pooler
 from .pooling import NEEDS_HIDDEN_STATES, MLPHead, pool
+from .tokenize_worker import chunk_batches, pad_arrays
 
 __all__ = [
     "SentenceEncoder", "EncoderConfig", "embedding_pooler", "make_tokenizer_lowercase", "pad_batch",
@@ -53,6 +57,9 @@ __all__ = [
 ]
 
 logger = logging.getLogger(__name__)
+
+CHUNK_SIZE = 16384
+"""Sentences tokenized, sorted and batched together by :meth:`SentenceEncoder.encode`."""
 
 
 class SentenceEncoder(nn.Module):
@@ -123,10 +130,12 @@ class SentenceEncoder(nn.Module):
         attention_mask: torch.Tensor,
         token_type_ids: torch.Tensor | None = None,
         use_mlp: bool | None = None,
+        backbone_mask: torch.Tensor | None = None,
         **backbone_kwargs: Any,
     ) -> torch.Tensor:
-        """Sentence vectors [B, dim] for a tokenized batch."""
-        pooled = self.pool_batch(input_ids, attention_mask, token_type_ids, **backbone_kwargs)
+        """Sentence vectors [B, dim] for a tokenized batch (``backbone_mask``: see :meth:`pool_batch`)."""
+        pooled = self.pool_batch(input_ids, attention_mask, token_type_ids, backbone_mask=backbone_mask,
+                                 **backbone_kwargs)
         if use_mlp is None:
             use_mlp = self.uses_mlp()
         if use_mlp and self.mlp is not None:
@@ -138,9 +147,13 @@ class SentenceEncoder(nn.Module):
         input_ids: torch.Tensor,
         attention_mask: torch.Tensor,
         token_type_ids: torch.Tensor | None = None,
+        backbone_mask: torch.Tensor | None = None,
         **backbone_kwargs: Any,
     ) -> torch.Tensor:
-        """Backbone + pooling head, without the MLP head."""
+        """Backbone + pooling head, without the MLP head.
+
+        ``backbone_mask``: the mask the backbone gets instead of ``attention_mask`` (which pooling still
+        reads), e.g. the 4-d boolean mask of :meth:`encode_stream`, which spares a host synchronisation."""
         need_hidden = self.config.pooler_type in NEEDS_HIDDEN_STATES
         kwargs = dict(backbone_kwargs)
         if token_type_ids is not None:
@@ -151,7 +164,7 @@ class SentenceEncoder(nn.Module):
             kwargs["position_ids"] = (attention_mask.long().cumsum(dim=1) - 1).clamp(min=0)
         out = self.backbone(
             input_ids=input_ids,
-            attention_mask=attention_mask,
+            attention_mask=attention_mask if backbone_mask is None else backbone_mask,
             output_hidden_states=need_hidden,
             return_dict=True,
             **kwargs,
@@ -227,23 +240,25 @@ class SentenceEncoder(nn.Module):
         dtype: torch.dtype | None = None,
         show_progress_bar: bool = False,
         max_tokens_per_batch: int | None = None,
-        chunk_size: int = 16384,
+        chunk_size: int = CHUNK_SIZE,
         folder_normalize: bool = True,
         prompt: str | None = None,
+        tokenize_workers: int | None = None,
+        cuda_graphs: bool | None = None,
     ) -> torch.Tensor:
         """Encode sentences into a float32 CPU tensor [N, dim] in input order.
 
-        The sentences are cut into chunks of ``chunk_size``; each chunk is tokenized once (in a
-        background thread, overlapping the previous chunk's model work), sorted by token length
-        and batched, so each batch pads to little more than its own length. Padded batches are
-        built (and pinned, on GPU) ahead of the model. ``dtype`` (e.g. ``torch.float16``) runs
-        the backbone under autocast; the result is always float32. Device memory holds one batch
-        at a time: each batch's vectors go back to the host as soon as they are computed.
+        The sentences are cut into chunks of ``chunk_size``; each chunk is tokenized once (overlapping
+        the previous chunk's model work), sorted by token length and batched, so each batch pads to
+        little more than its own length. ``dtype`` (e.g. ``torch.float16``) runs the backbone under
+        autocast; the result is always float32. Device memory holds one batch at a time: each batch's
+        vectors go back to the host as soon as they are computed.
 
         ``normalize`` L2-normalises the vectors; a folder whose sentence-transformers pipeline ends in a
         ``Normalize`` module normalises them anyway unless ``folder_normalize=False`` (that module skipped).
 
         ``prompt`` goes before every sentence instead of the folder's default prompt (:meth:`tokenize_ids`).
+        ``tokenize_workers`` / ``cuda_graphs``: see :meth:`encode_stream`.
         """
         n = len(sentences)
         out = torch.empty(n, self.dim, dtype=torch.float32)
@@ -255,7 +270,8 @@ class SentenceEncoder(nn.Module):
             start = 0
             for vecs in self.encode_stream(chunks, batch_size=batch_size, max_length=max_length, normalize=normalize,
                                            device=device, dtype=dtype, max_tokens_per_batch=max_tokens_per_batch,
-                                           progress=progress, folder_normalize=folder_normalize, prompt=prompt):
+                                           progress=progress, folder_normalize=folder_normalize, prompt=prompt,
+                                           tokenize_workers=tokenize_workers, cuda_graphs=cuda_graphs):
                 out[start : start + len(vecs)] = vecs
                 start += len(vecs)
         finally:
@@ -276,62 +292,188 @@ class SentenceEncoder(nn.Module):
         progress: Any = None,
         folder_normalize: bool = True,
         prompt: str | None = None,
+        tokenize_workers: int | None = None,
+        cuda_graphs: bool | None = None,
     ) -> Iterator[torch.Tensor]:
         """For each chunk of sentences, in order, its vectors: a float32 CPU tensor [len(chunk), dim] in
         the chunk's order (the same values :meth:`encode` gives for a list of exactly that chunk).
 
-        Only one chunk's token ids and vectors are held at a time, plus the next chunk's token ids,
-        tokenized in a background thread while the model runs; ``chunks`` is read lazily, so a corpus
-        can be streamed through. ``progress`` (a tqdm bar) is advanced by each batch's sentences.
+        Only a few chunks' token ids and one chunk's vectors are held at a time; ``chunks`` is read lazily,
+        so a corpus can be streamed through. ``progress`` (a tqdm bar) is advanced by each batch's sentences.
+
+        The GPU is kept busy by three things, each giving the plain path's vectors:
+
+        - ``tokenize_workers`` processes (:mod:`simcse.batching`) tokenize and pad the chunks after the
+          first, so the thread that drives the model never waits on the interpreter lock; ``None``: on CUDA,
+          when there are two chunks or more, one per 4 cores beyond 2 (at most 4); ``0``: a background thread.
+        - ``cuda_graphs`` replays the forward as one CUDA graph per padded batch shape
+          (:mod:`simcse.cuda_graphs`); ``None``: on CUDA when there are two chunks or more. Vectors match the
+          eager forward's to float rounding (a batch may run in a larger row bucket).
+        - the backbone gets its attention mask already expanded (when it gives the same states that way,
+          checked once per encoder), so no forward waits for the device to inspect the mask.
         """
         self.prompt_template(prompt)  # a bad prompt fails here, not in the tokenizing thread
+        if tokenize_workers is not None and (isinstance(tokenize_workers, bool) or tokenize_workers < 0):
+            raise ValueError(f"tokenize_workers must be a whole number >= 0 or None, not {tokenize_workers!r}")
         device = torch.device(device) if device is not None else self.device
+        if cuda_graphs and device.type != "cuda":
+            raise ValueError(f"cuda_graphs=True needs a CUDA device, not {device}")
         if self.device != device:
             self.to(device)
         was_training = self.training
         self.eval()
         chunks = iter(chunks)
+        head = [c for c in (next(chunks, None), next(chunks, None)) if c is not None]
+        several = len(head) > 1
+        if tokenize_workers is None:
+            tokenize_workers = default_workers() if device.type == "cuda" and several else 0
+        if cuda_graphs is None:
+            cuda_graphs = device.type == "cuda" and several
         staging = _HostStaging(batch_size, self.dim, device)
-
-        def tokenize_chunk(chunk: Sequence[str] | None) -> tuple[Sequence[str], list[list[int]]] | None:
-            return None if chunk is None else (chunk, self.tokenize_ids(chunk, max_length, prompt))
-
-        def make_batch(ids: list[list[int]], rows: list[int]) -> tuple[torch.Tensor, dict]:
-            feats = self.collate([ids[r] for r in rows], pad_to_multiple_of=staging.pad_multiple)
-            if staging.pinned:
-                feats = {k: v.pin_memory() for k, v in feats.items()}
-            return torch.as_tensor(rows), feats
-
+        forward = self._inference_forward(device, dtype, normalize or (self.config.normalize and folder_normalize))
+        if cuda_graphs:
+            forward = self._shape_graphs(forward, device, dtype, batch_size, normalize, folder_normalize)
+        batches = self._chunk_batches(itertools.chain(head, chunks), batch_size, max_length, max_tokens_per_batch,
+                                      prompt, tokenize_workers, staging)
         try:
-            with ThreadPoolExecutor(max_workers=2) as pool:
-                next_ids = pool.submit(tokenize_chunk, next(chunks, None))
-                while True:
-                    item = next_ids.result()
-                    if item is None:
-                        break
-                    chunk, ids = item
-                    next_ids = pool.submit(tokenize_chunk, next(chunks, None))
-                    out = torch.empty(len(ids), self.dim, dtype=torch.float32)
-                    order = sorted(range(len(ids)), key=lambda i: -len(ids[i]))
-                    pending = [
-                        pool.submit(make_batch, ids, rows)
-                        for rows in _length_batches(order, ids, batch_size, max_tokens_per_batch)
-                    ]
-                    for fut in pending:
-                        index, feats = fut.result()
-                        feats = {k: v.to(device, non_blocking=True) for k, v in feats.items()}
-                        with torch.autocast(device.type, dtype=dtype, enabled=dtype is not None and dtype != torch.float32):
-                            emb = self(**feats, use_mlp=self.uses_mlp(training=False))
-                        emb = emb.float()
-                        if normalize or (self.config.normalize and folder_normalize):
-                            emb = torch.nn.functional.normalize(emb, p=2, dim=-1)
-                        staging.put(emb, index, out)
-                        if progress is not None:
-                            progress.update(len(index))
-                    staging.flush()
-                    yield out
+            for n, chunk_batches in batches:
+                out = torch.empty(n, self.dim, dtype=torch.float32)
+                for rows, input_ids, mask in chunk_batches:
+                    emb = forward(input_ids, mask)
+                    staging.put(emb, rows, out)
+                    if progress is not None:
+                        progress.update(len(rows))
+                staging.flush()
+                yield out
         finally:
+            batches.close()
             self.train(was_training)
+
+    def _inference_forward(self, device: torch.device, dtype: torch.dtype | None, normalize: bool):
+        """(input_ids, attention_mask) (host tensors, pinned on CUDA, or already on ``device``) -> float32 vectors
+        on ``device``, with no host synchronisation where the backbone allows it (:meth:`_takes_expanded_mask`)."""
+        use_mlp = self.uses_mlp(training=False)
+        amp = dtype is not None and dtype != torch.float32
+        expand = self._takes_expanded_mask(device)
+        token_types = "token_type_ids" in getattr(self.tokenizer, "model_input_names", ())
+
+        def forward(input_ids: torch.Tensor, attention_mask: torch.Tensor) -> torch.Tensor:
+            input_ids = input_ids.to(device, non_blocking=True)
+            attention_mask = attention_mask.to(device, non_blocking=True)
+            kwargs = {"token_type_ids": torch.zeros_like(input_ids)} if token_types else {}
+            if expand:
+                kwargs["backbone_mask"] = attention_mask.bool()[:, None, None, :]
+            with torch.autocast(device.type, dtype=dtype, enabled=amp, cache_enabled=False):
+                emb = self(input_ids, attention_mask, use_mlp=use_mlp, **kwargs)
+            emb = emb.float()
+            return torch.nn.functional.normalize(emb, p=2, dim=-1) if normalize else emb
+
+        return forward
+
+    def _takes_expanded_mask(self, device: torch.device) -> bool:
+        """Whether the backbone gives the same states for a 4-d boolean attention mask [B, 1, 1, L] as for the
+        2-d one (checked once per encoder and device on a padded pair of sentences, in float32). Transformers'
+        bidirectional SDPA path asks the device whether a 2-d mask pads anything, a host synchronisation per
+        forward; a 4-d mask is used as it is. Decoders (causal masks) keep the 2-d mask."""
+        key = (str(device), id(self.backbone))
+        cache = _EXPANDED_MASK.setdefault(self, {})
+        if key not in cache:
+            cache[key] = not self._decoder_only and self._check_expanded_mask(device)
+        return cache[key]
+
+    def _check_expanded_mask(self, device: torch.device) -> bool:
+        batch = self.collate(self.tokenize_ids(["a b c d e f", "a"], 16, ""))
+        batch = {k: v.to(device) for k, v in batch.items()}
+        mask = batch["attention_mask"]
+        try:
+            with torch.autocast(device.type, enabled=False):
+                plain = self.backbone(**batch).last_hidden_state
+                batch["attention_mask"] = mask.bool()[:, None, None, :]
+                expanded = self.backbone(**batch).last_hidden_state
+        except Exception as exc:  # a backbone that refuses 4-d masks keeps the 2-d one
+            logger.debug("%s refuses a 4-d attention mask (%s); encoding with the 2-d one", type(self.backbone).__name__, exc)
+            return False
+        real = mask.bool()
+        return bool(torch.allclose(plain[real], expanded[real], atol=1e-4, rtol=1e-4))
+
+    def _shape_graphs(self, forward, device: torch.device, dtype: torch.dtype | None, batch_size: int,
+                      normalize: bool, folder_normalize: bool) -> ShapeGraphs:
+        """The encoder's CUDA graphs for these settings, kept between calls while the weights stay where they are."""
+        weights = tuple(p.data_ptr() for p in self.parameters())
+        key = (str(device), dtype, batch_size, normalize, folder_normalize, self.uses_mlp(training=False))
+        cache = _GRAPHS.setdefault(self, {})
+        if cache.get("weights") != weights:
+            cache.clear()
+            cache["weights"] = weights
+        if key not in cache:
+            cache[key] = ShapeGraphs(forward, device, batch_size, self.tokenizer.pad_token_id)
+        return cache[key]
+
+    def _worker_texts(self, prompt: str | None) -> Callable[[Sequence[str]], list[str]] | None:
+        """How a chunk becomes the texts a tokenizer worker process tokenizes as they are (with special tokens,
+        truncated on the right), or None when this tokenizer or prompt needs the in-process path."""
+        fast = getattr(self.tokenizer, "is_fast", False) and getattr(self.tokenizer, "backend_tokenizer", None) is not None
+        if not fast or getattr(self.tokenizer, "truncation_side", "right") != "right":
+            return None
+        template = self.prompt_template(prompt)
+        if not template:
+            return list
+        if prompt_prefix(template):
+            return lambda chunk: [template.format(s) for s in chunk]
+        return None
+
+    def _chunk_batches(self, chunks: Iterator[Sequence[str]], batch_size: int, max_length: int | None,
+                       max_tokens: int | None, prompt: str | None, workers: int,
+                       staging: "_HostStaging") -> Iterator[tuple[int, list[tuple[torch.Tensor, torch.Tensor, torch.Tensor]]]]:
+        """For each chunk, in order: its length and its padded batches (rows, input_ids, attention_mask; pinned
+        on CUDA), made ahead of the model: the first chunk in a background thread, the others in ``workers``
+        tokenizer processes when there are any and the tokenizer allows it."""
+        max_length = max_length or self.config.max_length
+        settings = {"batch_size": batch_size, "max_tokens": max_tokens, "pad_id": self.tokenizer.pad_token_id,
+                    "padding_side": getattr(self.tokenizer, "padding_side", "right"), "pad_multiple": staging.pad_multiple}
+
+        def tensors(batches: list) -> list:
+            out = []
+            for rows, input_ids, mask in batches:
+                input_ids, mask = torch.from_numpy(input_ids), torch.from_numpy(mask)
+                if staging.pinned:
+                    input_ids, mask = input_ids.pin_memory(), mask.pin_memory()
+                out.append((torch.from_numpy(rows), input_ids, mask))
+            return out
+
+        def local(chunk: Sequence[str]) -> tuple[int, list]:
+            return len(chunk), tensors(chunk_batches(self.tokenize_ids(chunk, max_length, prompt), settings))
+
+        to_texts = self._worker_texts(prompt) if workers else None
+        procs = None
+        thread = ThreadPoolExecutor(max_workers=1, thread_name_prefix="simcse-tokenize")
+        pending: collections.deque = collections.deque()
+        try:
+            if to_texts is not None:
+                backend = _truncating_backend(self.tokenizer, max_length)
+                procs = TokenizerProcesses(backend.to_str(), settings, workers)
+            depth = 1 + (workers if procs is not None else 0)
+            first = True
+            while True:
+                while len(pending) <= depth:
+                    chunk = next(chunks, None)
+                    if chunk is None:
+                        break
+                    if procs is None or first:
+                        pending.append(thread.submit(local, chunk))
+                    else:
+                        n = len(chunk)
+                        pending.append(procs.submit(to_texts(chunk), then=lambda b, n=n: (n, tensors(b))))
+                    first = False
+                if not pending:
+                    return
+                yield pending.popleft().result()
+        finally:
+            for fut in pending:
+                fut.cancel()
+            thread.shutdown(wait=True, cancel_futures=True)
+            if procs is not None:
+                procs.close()
 
     # ------------------------------------------------------------------ loading
     @classmethod
@@ -411,42 +553,15 @@ def pad_batch(
     pad_to: int | None = None,
 ) -> dict[str, torch.Tensor]:
     """Pad lists of token ids to one length; returns input_ids, attention_mask (and token_type_ids)."""
-    lengths = np.fromiter((len(x) for x in ids), dtype=np.int64, count=len(ids))
-    length = int(lengths.max()) if len(ids) else 0
-    if pad_to is not None:
-        length = max(length, pad_to)
-    if pad_to_multiple_of:
-        length = int(math.ceil(length / pad_to_multiple_of) * pad_to_multiple_of)
-    positions = np.arange(length)
-    if padding_side == "left":
-        mask = positions[None, :] >= (length - lengths)[:, None]
-    else:
-        mask = positions[None, :] < lengths[:, None]
-    input_ids = np.full((len(ids), length), pad_id, dtype=np.int64)
-    if lengths.sum():
-        input_ids[mask] = np.concatenate([np.asarray(seq, dtype=np.int64) for seq in ids])
-    batch = {"input_ids": torch.from_numpy(input_ids), "attention_mask": torch.from_numpy(mask.astype(np.int64))}
+    input_ids, mask = pad_arrays(ids, pad_id, padding_side, pad_to_multiple_of, pad_to)
+    batch = {"input_ids": torch.from_numpy(input_ids), "attention_mask": torch.from_numpy(mask)}
     if with_token_type_ids:
         batch["token_type_ids"] = torch.zeros_like(batch["input_ids"])
     return batch
 
 
-def _length_batches(
-    order: Sequence[int], ids: Sequence[Sequence[int]], batch_size: int, max_tokens: int | None
-) -> Iterator[list[int]]:
-    """Split ``order`` (longest first) into batches of at most ``batch_size`` sentences and,
-    when given, ``max_tokens`` padded tokens."""
-    batch: list[int] = []
-    width = 0
-    for i in order:
-        w = max(width, len(ids[i]))
-        if batch and (len(batch) >= batch_size or (max_tokens and w * (len(batch) + 1) > max_tokens)):
-            yield batch
-            batch, w = [], len(ids[i])
-        batch.append(i)
-        width = w
-    if batch:
-        yield batch
+_EXPANDED_MASK: "weakref.WeakKeyDictionary[SentenceEncoder, dict]" = weakref.WeakKeyDictionary()
+_GRAPHS: "weakref.WeakKeyDictionary[SentenceEncoder, dict]" = weakref.WeakKeyDictionary()
 
 
 class _HostStaging:
