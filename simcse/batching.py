@@ -83,7 +83,10 @@ class TokenizerProcesses:
                 proc.stdin.flush()
                 status, payload = pickle.load(proc.stdout)
             except (BrokenPipeError, EOFError, OSError, pickle.UnpicklingError) as exc:
-                code = proc.poll()
+                try:  # a closed pipe: the process is ending, give it a moment to say how
+                    code = proc.wait(timeout=2)
+                except subprocess.TimeoutExpired:
+                    code = None
                 raise RuntimeError(
                     f"tokenizer worker process {proc.pid} ({WORKER.name}) "
                     + ("exited with code " + str(code) if code is not None else "stopped answering")

@@ -315,13 +315,7 @@ class SentenceEncoder(nn.Module):
         self.prompt_template(prompt)  # a bad prompt fails here, not in the tokenizing thread
         if tokenize_workers is not None and (isinstance(tokenize_workers, bool) or tokenize_workers < 0):
             raise ValueError(f"tokenize_workers must be a whole number >= 0 or None, not {tokenize_workers!r}")
-        device = torch.device(device) if device is not None else self.device
-        if cuda_graphs and device.type != "cuda":
-            raise ValueError(f"cuda_graphs=True needs a CUDA device, not {device}")
-        if self.device != device:
-            self.to(device)
-        was_training = self.training
-        self.eval()
+        device, was_training = self._start_inference(device, cuda_graphs)
         chunks = iter(chunks)
         head = [c for c in (next(chunks, None), next(chunks, None)) if c is not None]
         several = len(head) > 1
@@ -329,25 +323,75 @@ class SentenceEncoder(nn.Module):
             tokenize_workers = default_workers() if device.type == "cuda" and several else 0
         if cuda_graphs is None:
             cuda_graphs = device.type == "cuda" and several
+        staging, forward = self._batch_runner(device, dtype, batch_size, normalize, folder_normalize, cuda_graphs)
+        batches = self._chunk_batches(itertools.chain(head, chunks), batch_size, max_length, max_tokens_per_batch,
+                                      prompt, tokenize_workers, staging)
+        try:
+            for n, chunk in batches:
+                yield self._run_batches(n, chunk, forward, staging, progress)
+        finally:
+            batches.close()
+            self.train(was_training)
+
+    @torch.inference_mode()
+    def encode_token_ids(
+        self,
+        ids: Sequence[Sequence[int]],
+        batch_size: int = BATCH_SIZE,
+        normalize: bool = False,
+        device: str | torch.device | None = None,
+        dtype: torch.dtype | None = None,
+        max_tokens_per_batch: int | None = None,
+        folder_normalize: bool = True,
+        cuda_graphs: bool = False,
+    ) -> torch.Tensor:
+        """The vectors of sentences already tokenized by :meth:`tokenize_ids` (for a caller that also needs the
+        ids, e.g. to count tokens): a float32 CPU tensor [len(ids), dim] in order, by the batches and forward of
+        :meth:`encode_stream`, in the calling thread. ``cuda_graphs`` is off unless asked for: a long-lived caller
+        of many small batches (the server) gains from it once the shapes it sees are captured."""
+        device, was_training = self._start_inference(device, cuda_graphs)
+        try:
+            staging, forward = self._batch_runner(device, dtype, batch_size, normalize, folder_normalize, cuda_graphs)
+            settings = self._batch_settings(batch_size, max_tokens_per_batch, staging)
+            return self._run_batches(len(ids), _batch_tensors(chunk_batches(ids, settings), staging), forward, staging)
+        finally:
+            self.train(was_training)
+
+    def _start_inference(self, device: str | torch.device | None, cuda_graphs: bool | None) -> tuple[torch.device, bool]:
+        """Check the device, move there and switch to eval; the device and whether the encoder was training."""
+        device = torch.device(device) if device is not None else self.device
+        if cuda_graphs and device.type != "cuda":
+            raise ValueError(f"cuda_graphs=True needs a CUDA device, not {device}")
+        if self.device != device:
+            self.to(device)
+        was_training = self.training
+        self.eval()
+        return device, was_training
+
+    def _batch_runner(self, device: torch.device, dtype: torch.dtype | None, batch_size: int, normalize: bool,
+                      folder_normalize: bool, cuda_graphs: bool) -> tuple["_HostStaging", Callable]:
+        """The host staging and the forward (CUDA graphs or eager) of an encode call."""
         staging = _HostStaging(batch_size, self.dim, device)
         forward = self._inference_forward(device, dtype, normalize or (self.config.normalize and folder_normalize))
         if cuda_graphs:
             forward = self._shape_graphs(forward, device, dtype, batch_size, normalize, folder_normalize)
-        batches = self._chunk_batches(itertools.chain(head, chunks), batch_size, max_length, max_tokens_per_batch,
-                                      prompt, tokenize_workers, staging)
-        try:
-            for n, chunk_batches in batches:
-                out = torch.empty(n, self.dim, dtype=torch.float32)
-                for rows, input_ids, mask in chunk_batches:
-                    emb = forward(input_ids, mask)
-                    staging.put(emb, rows, out)
-                    if progress is not None:
-                        progress.update(len(rows))
-                staging.flush()
-                yield out
-        finally:
-            batches.close()
-            self.train(was_training)
+        return staging, forward
+
+    def _batch_settings(self, batch_size: int, max_tokens: int | None, staging: "_HostStaging") -> dict[str, Any]:
+        """How :func:`simcse.tokenize_worker.chunk_batches` batches and pads token ids for this tokenizer."""
+        return {"batch_size": batch_size, "max_tokens": max_tokens, "pad_id": self.tokenizer.pad_token_id,
+                "padding_side": getattr(self.tokenizer, "padding_side", "right"), "pad_multiple": staging.pad_multiple}
+
+    def _run_batches(self, n: int, batches: list, forward: Callable, staging: "_HostStaging",
+                     progress: Any = None) -> torch.Tensor:
+        """The float32 host vectors [n, dim] of one chunk's batches, in the chunk's order."""
+        out = torch.empty(n, self.dim, dtype=torch.float32)
+        for rows, input_ids, mask in batches:
+            staging.put(forward(input_ids, mask), rows, out)
+            if progress is not None:
+                progress.update(len(rows))
+        staging.flush()
+        return out
 
     def _inference_forward(self, device: torch.device, dtype: torch.dtype | None, normalize: bool):
         """(input_ids, attention_mask) (host tensors, pinned on CUDA, or already on ``device``) -> float32 vectors
@@ -429,17 +473,10 @@ class SentenceEncoder(nn.Module):
         on CUDA), made ahead of the model: the first chunk in a background thread, the others in ``workers``
         tokenizer processes when there are any and the tokenizer allows it."""
         max_length = max_length or self.config.max_length
-        settings = {"batch_size": batch_size, "max_tokens": max_tokens, "pad_id": self.tokenizer.pad_token_id,
-                    "padding_side": getattr(self.tokenizer, "padding_side", "right"), "pad_multiple": staging.pad_multiple}
+        settings = self._batch_settings(batch_size, max_tokens, staging)
 
         def tensors(batches: list) -> list:
-            out = []
-            for rows, input_ids, mask in batches:
-                input_ids, mask = torch.from_numpy(input_ids), torch.from_numpy(mask)
-                if staging.pinned:
-                    input_ids, mask = input_ids.pin_memory(), mask.pin_memory()
-                out.append((torch.from_numpy(rows), input_ids, mask))
-            return out
+            return _batch_tensors(batches, staging)
 
         def local(chunk: Sequence[str]) -> tuple[int, list]:
             return len(chunk), tensors(chunk_batches(self.tokenize_ids(chunk, max_length, prompt), settings))
@@ -558,6 +595,17 @@ def pad_batch(
     if with_token_type_ids:
         batch["token_type_ids"] = torch.zeros_like(batch["input_ids"])
     return batch
+
+
+def _batch_tensors(batches: list, staging: "_HostStaging") -> list[tuple[torch.Tensor, torch.Tensor, torch.Tensor]]:
+    """:func:`simcse.tokenize_worker.chunk_batches`' arrays as tensors, pinned for asynchronous copies on CUDA."""
+    out = []
+    for rows, input_ids, mask in batches:
+        input_ids, mask = torch.from_numpy(input_ids), torch.from_numpy(mask)
+        if staging.pinned:
+            input_ids, mask = input_ids.pin_memory(), mask.pin_memory()
+        out.append((torch.from_numpy(rows), input_ids, mask))
+    return out
 
 
 _EXPANDED_MASK: "weakref.WeakKeyDictionary[SentenceEncoder, dict]" = weakref.WeakKeyDictionary()

@@ -505,13 +505,26 @@ class SimCSE:
         number). ``rerank`` (indexes of ``simcse index build`` stored with float vectors) re-scores
         ``top_k * rerank`` candidates exactly.
         """
-        if self.index is None:
-            raise RuntimeError("no index: call build_index(...) or load_index(...) before search(...)")
-        if not isinstance(top_k, (int, np.integer)) or isinstance(top_k, bool) or top_k < 1:
-            raise ValueError(f"top_k must be a positive integer, got {top_k!r}")
-        threshold = check_threshold(threshold)
+        self._check_search(top_k, threshold)
         single = isinstance(queries, str)
         q = self.encode(queries, device=device, return_numpy=True, keepdim=True, truncate_dim=self.index.dim)
+        results = self.search_vectors(q, threshold=threshold, top_k=top_k, return_ids=return_ids, rerank=rerank)
+        return results[0] if single else results
+
+    def search_vectors(
+        self,
+        vectors: np.ndarray,
+        threshold: float = 0.6,
+        top_k: int = 5,
+        return_ids: bool = False,
+        rerank: int = 0,
+    ) -> list[list[tuple]]:
+        """:meth:`search` for queries already encoded: ``vectors`` [n, index dim] float32, unit length (what
+        ``encode(queries, truncate_dim=index.dim)`` gives); one list of results per row."""
+        threshold = self._check_search(top_k, threshold)
+        q = np.ascontiguousarray(vectors, dtype=np.float32)
+        if q.ndim != 2 or q.shape[1] != self.index.dim:
+            raise ValueError(f"vectors must be [n, {self.index.dim}] (the index's dimension), got {list(q.shape)}")
         # no more than the index holds: the backends allocate top_k slots per query
         scores, positions = self.index.search(q, max(1, min(int(top_k), self.index.ntotal)), rerank=rerank)
         keep = [[(int(i), float(s)) for s, i in zip(row_s, row_i) if i >= 0 and s >= threshold]
@@ -519,8 +532,14 @@ class SimCSE:
         flat = [i for row in keep for i, _ in row]
         texts = iter(self.index.texts(flat))
         ids = iter(self.index.ids(flat) if return_ids else flat)
-        results = [[(next(texts), s, next(ids)) if return_ids else (next(texts), s) for _, s in row] for row in keep]
-        return results[0] if single else results
+        return [[(next(texts), s, next(ids)) if return_ids else (next(texts), s) for _, s in row] for row in keep]
+
+    def _check_search(self, top_k: Any, threshold: Any) -> float:
+        if self.index is None:
+            raise RuntimeError("no index: call build_index(...) or load_index(...) before search(...)")
+        if not isinstance(top_k, (int, np.integer)) or isinstance(top_k, bool) or top_k < 1:
+            raise ValueError(f"top_k must be a positive integer, got {top_k!r}")
+        return check_threshold(threshold)
 
     # ------------------------------------------------------------------ persistence
     def _fingerprint(self) -> list[float]:

@@ -46,6 +46,8 @@ def build_parser() -> argparse.ArgumentParser:
                    help="sentences merged from concurrent requests into one encode call")
     g.add_argument("--max_wait_ms", type=float, default=d.max_wait_ms,
                    help="how long the first request of a merge waits for others")
+    g.add_argument("--no_cuda_graphs", action="store_true",
+                   help="on CUDA, run the model eagerly instead of replaying a CUDA graph per batch shape")
     g = p.add_argument_group("limits")
     g.add_argument("--max_queue", type=positive_int, default=d.max_queue,
                    help="requests waiting for the model; more get 429 with Retry-After")
@@ -76,7 +78,7 @@ def config_from_args(args: argparse.Namespace) -> ServeConfig:
         model=args.model, index=args.index, corpus=args.corpus, served_model_name=args.served_model_name, device=args.device,
         dtype=args.dtype, pooler=args.pooler, max_length=args.max_length, use_faiss=False if args.no_faiss else None,
         api_keys=keys, host=args.host, port=args.port, batch_size=args.batch_size, max_batch_size=args.max_batch_size,
-        max_wait_ms=args.max_wait_ms, max_queue=args.max_queue, max_body_bytes=args.max_body_bytes,
+        max_wait_ms=args.max_wait_ms, cuda_graphs=not args.no_cuda_graphs, max_queue=args.max_queue, max_body_bytes=args.max_body_bytes,
         max_inputs=args.max_inputs, max_input_chars=args.max_input_chars, max_top_k=args.max_top_k,
         request_timeout=args.request_timeout, body_timeout=args.body_timeout, header_timeout=args.header_timeout,
         timeout_keep_alive=args.timeout_keep_alive, max_connections=args.max_connections,

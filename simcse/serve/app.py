@@ -68,7 +68,8 @@ class Service:
     def start(self, model: SimCSE) -> None:
         c = self.config
         self.batcher = Batcher(model, self.metrics, max_batch_size=c.max_batch_size, max_wait_ms=c.max_wait_ms,
-                               max_queue=c.max_queue, batch_size=c.batch_size, dtype=c.dtype)
+                               max_queue=c.max_queue, batch_size=c.batch_size, dtype=c.dtype,
+                               cuda_graphs=c.cuda_graphs)
         self.model = model
         self.metrics.ready.set(1)
 
@@ -232,9 +233,7 @@ def create_app(config: ServeConfig, model: SimCSE | None = None,
             raise ApiError(404, "no index is loaded: start the server with --corpus FILE (and --index FOLDER to "
                                 "save it), or --index FOLDER holding a saved index", param="queries",
                            code="index_not_loaded")
-        hits = await wait(lambda b: b.run(
-            lambda: model.search(req.queries, top_k=req.top_k, threshold=req.threshold, return_ids=True),
-            config.request_timeout))
+        hits = await wait(lambda b: b.search(req.queries, req.top_k, req.threshold, config.request_timeout))
         service.metrics.inputs.inc(len(req.queries))
         return {
             "object": "list",

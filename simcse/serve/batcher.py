@@ -7,7 +7,12 @@ takes the oldest request, then keeps taking requests until it holds ``max_batch_
 to its own longest sentence (length grouping). Each request gets back its own rows, L2-normalised
 (after Matryoshka truncation to its ``dimensions``), as ``SimCSE.encode`` would give for that
 request alone. A request whose caller stopped waiting (timeout, disconnect) is dropped unencoded.
-Searches run on the same thread, one request at a time, so the model never runs twice at once.
+Each sentence is tokenized once: the token counts of ``usage`` come from the ids the model encodes.
+On CUDA the forward passes replay CUDA graphs (one per batch shape, captured the first time it is seen).
+
+Searches run on the same thread, so the model never runs twice at once; consecutive searches with the
+same ``top_k`` are merged the same way (one encode of all their queries, one index search), each request
+then keeping its own rows above its own threshold, which is what searching it alone gives.
 """
 from __future__ import annotations
 
@@ -37,12 +42,22 @@ class QueueFull(Exception):
 
 @dataclass
 class Job:
-    texts: list[str] | None
+    texts: list[str] | None  # an embedding request's inputs, or a search's queries
     dims: int | None
     future: asyncio.Future
     loop: asyncio.AbstractEventLoop
-    call: Callable[[], Any] | None = None  # a search: run alone on the model thread
+    call: Callable[[], Any] | None = None  # any other work: run alone on the model thread
+    search: tuple[int, float] | None = None  # a search: (top_k, threshold)
     arrived: float = field(default_factory=time.perf_counter)
+
+    def merges_with(self, other: "Job") -> bool:
+        """Whether ``other`` can join this job's merged pass: embeddings with embeddings, searches with searches
+        of the same ``top_k``."""
+        if self.call is not None or other.call is not None:
+            return False
+        if self.search is None or other.search is None:
+            return self.search is None and other.search is None
+        return self.search[0] == other.search[0]
 
 
 @dataclass
@@ -55,7 +70,7 @@ class Batcher:
     """The model thread and its bounded queue; :meth:`embed` and :meth:`run` are awaited from the event loop."""
 
     def __init__(self, model: SimCSE, metrics: Metrics, max_batch_size: int = 256, max_wait_ms: float = 5.0,
-                 max_queue: int = 256, batch_size: int = 64, dtype: str = "float32"):
+                 max_queue: int = 256, batch_size: int = 64, dtype: str = "float32", cuda_graphs: bool = True):
         self.model = model
         self.metrics = metrics
         self.max_batch_size = max_batch_size
@@ -63,6 +78,7 @@ class Batcher:
         self.max_queue = max_queue
         self.batch_size = batch_size
         self.dtype = DTYPES[dtype]
+        self.cuda_graphs = cuda_graphs and model.device.type == "cuda"
         self.queue: deque[Job] = deque()
         self.cond = threading.Condition()
         self.closed = False
@@ -96,6 +112,13 @@ class Batcher:
         self.submit(job)
         return await asyncio.wait_for(job.future, timeout)
 
+    async def search(self, queries: list[str], top_k: int, threshold: float, timeout: float) -> list[list[tuple]]:
+        """For each query, (text, score, id) of its ``top_k`` nearest indexed sentences scoring >= ``threshold``."""
+        loop = asyncio.get_running_loop()
+        job = Job(queries, None, loop.create_future(), loop, search=(top_k, threshold))
+        self.submit(job)
+        return await asyncio.wait_for(job.future, timeout)
+
     async def run(self, call: Callable[[], Any], timeout: float) -> Any:
         loop = asyncio.get_running_loop()
         job = Job(None, None, loop.create_future(), loop, call=call)
@@ -110,7 +133,8 @@ class Batcher:
 
     # ------------------------------------------------------------------ model thread
     def take(self) -> list[Job] | None:
-        """The next group of jobs: one search, or embedding jobs up to the size and wait bounds."""
+        """The next group of jobs: one call, or embedding (or search) jobs that merge, up to the size and wait
+        bounds."""
         with self.cond:
             while not self.queue and not self.closed:
                 self.cond.wait()
@@ -125,7 +149,7 @@ class Batcher:
             while size < self.max_batch_size:
                 if self.queue:
                     nxt = self.queue[0]
-                    if nxt.call is not None or size + len(nxt.texts) > self.max_batch_size:
+                    if not first.merges_with(nxt) or size + len(nxt.texts) > self.max_batch_size:
                         break
                     jobs.append(self.queue.popleft())
                     size += len(nxt.texts)
@@ -148,6 +172,8 @@ class Batcher:
             start = time.perf_counter()
             if jobs[0].call is not None:
                 self.finish(jobs[0], jobs[0].call)
+            elif jobs[0].search is not None:
+                self.search_jobs(jobs)
             else:
                 self.encode_jobs(jobs)
             self.last_batch_seconds = time.perf_counter() - start
@@ -178,14 +204,42 @@ class Batcher:
             start = end
             self.finish(job, lambda job=job, rows=rows: self.result(job, rows))
 
+    def search_jobs(self, jobs: list[Job]) -> None:
+        """Merged searches (one ``top_k``): every query encoded and searched at once, each job keeping its rows
+        above its threshold; if the merged search fails, each job is searched alone for its own error."""
+        top_k = jobs[0].search[0]
+        try:
+            hits = self.search_queries([q for j in jobs for q in j.texts], top_k, -1.0)
+        except Exception:
+            if len(jobs) > 1:
+                logger.exception("a merged search of %d requests failed; searching them one by one", len(jobs))
+            for job in jobs:
+                self.finish(job, lambda job=job: self.search_queries(job.texts, *job.search))
+            return
+        self.metrics.batch_sentences.observe(len(hits))
+        self.metrics.batch_requests.observe(len(jobs))
+        start = 0
+        for job in jobs:
+            rows, threshold = hits[start : start + len(job.texts)], job.search[1]
+            start += len(job.texts)
+            self.finish(job, lambda rows=rows, threshold=threshold: [[h for h in row if h[1] >= threshold]
+                                                                        for row in rows])
+
+    def search_queries(self, queries: list[str], top_k: int, threshold: float) -> list[list[tuple]]:
+        """(text, score, id) of each query's ``top_k`` nearest sentences scoring >= ``threshold``: as
+        ``SimCSE.search(queries, ..., return_ids=True)``, encoding as this batcher encodes."""
+        vectors, _ = self.encode(queries)
+        vectors = truncate_embeddings(vectors, self.model.index.dim, normalize=True)
+        return self.model.search_vectors(vectors.numpy(), top_k=top_k, threshold=threshold, return_ids=True)
+
     def encode(self, texts: list[str]) -> tuple[torch.Tensor, list[int]]:
-        """Float32 vectors (unnormalised: ``normalize_to_unit=False`` also skips a folder's Normalize module)
-        and token counts of ``texts``."""
+        """Float32 vectors of ``texts`` (unnormalised: a folder's Normalize module is skipped too) and their
+        token counts, from one tokenization."""
         encoder = self.model.encoder
-        vectors = self.model.encode(texts, normalize_to_unit=False, batch_size=self.batch_size, dtype=self.dtype,
-                                    truncate_dim=encoder.dim, keepdim=True)
-        tokens = [len(ids) for ids in encoder.tokenize_ids(texts, self.model.max_length)]
-        return vectors, tokens
+        ids = encoder.tokenize_ids(texts, self.model.max_length)
+        vectors = encoder.encode_token_ids(ids, batch_size=self.batch_size, device=self.model.device, dtype=self.dtype,
+                                           folder_normalize=False, cuda_graphs=self.cuda_graphs)
+        return vectors, [len(x) for x in ids]
 
     def result(self, job: Job, encoded: tuple[torch.Tensor, list[int]]) -> Embeddings:
         vectors, tokens = encoded

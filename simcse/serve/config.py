@@ -31,7 +31,9 @@ class ServeConfig:
     ``corpus`` (a sentence file) is searched through ``index``: loaded from that folder when it holds this
     corpus, else encoded once and saved there; without ``corpus``, ``index`` must hold a saved index.
     Batching: up to ``max_batch_size`` sentences from concurrent requests, waiting at most
-    ``max_wait_ms`` for more after the first, are encoded together in batches of ``batch_size``.
+    ``max_wait_ms`` for more after the first, are encoded together in batches of ``batch_size``
+    (on CUDA through CUDA graphs, one per batch shape, unless ``cuda_graphs`` is False); concurrent searches
+    with the same ``top_k`` are merged the same way.
     """
 
     model: str | None = None
@@ -49,6 +51,7 @@ class ServeConfig:
     batch_size: int = BATCH_SIZE
     max_batch_size: int = 256
     max_wait_ms: float = 5.0
+    cuda_graphs: bool = True
     max_queue: int = 256
     max_body_bytes: int = 2 * 1024 * 1024
     max_inputs: int = 2048

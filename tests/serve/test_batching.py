@@ -177,3 +177,34 @@ def test_health_is_503_until_the_model_loads_and_a_model_that_fails_stops(tiny_b
             threading.Event().wait(0.05)
         assert states[-1] == 200 and set(states[:-1]) <= {503}
         assert httpx.post(url + "/v1/embeddings", json={"input": "x"}, timeout=10).status_code == 200
+
+
+def test_concurrent_searches_are_merged_and_each_gets_its_own_results(minilm_path):
+    """Searches with the same top_k share one encode and one index search; each keeps its own threshold's rows,
+    which are those of searching it alone. A search with another top_k is not merged with them."""
+    from simcse import SimCSE
+
+    model = SimCSE(str(minilm_path), device="cpu")  # a trained model: a random one scores every pair ~1 (ties)
+    corpus = sentences(120, seed=7)
+    model.build_index(corpus, use_faiss=False)
+    metrics = Metrics()
+    batcher = Batcher(model, metrics, max_batch_size=256, max_wait_ms=500, batch_size=16)
+    asks = [(sentences(2, 20), 5, -1.0), (sentences(1, 21), 5, 0.5), (sentences(3, 22), 5, 0.9),
+            (sentences(1, 23), 3, -1.0)]
+
+    async def send():
+        return await asyncio.gather(*(batcher.search(q, k, t, 60) for q, k, t in asks))
+
+    try:
+        results = asyncio.run(send())
+    finally:
+        batcher.close()
+    merged = metrics.batch_requests.collect()[0].samples
+    count = next(s.value for s in merged if s.name.endswith("_count"))
+    assert count == 2  # the three top_k=5 searches in one pass, the top_k=3 one in another
+    for (queries, k, t), got in zip(asks, results):
+        want = model.search(queries, top_k=k, threshold=t, return_ids=True)
+        assert [[(text, i) for text, _, i in row] for row in got] == [[(text, i) for text, _, i in row] for row in want]
+        for grow, wrow in zip(got, want):
+            np.testing.assert_allclose([h[1] for h in grow], [h[1] for h in wrow], atol=2e-6)
+            assert all(h[1] >= t for h in grow)
