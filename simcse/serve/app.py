@@ -217,12 +217,13 @@ def create_app(config: ServeConfig, model: SimCSE | None = None,
             items = [base64.b64encode(v.astype("<f4").tobytes()).decode("ascii") for v in result.vectors]
         else:
             items = result.vectors.tolist()
-        return {
+        # a JSONResponse of plain types: FastAPI's encoder would walk every float of every vector first
+        return JSONResponse({
             "object": "list",
             "data": [{"object": "embedding", "index": i, "embedding": e} for i, e in enumerate(items)],
             "model": service.model_name,
             "usage": {"prompt_tokens": result.tokens, "total_tokens": result.tokens},
-        }
+        })
 
     @app.post("/v1/search")
     async def search(request: Request):
@@ -235,14 +236,14 @@ def create_app(config: ServeConfig, model: SimCSE | None = None,
                            code="index_not_loaded")
         hits = await wait(lambda b: b.search(req.queries, req.top_k, req.threshold, config.request_timeout))
         service.metrics.inputs.inc(len(req.queries))
-        return {
+        return JSONResponse({
             "object": "list",
             "data": [{"object": "search_result", "index": i, "query": q,
                       "results": [{"id": _plain(h[2]), "text": h[0], "score": float(h[1])} for h in row]}
                      for i, (q, row) in enumerate(zip(req.queries, hits))],
             "model": service.model_name,
             "index_size": int(model.index.ntotal),
-        }
+        })
 
     def model_card() -> dict[str, Any]:
         return {"id": service.model_name, "object": "model", "created": service.created, "owned_by": "simcse"}
