@@ -486,19 +486,19 @@ class SentenceEncoder(nn.Module):
         thread = ThreadPoolExecutor(max_workers=1, thread_name_prefix="simcse-tokenize")
         pending: collections.deque = collections.deque()
         try:
-            if to_texts is not None:
-                backend = _truncating_backend(self.tokenizer, max_length)
-                procs = TokenizerProcesses(backend.to_str(), settings, workers)
-            depth = 1 + (workers if procs is not None else 0)
+            depth = 1 + (workers if to_texts is not None else 0)
             first = True
             while True:
                 while len(pending) <= depth:
                     chunk = next(chunks, None)
                     if chunk is None:
                         break
-                    if procs is None or first:
+                    if to_texts is None or first:
                         pending.append(thread.submit(local, chunk))
                     else:
+                        if procs is None:  # started at the second chunk: a one-chunk input never waits for them
+                            procs = TokenizerProcesses(_truncating_backend(self.tokenizer, max_length).to_str(),
+                                                       settings, workers)
                         n = len(chunk)
                         pending.append(procs.submit(to_texts(chunk), then=lambda b, n=n: (n, tensors(b))))
                     first = False

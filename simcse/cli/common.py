@@ -49,12 +49,21 @@ def configure_logging(level: int = logging.INFO) -> None:
 
 def positive_int(value: str) -> int:
     """argparse type: an integer >= 1 (0 or a negative number is not a size or a count)."""
+    return _int_at_least(value, 1, "a positive integer")
+
+
+def nonnegative_int(value: str) -> int:
+    """argparse type: an integer >= 0 (a count where 0 means none)."""
+    return _int_at_least(value, 0, "an integer >= 0")
+
+
+def _int_at_least(value: str, low: int, expected: str) -> int:
     try:
         n = int(value)
     except ValueError:
-        raise argparse.ArgumentTypeError(f"expected a positive integer, got {value!r}") from None
-    if n < 1:
-        raise argparse.ArgumentTypeError(f"expected a positive integer, got {value!r}")
+        raise argparse.ArgumentTypeError(f"expected {expected}, got {value!r}") from None
+    if n < low:
+        raise argparse.ArgumentTypeError(f"expected {expected}, got {value!r}")
     return n
 
 

@@ -18,7 +18,7 @@ from ..outputs import output_problem
 from ..search.corpus import open_corpus
 from ..search.encode_corpus import CorpusSettings, check_output_folder, encode_corpus, init_distributed_from_env
 from ..search.shards import DTYPES
-from .common import DefaultsHelpFormatter, add_model_args, load_model, positive_float, read_inputs, run_command
+from .common import DefaultsHelpFormatter, add_model_args, load_model, nonnegative_int, positive_float, read_inputs, run_command
 
 HELP = "embed sentences (arguments, --file or stdin) and write vectors, or a corpus file into a sharded folder"
 
@@ -42,6 +42,11 @@ def build_parser() -> argparse.ArgumentParser:
                         help=".jsonl key of each record's id (default: id, when the first record has one)")
     corpus.add_argument("--shard_mb", type=positive_float, default=64.0,
                         help="MiB of input per shard (default: 64)")
+    corpus.add_argument("--tokenize_workers", type=nonnegative_int, default=None,
+                        help="tokenizer processes feeding the GPU (default: on CUDA one per 4 cores beyond 2, at "
+                             "most 4; 0: a thread of this process)")
+    corpus.add_argument("--no_cuda_graphs", action="store_true",
+                        help="on CUDA, run the model eagerly instead of replaying a CUDA graph per batch shape")
     return p
 
 
@@ -101,7 +106,8 @@ def run_corpus(args: argparse.Namespace) -> int:
 
         manifest = encode_corpus(
             model.encoder, corpus, folder, settings, batch_size=args.batch_size, device=model.device,
-            autocast_dtype=model.gpu_dtype if model.device.type == "cuda" else None, progress=True, report=report)
+            autocast_dtype=model.gpu_dtype if model.device.type == "cuda" else None, progress=True, report=report,
+            tokenize_workers=args.tokenize_workers, cuda_graphs=False if args.no_cuda_graphs else None)
     finally:
         if own_group:
             dist.destroy_process_group()

@@ -207,10 +207,13 @@ def encode_corpus(
     autocast_dtype: torch.dtype | None = None,
     progress: bool = False,
     report: Callable[[str], None] = logger.warning,
+    tokenize_workers: int | None = None,
+    cuda_graphs: bool | None = None,
 ) -> EmbeddingManifest | None:
     """Encode ``corpus`` into ``folder`` with ``settings`` (see the module docstring); returns the manifest
     on rank 0 (None on other ranks). ``report`` receives what a user should read: resumed and redone
-    shards. ``progress`` shows a tqdm bar (sentences/s, ETA estimated from the bytes left) on rank 0."""
+    shards. ``progress`` shows a tqdm bar (sentences/s, ETA estimated from the bytes left) on rank 0.
+    ``tokenize_workers`` / ``cuda_graphs``: see :meth:`SentenceEncoder.encode_stream`."""
     if settings.dtype not in DTYPES:
         raise ValueError(f"dtype must be one of {', '.join(DTYPES)}, got {settings.dtype!r}")
     folder = Path(folder)
@@ -257,7 +260,8 @@ def encode_corpus(
                 bar.total = max(rows_read, round(rows_read / max(bytes_read, 1) * bytes_left))
                 bar.refresh()
             convert = None if not synced else (lambda v: _to_dtype(v, settings.dtype, ranges))
-            vectors = _encode_texts(encoder, inp.texts, settings, batch_size, device, autocast_dtype, bar, convert)
+            vectors = _encode_texts(encoder, inp.texts, settings, batch_size, device, autocast_dtype, bar, convert,
+                                    tokenize_workers=tokenize_workers, cuda_graphs=cuda_graphs)
             if not synced:
                 if k == 0:
                     ranges = symmetric_ranges(vectors, f"shard 0 (bytes 0 to {inp.byte_end} of {corpus.path})")
@@ -278,14 +282,16 @@ def encode_corpus(
 
 def _encode_texts(encoder: SentenceEncoder, texts: list[str], settings: CorpusSettings, batch_size: int,
                   device: torch.device | None, autocast_dtype: torch.dtype | None, bar: Any,
-                  convert: Callable[[np.ndarray], np.ndarray] | None) -> np.ndarray:
+                  convert: Callable[[np.ndarray], np.ndarray] | None, tokenize_workers: int | None = None,
+                  cuda_graphs: bool | None = None) -> np.ndarray:
     """The vectors of ``texts`` in order, encoded chunk by chunk through :meth:`SentenceEncoder.encode_stream`:
     each chunk passed through ``convert`` (to the folder's dtype) when given, else float32 [n, dim]."""
     out = None
     start = 0
     chunks = (texts[s : s + CHUNK_SENTENCES] for s in range(0, len(texts), CHUNK_SENTENCES))
     for vecs in encoder.encode_stream(chunks, batch_size=batch_size, normalize=settings.normalized,
-                                      max_length=settings.max_length, device=device, dtype=autocast_dtype, progress=bar):
+                                      max_length=settings.max_length, device=device, dtype=autocast_dtype, progress=bar,
+                                      tokenize_workers=tokenize_workers, cuda_graphs=cuda_graphs):
         part = vecs.numpy() if convert is None else convert(vecs.numpy())
         if out is None:
             out = np.empty((len(texts), part.shape[1]), dtype=part.dtype)

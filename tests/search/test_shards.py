@@ -306,3 +306,17 @@ def test_encode_keeps_its_old_forms(tiny, tmp_path, capsys):
     capsys.readouterr()
     assert encode_cli.main(["--model", str(tiny), "--device", "cpu", "one sentence"]) == 0
     assert len(json.loads(capsys.readouterr().out)["embedding"]) == 32
+
+
+@pytest.mark.slow
+def test_tokenizer_processes_write_the_same_shards(corpus, tiny, tmp_path, monkeypatch):
+    """--tokenize_workers 2 (processes tokenizing each shard's chunks after its first) writes the shards of the
+    in-process run, byte for byte; --no_cuda_graphs is accepted everywhere."""
+    import simcse.search.encode_corpus as encode_corpus
+
+    monkeypatch.setattr(encode_corpus, "CHUNK_SENTENCES", 40)  # about 3 chunks a shard
+    assert encode(tiny, corpus, tmp_path / "thread", "--tokenize_workers", "0") == 0
+    assert encode(tiny, corpus, tmp_path / "procs", "--tokenize_workers", "2", "--no_cuda_graphs") == 0
+    want, got = files_of(tmp_path / "thread"), files_of(tmp_path / "procs")
+    assert want.keys() == got.keys() and len(want) > 20
+    assert all(want[k] == got[k] for k in want if k.startswith("shard"))
