@@ -21,6 +21,24 @@ def sentences(n: int, seed: int) -> list[str]:
     return [" ".join(rng.choice(WORDS, size=int(rng.integers(1, 40)))) for _ in range(n)]
 
 
+def run_then_close(batcher: Batcher, calls) -> list:
+    """Send ``calls`` (coroutines of ``batcher``) at once; their results, once the batcher is closed."""
+    async def send():
+        return await asyncio.gather(*calls)
+
+    try:
+        return asyncio.run(send())
+    finally:
+        batcher.close()
+
+
+def passes(metrics: Metrics) -> tuple[float, float]:
+    """(merged passes, requests in them) so far."""
+    samples = metrics.batch_requests.collect()[0].samples
+    return (next(s.value for s in samples if s.name.endswith("_count")),
+            next(s.value for s in samples if s.name.endswith("_sum")))
+
+
 @pytest.mark.parametrize("which", ["tiny_model", pytest.param("minilm", marks=pytest.mark.slow)])
 def test_merged_requests_get_the_vectors_of_each_request_encoded_alone(request, which):
     """The tiny model normalises in the server; all-MiniLM-L6-v2 normalises itself (its Normalize module)."""
@@ -30,16 +48,8 @@ def test_merged_requests_get_the_vectors_of_each_request_encoded_alone(request, 
     requests = [sentences(int(k), seed) for seed, k in enumerate([1, 16, 3, 9, 1, 12, 5, 2])]
     dims = [None, None, 16, None, 8, None, None, 32] if which == "tiny_model" else [None, None, 64, None, 128, None, None, 32]
 
-    async def send():
-        return await asyncio.gather(*(batcher.embed(r, d, 60) for r, d in zip(requests, dims)))
-
-    try:
-        results = asyncio.run(send())
-    finally:
-        batcher.close()
-    merged = metrics.batch_requests.collect()[0].samples
-    count = next(s.value for s in merged if s.name.endswith("_count"))
-    total = next(s.value for s in merged if s.name.endswith("_sum"))
+    results = run_then_close(batcher, [batcher.embed(r, d, 60) for r, d in zip(requests, dims)])
+    count, total = passes(metrics)
     assert total == len(requests) and count < len(requests)  # requests were merged into fewer passes
     for r, d, res in zip(requests, dims, results):
         want = minilm.encode(r, return_numpy=True, keepdim=True, truncate_dim=d)
@@ -110,10 +120,19 @@ def test_a_full_queue_answers_429_with_retry_after_and_queued_requests_finish(ti
     with server as url:
         batcher = app.state.service.batcher
         real = batcher.encode
-        batcher.encode = lambda texts: (release.wait(30), real(texts))[1]
+        started = threading.Event()
+
+        def blocked(texts):
+            started.set()
+            release.wait(30)
+            return real(texts)
+
+        batcher.encode = blocked
         with ThreadPoolExecutor(12) as pool:
-            futures = [pool.submit(httpx.post, url + "/v1/embeddings", json={"input": f"s{i}"}, timeout=30)
-                       for i in range(12)]
+            send = lambda i: pool.submit(httpx.post, url + "/v1/embeddings", json={"input": f"s{i}"}, timeout=30)  # noqa: E731
+            futures = [send(0)]
+            assert started.wait(30)  # the model thread holds the first request, so the queue's 3 places are free
+            futures += [send(i) for i in range(1, 12)]
             deadline = 300  # 30 s: a busy machine may take seconds to send the 12 requests
             while sum(f.done() for f in futures) < 8 and deadline:  # 1 encoding + 3 queued; the other 8 refused
                 threading.Event().wait(0.1)
@@ -192,16 +211,8 @@ def test_concurrent_searches_are_merged_and_each_gets_its_own_results(minilm_pat
     asks = [(sentences(2, 20), 5, -1.0), (sentences(1, 21), 5, 0.5), (sentences(3, 22), 5, 0.9),
             (sentences(1, 23), 3, -1.0)]
 
-    async def send():
-        return await asyncio.gather(*(batcher.search(q, k, t, 60) for q, k, t in asks))
-
-    try:
-        results = asyncio.run(send())
-    finally:
-        batcher.close()
-    merged = metrics.batch_requests.collect()[0].samples
-    count = next(s.value for s in merged if s.name.endswith("_count"))
-    assert count == 2  # the three top_k=5 searches in one pass, the top_k=3 one in another
+    results = run_then_close(batcher, [batcher.search(q, k, t, 60) for q, k, t in asks])
+    assert passes(metrics)[0] == 2  # the three top_k=5 searches in one pass, the top_k=3 one in another
     for (queries, k, t), got in zip(asks, results):
         want = model.search(queries, top_k=k, threshold=t, return_ids=True)
         assert [[(text, i) for text, _, i in row] for row in got] == [[(text, i) for text, _, i in row] for row in want]
