@@ -21,7 +21,6 @@ import weakref
 from concurrent.futures import ThreadPoolExecutor
 from typing import Any, Callable, Iterable, Iterator, Sequence
 
-import numpy as np
 import torch
 from tokenizers import normalizers
 from torch import nn
