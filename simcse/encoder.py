@@ -187,13 +187,22 @@ class SentenceEncoder(nn.Module):
         as sentence-transformers truncates its prompt and sentence (only the sentence's end goes).
         """
         max_length = max_length or self.config.max_length
-        prompt = self.prompt_template(prompt)
-        if not prompt:
-            return _fast_token_ids(self.tokenizer, list(sentences), max_length)
-        _check_template_fits(self.tokenizer, prompt, max_length)
-        if prompt_prefix(prompt) and getattr(self.tokenizer, "truncation_side", "right") == "right":
-            return _fast_token_ids(self.tokenizer, [prompt.format(s) for s in sentences], max_length)
-        return _templated_token_ids(self.tokenizer, prompt, list(sentences), max_length)
+        template = self.prompt_template(prompt)
+        if template:
+            _check_template_fits(self.tokenizer, template, max_length)
+        to_texts = self._one_text_per_sentence(template)
+        if to_texts is None:
+            return _templated_token_ids(self.tokenizer, template, list(sentences), max_length)
+        return _fast_token_ids(self.tokenizer, to_texts(sentences), max_length)
+
+    def _one_text_per_sentence(self, template: str | None) -> Callable[[Sequence[str]], list[str]] | None:
+        """How sentences become the texts the tokenizer truncates as they are (no template, or a prefix
+        template cut on the right), or None when ``template`` needs :func:`_templated_token_ids`."""
+        if not template:
+            return list
+        if prompt_prefix(template) and getattr(self.tokenizer, "truncation_side", "right") == "right":
+            return lambda sentences: [template.format(s) for s in sentences]
+        return None
 
     def prompt_template(self, prompt: str | None = None) -> str | None:
         """The template (one ``{}``) around every sentence when ``prompt`` is put before it (see
@@ -457,13 +466,8 @@ class SentenceEncoder(nn.Module):
         truncated on the right), or None when this tokenizer or prompt needs the in-process path."""
         fast = getattr(self.tokenizer, "is_fast", False) and getattr(self.tokenizer, "backend_tokenizer", None) is not None
         if not fast or getattr(self.tokenizer, "truncation_side", "right") != "right":
-            return None
-        template = self.prompt_template(prompt)
-        if not template:
-            return list
-        if prompt_prefix(template):
-            return lambda chunk: [template.format(s) for s in chunk]
-        return None
+            return None  # _fast_token_ids would call the Python tokenizer
+        return self._one_text_per_sentence(self.prompt_template(prompt))
 
     def _chunk_batches(self, chunks: Iterator[Sequence[str]], batch_size: int, max_length: int | None,
                        max_tokens: int | None, prompt: str | None, workers: int,
@@ -474,11 +478,9 @@ class SentenceEncoder(nn.Module):
         max_length = max_length or self.config.max_length
         settings = self._batch_settings(batch_size, max_tokens, staging)
 
-        def tensors(batches: list) -> list:
-            return _batch_tensors(batches, staging)
-
         def local(chunk: Sequence[str]) -> tuple[int, list]:
-            return len(chunk), tensors(chunk_batches(self.tokenize_ids(chunk, max_length, prompt), settings))
+            return len(chunk), _batch_tensors(chunk_batches(self.tokenize_ids(chunk, max_length, prompt), settings),
+                                              staging)
 
         to_texts = self._worker_texts(prompt) if workers else None
         procs = None
@@ -499,7 +501,7 @@ class SentenceEncoder(nn.Module):
                             procs = TokenizerProcesses(_truncating_backend(self.tokenizer, max_length).to_str(),
                                                        settings, workers)
                         n = len(chunk)
-                        pending.append(procs.submit(to_texts(chunk), then=lambda b, n=n: (n, tensors(b))))
+                        pending.append(procs.submit(to_texts(chunk), then=lambda b, n=n: (n, _batch_tensors(b, staging))))
                     first = False
                 if not pending:
                     return
